@@ -11,8 +11,9 @@ import (
 //
 // The session grammar is TradingView's: "24x7", or one or more groups joined
 // by "|", each "HHMM-HHMM[,HHMM-HHMM...][:DAYS]" where DAYS lists weekdays as
-// digits 1 (Sunday) to 7 (Saturday) and defaults to all seven. A range whose
-// start is not before its end ("1900-0500", "0000-0000") is an overnight
+// digits 1 (Sunday) to 7 (Saturday) and defaults to all seven. An end of 0000
+// means the following midnight, so "0000-0000" is a whole calendar day. A range
+// whose start is not before its end ("1900-0500") is an overnight
 // session: it opens on the previous calendar day and belongs to the trading day
 // on which it closes, which is also the day the DAYS list refers to.
 type Schedule struct {
@@ -37,7 +38,7 @@ func ParseSchedule(session, timezone string) (*Schedule, error) {
 	s := &Schedule{spec: session, loc: loc}
 	if session == "24x7" {
 		for w := range s.ranges {
-			s.ranges[w] = []sessionRange{{0, 0}}
+			s.ranges[w] = []sessionRange{{0, 24 * 60}}
 		}
 		return s, nil
 	}
@@ -100,6 +101,11 @@ func parseRange(rng string) (sessionRange, error) {
 	end, err := parseHHMM(b)
 	if err != nil {
 		return sessionRange{}, err
+	}
+	if end == 0 {
+		// An end at 0000 means midnight at the end of the day: "0000-0000"
+		// is a whole calendar day, "1900-0000" runs until midnight.
+		end = 24 * 60
 	}
 	return sessionRange{start, end}, nil
 }
