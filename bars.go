@@ -61,6 +61,8 @@ type TapeEntry struct {
 // replaced by a distributed log without touching producers or readers.
 type Tape interface {
 	// Append assigns consecutive sequence numbers and publishes the ticks.
+	// A tick that cannot be encoded (NaN, unknown kind) is dropped and logged
+	// before it gets a number, so the sequence has no holes.
 	Append(ticks ...Tick)
 	// Subscribe returns a reader positioned at the live end of the tape.
 	Subscribe() TapeReader
@@ -71,8 +73,10 @@ type Tape interface {
 // TapeReader reads the tape in order from where it was created.
 type TapeReader interface {
 	// Next blocks until entries are available or ctx is done, then appends
-	// up to cap(buf)-len(buf) of them to buf. It returns ErrTooSlow once the
-	// reader has fallen so far behind that trades would be lost.
+	// up to cap(buf)-len(buf) of them to buf (a buf with no spare capacity is
+	// an error). It returns ErrTooSlow, on this and every later call, once the
+	// reader has fallen so far behind that trades would be lost. Entry lines
+	// are read-only and stay valid for as long as they are referenced.
 	Next(ctx context.Context, buf []TapeEntry) ([]TapeEntry, error)
 	Close()
 }
