@@ -114,10 +114,12 @@ func parseHHMM(v string) (int, error) {
 	if len(v) != 4 {
 		return 0, fmt.Errorf("time %q is not HHMM", v)
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("time %q is not HHMM", v)
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("time %q is not HHMM", v)
+		}
 	}
+	n, _ := strconv.Atoi(v)
 	h, m := n/100, n%100
 	if h > 24 || m > 59 || (h == 24 && m != 0) {
 		return 0, fmt.Errorf("time %q out of range", v)

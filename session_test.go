@@ -107,7 +107,7 @@ func TestScheduleMultipleRangesAndGroups(t *testing.T) {
 }
 
 func TestParseScheduleErrors(t *testing.T) {
-	for _, bad := range []string{"", "1000", "10:00-18:40", "1000-1840:8", "1000-1840:", "2500-0100", "1060-1100", "abcd-1100"} {
+	for _, bad := range []string{"", "1000", "10:00-18:40", "1000-1840:8", "1000-1840:", "2500-0100", "1060-1100", "abcd-1100", "+930-1100", "1000--100"} {
 		if _, err := ParseSchedule(bad, "Europe/Moscow"); err == nil {
 			t.Errorf("ParseSchedule(%q) accepted", bad)
 		}

@@ -1,0 +1,215 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"tvbridge"
+	"tvbridge/clock"
+	"tvbridge/tape"
+)
+
+// batchSize is how many tape entries one write carries at most.
+const batchSize = 256
+
+// serveStreaming answers /streaming: a chunked response that never ends on
+// its own, carrying every tick of the tape, one JSON object per line, and a
+// heartbeat line after Heartbeat without other output. The connection is
+// closed only when the client goes away, falls behind the tape (ErrTooSlow),
+// or a write fails or times out; TradingView then reconnects.
+func (h *Handler) serveStreaming(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no") // tell nginx not to buffer the stream
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	s := &stream{
+		w:       w,
+		rc:      http.NewResponseController(w),
+		timeout: h.cfg.WriteTimeout,
+		buf:     make([]byte, 0, 32<<10),
+	}
+	reason, err := s.run(r.Context(), h.cfg.Tape, h.clock, h.cfg.Heartbeat)
+	level := slog.LevelWarn // the server cut the stream: TradingView will reconnect
+	if r.Context().Err() != nil {
+		level = slog.LevelInfo // the client left
+	}
+	h.log.Log(r.Context(), level, "streaming: connection closed",
+		"remote", r.RemoteAddr, "reason", reason, "err", err, "seq", s.seq)
+}
+
+// stream is the writing side of one /streaming connection.
+type stream struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	buf     []byte
+	seq     uint64 // Seq of the last entry written
+}
+
+// batch is one result of TapeReader.Next, handed from the reading goroutine
+// to the writing one.
+type batch struct {
+	entries []tvbridge.TapeEntry
+	err     error
+}
+
+// run streams until the connection must close and says why.
+func (s *stream) run(ctx context.Context, tp tvbridge.Tape, clk clock.Clock, every time.Duration) (string, error) {
+	if err := s.flush(); err != nil {
+		return "write failed", err
+	}
+	feed := startFeed(ctx, tp)
+	defer feed.stop()
+	heartbeat := clk.NewTimer(every)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return "client gone", ctx.Err()
+		case b := <-feed.batches:
+			if errors.Is(b.err, tvbridge.ErrTooSlow) {
+				return "client too slow", b.err
+			}
+			if b.err != nil {
+				return "tape failed", b.err
+			}
+			err := s.writeEntries(b.entries)
+			feed.free <- b.entries[:0]
+			if err != nil {
+				return "write failed", err
+			}
+			restart(heartbeat, every)
+		case <-heartbeat.C():
+			s.buf = tape.AppendHeartbeat(s.buf[:0], clk.Now())
+			if err := s.write(); err != nil {
+				return "write failed", err
+			}
+			heartbeat.Reset(every)
+		}
+	}
+}
+
+// tapeFeed reads the tape in its own goroutine, so that the writer can wait
+// for ticks and for the heartbeat at once. One entry buffer circulates:
+// the feed fills it, the writer writes it and hands it back on free.
+type tapeFeed struct {
+	batches chan batch
+	free    chan []tvbridge.TapeEntry
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// startFeed subscribes to the tape at its live end and starts reading.
+func startFeed(ctx context.Context, tp tvbridge.Tape) *tapeFeed {
+	ctx, cancel := context.WithCancel(ctx)
+	f := &tapeFeed{
+		batches: make(chan batch),
+		free:    make(chan []tvbridge.TapeEntry, 1),
+		cancel:  cancel,
+		done:    make(chan struct{}),
+	}
+	reader := tp.Subscribe()
+	go func() {
+		defer close(f.done)
+		defer reader.Close() // only once Next has returned
+		f.pump(ctx, reader)
+	}()
+	return f
+}
+
+// stop ends the feed and waits until its reader is closed.
+func (f *tapeFeed) stop() {
+	f.cancel()
+	<-f.done
+}
+
+// pump hands over one batch at a time. It stops after an error or when
+// ctx is done.
+func (f *tapeFeed) pump(ctx context.Context, reader tvbridge.TapeReader) {
+	buf := make([]tvbridge.TapeEntry, 0, batchSize)
+	for {
+		entries, err := next(ctx, reader, buf)
+		select {
+		case f.batches <- batch{entries, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+		select {
+		case buf = <-f.free:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// next is reader.Next with a panic turned into an error, so a faulty tape
+// implementation closes one connection instead of the process.
+func next(ctx context.Context, reader tvbridge.TapeReader, buf []tvbridge.TapeEntry) (entries []tvbridge.TapeEntry, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("tape reader panicked: %v", p)
+		}
+	}()
+	return reader.Next(ctx, buf)
+}
+
+// writeEntries writes a batch of lines as one chunk. The tape encodes each
+// line once for all connections; an entry without one is encoded here.
+func (s *stream) writeEntries(entries []tvbridge.TapeEntry) error {
+	s.buf = s.buf[:0]
+	for _, e := range entries {
+		if len(e.Line) > 0 {
+			s.buf = append(s.buf, e.Line...)
+		} else {
+			s.buf = tape.AppendLine(s.buf, e.Tick)
+		}
+	}
+	if err := s.write(); err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		s.seq = entries[len(entries)-1].Seq
+	}
+	return nil
+}
+
+// write sends s.buf and flushes it, within the write timeout. Deadlines on
+// sockets are wall-clock time, hence time.Now rather than the clock.
+func (s *stream) write() error {
+	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	if _, err := s.w.Write(s.buf); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return s.flush()
+}
+
+func (s *stream) flush() error {
+	if err := s.rc.Flush(); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
+}
+
+// restart makes t fire d from now, dropping a tick that is already pending.
+func restart(t clock.Timer, d time.Duration) {
+	if !t.Stop() {
+		select {
+		case <-t.C():
+		default:
+		}
+	}
+	t.Reset(d)
+}
