@@ -1,0 +1,89 @@
+package sim
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	Connections    int   // stream connections open now
+	MaxConcurrent  int   // most stream connections open at once so far
+	Subscriptions  []int // subscriptions of each open connection, duplicates counted, oldest first
+	FramesSent     uint64
+	PingsSent      uint64
+	FramesWithheld uint64 // frames and pings not sent because of Stall
+	// HandshakesRefused counts refused stream handshakes by HTTP status
+	// (401, 403, 423, 429, 503).
+	HandshakesRefused map[int]uint64
+	SlowReaderDrops   uint64 // connections dropped because their send queue overflowed
+	RESTRequests      uint64
+	RESTRateLimited   uint64 // 429s from Config.RESTRateLimit
+	Faults            FaultStats
+}
+
+// FaultStats counts what the injected faults did.
+type FaultStats struct {
+	Dropped       uint64 // connections closed by DropConnections/DropAll
+	Duplicated    uint64 // extra candle frames sent by Duplicate
+	Reordered     uint64 // stale candle frames sent by Reorder
+	SkippedCloses uint64 // final candle states withheld by SkipClose
+	Refused429    uint64 // handshakes refused by Refuse429
+	REST429       uint64 // REST requests refused by REST429
+	StallChanges  uint64 // calls of Stall that changed the state
+}
+
+// counters are the server's live counters behind Stats.
+type counters struct {
+	framesSent, pingsSent, withheld atomic.Uint64
+	slowDrops                       atomic.Uint64
+	restRequests, restRateLimited   atomic.Uint64
+	dropped, duplicated, reordered  atomic.Uint64
+	skippedCloses                   atomic.Uint64
+	refused429, rest429, stalls     atomic.Uint64
+
+	mu      sync.Mutex
+	refused map[int]uint64
+}
+
+func (c *counters) refuse(status int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refused == nil {
+		c.refused = make(map[int]uint64)
+	}
+	c.refused[status]++
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	c := &s.stats
+	st := Stats{
+		FramesSent:      c.framesSent.Load(),
+		PingsSent:       c.pingsSent.Load(),
+		FramesWithheld:  c.withheld.Load(),
+		SlowReaderDrops: c.slowDrops.Load(),
+		RESTRequests:    c.restRequests.Load(),
+		RESTRateLimited: c.restRateLimited.Load(),
+		Faults: FaultStats{
+			Dropped:       c.dropped.Load(),
+			Duplicated:    c.duplicated.Load(),
+			Reordered:     c.reordered.Load(),
+			SkippedCloses: c.skippedCloses.Load(),
+			Refused429:    c.refused429.Load(),
+			REST429:       c.rest429.Load(),
+			StallChanges:  c.stalls.Load(),
+		},
+		HandshakesRefused: make(map[int]uint64),
+	}
+	c.mu.Lock()
+	for k, v := range c.refused {
+		st.HandshakesRefused[k] = v
+	}
+	c.mu.Unlock()
+	st.Connections, st.MaxConcurrent = s.conns.counts()
+	for _, conn := range s.conns.list() {
+		st.Subscriptions = append(st.Subscriptions, s.em.subscriptionCount(conn))
+	}
+	return st
+}
