@@ -1,0 +1,555 @@
+// Package stream is the client of the Tinkoff Invest OpenAPI v1 market-data
+// stream (a JSON-over-WebSocket protocol, see
+// ../shared/docs/tinkoff-openapi-v1.md section 1).
+//
+// A Pool keeps a desired set of subscriptions established over at most
+// Config.MaxConnections WebSockets, each carrying at most
+// Config.MaxPerConnection instruments, and delivers the events on one
+// channel. It does what the official SDK leaves to the application: it
+// reconnects with backoff and replays subscriptions, dedupes subscriptions
+// and events, pings and watches for silent stalls, matches error events to
+// the subscriptions that caused them, and keeps reading while the consumer
+// lags.
+//
+// Goroutines: per connection slot one manager, which dials, reconnects and
+// is the only writer of its socket, and one reader per open socket; per pool
+// one output stage (output.go) and one instrument watchdog.
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"tvbridge"
+	"tvbridge/clock"
+	"tvbridge/tinkoff/wire"
+)
+
+// Pool is a set of stream connections serving one desired set of
+// subscriptions. Create it with New, start it with Run. Subscribe,
+// Unsubscribe, Events and Stats are safe for concurrent use, before and
+// during Run; subscriptions made before Run are established when it starts.
+type Pool struct {
+	cfg    Config
+	log    *slog.Logger
+	clock  clock.Clock
+	dialer *websocket.Dialer
+	header http.Header
+	bo     backoff
+	out    *output
+	inst   *instruments
+	stats  counters
+	fatal  chan error
+
+	badFrameLog, unknownLog *logLimiter
+
+	mu       sync.Mutex
+	slots    []*slot                 // MaxConnections of them; a slot has a socket only while it has subscriptions
+	figiSlot map[string]*slot        // where each subscribed FIGI lives; all its subscriptions share it
+	pending  []tvbridge.Subscription // desired but waiting for room, in arrival order
+	requests requestLog
+	nextID   uint64
+	gate     time.Time // no handshake before this, after a 423 or 429
+	runCtx   context.Context
+	started  bool
+	stopped  bool
+	wg       sync.WaitGroup
+}
+
+// slot is one connection's share of the desired set. Fields are guarded by
+// Pool.mu.
+type slot struct {
+	index int
+	// subs holds the desired subscriptions by FIGI, each with the id of the
+	// latest subscribe request sent for it ("" while none was sent).
+	subs    map[string]map[tvbridge.Subscription]string
+	nsubs   int
+	conn    *conn // set while the socket is up; frames go through it
+	running bool  // a manager goroutine owns the slot
+	everUp  bool
+	state   string
+	retryAt time.Time
+	dials   int64
+}
+
+// New returns a pool for cfg; zero fields take their defaults.
+func New(cfg Config) *Pool {
+	cfg = cfg.withDefaults()
+	p := &Pool{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "tinkoff/stream"),
+		clock:    cfg.Clock,
+		bo:       newBackoff(cfg.BackoffMin, cfg.BackoffMax),
+		inst:     newInstruments(),
+		fatal:    make(chan error, 1),
+		figiSlot: make(map[string]*slot),
+		requests: newRequestLog(requestLogSize),
+		dialer: &websocket.Dialer{
+			Proxy:            http.ProxyFromEnvironment,
+			HandshakeTimeout: cfg.HandshakeTimeout,
+			TLSClientConfig:  cfg.TLSConfig,
+		},
+		header:      http.Header{},
+		badFrameLog: newLogLimiter(cfg.Clock, 10*time.Second),
+		unknownLog:  newLogLimiter(cfg.Clock, time.Minute),
+	}
+	if cfg.Token != "" {
+		p.header.Set("Authorization", "Bearer "+cfg.Token)
+	}
+	p.out = newOutput(cfg.EventBuffer, &p.stats.duplicates, &p.stats.coalesced)
+	for i := range cfg.MaxConnections {
+		p.slots = append(p.slots, &slot{index: i, subs: make(map[string]map[tvbridge.Subscription]string), state: stateIdle})
+	}
+	return p
+}
+
+// Run connects as the desired set requires and serves it until ctx is done,
+// then closes every connection and the Events channel and returns nil. It
+// returns early with an error wrapping ErrUnauthorized or ErrForbidden when
+// the service rejects the token, since retrying cannot help. Call it once.
+func (p *Pool) Run(ctx context.Context) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.mu.Lock()
+	if p.started {
+		p.mu.Unlock()
+		return errors.New("stream: Pool.Run called more than once")
+	}
+	p.started, p.runCtx = true, runCtx
+	watch := p.clock.NewTicker(max(p.cfg.InstrumentStall/4, time.Millisecond))
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		p.out.run(runCtx)
+	}()
+	go p.watchInstruments(runCtx, watch)
+	for _, s := range p.slots {
+		p.startSlotLocked(s)
+	}
+	p.mu.Unlock()
+	p.log.Info("stream pool running", "url", redactURL(p.cfg.URL),
+		"max_connections", p.cfg.MaxConnections, "max_per_connection", p.cfg.MaxPerConnection)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-p.fatal:
+		p.log.Error("stream pool stopping: the service rejected the credentials", "err", err)
+	}
+	cancel()
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.wg.Wait()
+	p.out.close()
+	return err
+}
+
+// Events delivers stream events: *tvbridge.CandleEvent, *OrderBookEvent,
+// *InstrumentInfoEvent and *ErrorEvent, each a fresh value the consumer may
+// keep. The channel is never closed while Run runs, and is closed once Run
+// has returned.
+func (p *Pool) Events() <-chan tvbridge.Event { return p.out.ch }
+
+// Subscribe adds subscriptions to the desired set. Subscribing to something
+// already desired does nothing (the service would otherwise send every event
+// twice). An invalid subscription (unknown kind, empty FIGI, bad interval,
+// depth outside 1..20) is reported as an *tvbridge.ErrorEvent and ignored.
+func (p *Pool) Subscribe(subs ...tvbridge.Subscription) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, sub := range subs {
+		norm, err := normalize(sub)
+		if err != nil {
+			p.rejectLocked(sub, err)
+			continue
+		}
+		p.subscribeLocked(norm)
+	}
+}
+
+// Unsubscribe removes subscriptions from the desired set. The unsubscribe
+// frame is sent only if the subscription's connection is up; otherwise
+// changing the set is enough, as nothing is replayed for it.
+func (p *Pool) Unsubscribe(subs ...tvbridge.Subscription) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, sub := range subs {
+		norm, err := normalize(sub)
+		if err != nil {
+			continue // it cannot have been subscribed
+		}
+		if p.dropPendingLocked(norm) {
+			continue
+		}
+		s := p.figiSlot[norm.FIGI]
+		if s == nil {
+			continue
+		}
+		if _, ok := s.subs[norm.FIGI][norm]; !ok {
+			continue
+		}
+		p.removeLocked(s, norm, true)
+	}
+	p.placePendingLocked()
+}
+
+// Stats returns a snapshot of the pool's counters and connections.
+func (p *Pool) Stats() Stats {
+	st := p.stats.snapshot()
+	st.Queued = p.out.waiting()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st.Pending = len(p.pending)
+	for _, s := range p.slots {
+		st.Subscriptions += s.nsubs
+		st.Connections = append(st.Connections, ConnStats{
+			Index: s.index, State: s.state, Instruments: len(s.subs),
+			Subscriptions: s.nsubs, Dials: s.dials, RetryAt: s.retryAt,
+		})
+	}
+	return st
+}
+
+// normalize checks a subscription and clears the fields its kind does not
+// use, so that equal subscriptions compare equal.
+func normalize(sub tvbridge.Subscription) (tvbridge.Subscription, error) {
+	if sub.FIGI == "" {
+		return sub, errors.New("empty FIGI")
+	}
+	switch sub.Kind {
+	case tvbridge.SubCandle:
+		if !sub.Interval.Valid() {
+			return sub, fmt.Errorf("unknown candle interval %q", sub.Interval)
+		}
+		sub.Depth = 0
+	case tvbridge.SubOrderBook:
+		if sub.Depth < 1 || sub.Depth > 20 {
+			return sub, fmt.Errorf("order book depth %d outside 1..20", sub.Depth)
+		}
+		sub.Interval = ""
+	case tvbridge.SubInstrumentInfo:
+		sub.Interval, sub.Depth = "", 0
+	default:
+		return sub, fmt.Errorf("unknown subscription kind %q", sub.Kind)
+	}
+	return sub, nil
+}
+
+// rejectLocked reports an invalid subscription to the consumer.
+func (p *Pool) rejectLocked(sub tvbridge.Subscription, err error) {
+	p.log.Warn("invalid subscription ignored", "subscription", sub.String(), "err", err)
+	p.out.error(&tvbridge.ErrorEvent{
+		EventMeta:    tvbridge.EventMeta{Received: p.clock.Now()},
+		Message:      "stream: invalid subscription " + sub.String() + ": " + err.Error(),
+		Subscription: &sub,
+	})
+}
+
+func (p *Pool) subscribeLocked(sub tvbridge.Subscription) {
+	if p.desiredLocked(sub) {
+		p.stats.dupSubscribes.Add(1)
+		return
+	}
+	s := p.slotForLocked(sub.FIGI)
+	if s == nil {
+		p.pending = append(p.pending, sub)
+		p.log.Warn("no room for a subscription: every connection carries the maximum of instruments; it waits",
+			"subscription", sub.String(), "max_connections", p.cfg.MaxConnections,
+			"max_per_connection", p.cfg.MaxPerConnection)
+		return
+	}
+	p.addLocked(s, sub)
+}
+
+// desiredLocked reports whether sub is in the desired set, placed or pending.
+func (p *Pool) desiredLocked(sub tvbridge.Subscription) bool {
+	if s := p.figiSlot[sub.FIGI]; s != nil {
+		if _, ok := s.subs[sub.FIGI][sub]; ok {
+			return true
+		}
+	}
+	return slices.Contains(p.pending, sub)
+}
+
+// slotForLocked picks the slot for figi: the one already carrying it, else
+// the first connection in use with room, else the first unused slot (a new
+// connection, opened lazily), else nil.
+func (p *Pool) slotForLocked(figi string) *slot {
+	if s := p.figiSlot[figi]; s != nil {
+		return s
+	}
+	var unused *slot
+	for _, s := range p.slots {
+		switch {
+		case len(s.subs) == 0:
+			if unused == nil {
+				unused = s
+			}
+		case len(s.subs) < p.cfg.MaxPerConnection:
+			return s
+		}
+	}
+	return unused
+}
+
+// addLocked places sub on s and, if s is connected, subscribes at once.
+func (p *Pool) addLocked(s *slot, sub tvbridge.Subscription) {
+	bySub := s.subs[sub.FIGI]
+	if bySub == nil {
+		bySub = make(map[tvbridge.Subscription]string)
+		s.subs[sub.FIGI] = bySub
+		p.figiSlot[sub.FIGI] = s
+		p.inst.track(sub.FIGI, p.clock.Now())
+	}
+	bySub[sub] = ""
+	s.nsubs++
+	if s.conn != nil {
+		bySub[sub] = p.sendLocked(s, sub, true)
+	}
+	p.startSlotLocked(s)
+}
+
+// removeLocked takes sub off s, telling the service if notify is set and
+// the connection is up. A slot left empty closes its connection.
+func (p *Pool) removeLocked(s *slot, sub tvbridge.Subscription, notify bool) {
+	delete(s.subs[sub.FIGI], sub)
+	s.nsubs--
+	if notify && s.conn != nil {
+		p.sendLocked(s, sub, false)
+	}
+	if len(s.subs[sub.FIGI]) == 0 {
+		delete(s.subs, sub.FIGI)
+		delete(p.figiSlot, sub.FIGI)
+		p.inst.untrack(sub.FIGI)
+	}
+	p.out.forget(sub)
+	if s.nsubs == 0 && s.conn != nil {
+		s.conn.retire()
+	}
+}
+
+// dropPendingLocked removes sub from the waiting list, if it is there.
+func (p *Pool) dropPendingLocked(sub tvbridge.Subscription) bool {
+	i := slices.Index(p.pending, sub)
+	if i < 0 {
+		return false
+	}
+	p.pending = slices.Delete(p.pending, i, i+1)
+	return true
+}
+
+// placePendingLocked moves waiting subscriptions onto slots that have room.
+func (p *Pool) placePendingLocked() {
+	waiting := p.pending
+	p.pending = nil
+	for _, sub := range waiting {
+		if s := p.slotForLocked(sub.FIGI); s != nil {
+			p.addLocked(s, sub)
+		} else {
+			p.pending = append(p.pending, sub)
+		}
+	}
+}
+
+// startSlotLocked starts the slot's manager if the pool runs, the slot has
+// subscriptions and no manager owns it yet.
+func (p *Pool) startSlotLocked(s *slot) {
+	if !p.started || p.stopped || s.running || s.nsubs == 0 {
+		return
+	}
+	s.running = true
+	p.wg.Add(1)
+	go p.runSlot(p.runCtx, s)
+}
+
+// sendLocked queues a subscribe or unsubscribe frame for sub on s's
+// connection and returns its request id.
+func (p *Pool) sendLocked(s *slot, sub tvbridge.Subscription, subscribe bool) string {
+	p.nextID++
+	id := strconv.FormatUint(p.nextID, 10)
+	p.requests.add(&request{id: id, slot: s.index, sub: sub, subscribe: subscribe})
+	s.conn.send(streamRequest(sub, subscribe, id))
+	return id
+}
+
+// streamRequest builds the frame for sub. Depth goes out as an integer on
+// unsubscribe too: the service rejects it quoted or missing.
+func streamRequest(sub tvbridge.Subscription, subscribe bool, id string) wire.StreamRequest {
+	action := ":unsubscribe"
+	if subscribe {
+		action = ":subscribe"
+	}
+	return wire.StreamRequest{
+		Event:     string(sub.Kind) + action,
+		FIGI:      sub.FIGI,
+		Interval:  string(sub.Interval),
+		Depth:     sub.Depth,
+		RequestID: id,
+	}
+}
+
+// register makes c the slot's live connection and queues the replay of the
+// slot's whole set. Done under the lock, so a concurrent Subscribe lands
+// either in the replay or after it, never in both or neither.
+func (p *Pool) register(c *conn) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := c.slot
+	s.conn, s.state, s.retryAt = c, stateUp, time.Time{}
+	if s.everUp {
+		p.stats.reconnects.Add(1)
+	}
+	s.everUp = true
+	now := p.clock.Now()
+	n := 0
+	for _, figi := range sortedKeys(s.subs) {
+		p.inst.track(figi, now)
+		bySub := s.subs[figi]
+		for _, sub := range sortedSubs(bySub) {
+			bySub[sub] = p.sendLocked(s, sub, true)
+			n++
+		}
+	}
+	return n
+}
+
+// unregister detaches c from its slot.
+func (p *Pool) unregister(c *conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c.slot.conn == c {
+		c.slot.conn = nil
+	}
+}
+
+// serverError handles an error event: it matches the event to the request
+// that caused it, removes a refused subscription from the desired set (so it
+// is reported once, not replayed forever) and delivers the event.
+func (p *Pool) serverError(slotIndex int, f *frame, meta tvbridge.EventMeta) {
+	p.stats.serverErrors.Add(1)
+	ev := &tvbridge.ErrorEvent{EventMeta: meta, Message: f.errText, RequestID: f.requestID}
+	p.mu.Lock()
+	req := p.requests.match(slotIndex, f.requestID, f.errText)
+	if req != nil && req.reported {
+		p.mu.Unlock()
+		p.stats.duplicates.Add(1) // the same refusal again: already reported
+		return
+	}
+	if req != nil {
+		req.reported = true
+		sub := req.sub
+		ev.Subscription = &sub
+		if req.subscribe {
+			p.refuseLocked(req)
+		}
+	}
+	p.mu.Unlock()
+	p.log.Warn("stream error event", "conn", slotIndex, "error", f.errText,
+		"request_id", f.requestID, "subscription", subscriptionName(ev.Subscription))
+	p.out.error(ev)
+}
+
+// refuseLocked removes the subscription a failed subscribe request was for,
+// unless it has been subscribed again since (a newer request is in flight).
+func (p *Pool) refuseLocked(req *request) {
+	s := p.figiSlot[req.sub.FIGI]
+	if s == nil {
+		return
+	}
+	if latest, ok := s.subs[req.sub.FIGI][req.sub]; !ok || latest != req.id {
+		return
+	}
+	p.stats.refused.Add(1)
+	p.log.Warn("subscription refused by the service; removed from the desired set",
+		"subscription", req.sub.String(), "conn", s.index)
+	p.removeLocked(s, req.sub, false)
+	p.placePendingLocked()
+}
+
+// watchInstruments runs the instrument watchdog every tick.
+func (p *Pool) watchInstruments(ctx context.Context, ticker clock.Ticker) {
+	defer p.wg.Done()
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C():
+			p.checkInstruments()
+		}
+	}
+}
+
+// checkInstruments resubscribes every instrument on a live connection that
+// should be trading but has been quiet for InstrumentStall (see
+// instruments). Unsubscribe then subscribe: the service does not dedupe, so
+// a bare second subscribe could double the events.
+func (p *Pool) checkInstruments() {
+	now := p.clock.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for figi, s := range p.figiSlot {
+		if s.conn == nil {
+			continue // the connection's own watchdog and backoff handle that
+		}
+		stalled, status, quiet := p.inst.stalled(figi, now, p.cfg.InstrumentStall)
+		if !stalled {
+			continue
+		}
+		p.stats.instrumentStalls.Add(1)
+		p.log.Warn("instrument quiet while trading; resubscribing", "figi", figi,
+			"status", string(status), "quiet", quiet.String(), "conn", s.index)
+		bySub := s.subs[figi]
+		for _, sub := range sortedSubs(bySub) {
+			p.sendLocked(s, sub, false)
+			bySub[sub] = p.sendLocked(s, sub, true)
+		}
+		p.inst.track(figi, now)
+	}
+}
+
+// fail reports a fatal error to Run.
+func (p *Pool) fail(err error) {
+	select {
+	case p.fatal <- err:
+	default:
+	}
+}
+
+func subscriptionName(sub *tvbridge.Subscription) string {
+	if sub == nil {
+		return "(unmatched)"
+	}
+	return sub.String()
+}
+
+// sortedKeys and sortedSubs give replays a stable order, which keeps logs
+// and tests readable.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func sortedSubs(m map[tvbridge.Subscription]string) []tvbridge.Subscription {
+	subs := make([]tvbridge.Subscription, 0, len(m))
+	for sub := range m {
+		subs = append(subs, sub)
+	}
+	slices.SortFunc(subs, func(a, b tvbridge.Subscription) int { return strings.Compare(a.String(), b.String()) })
+	return subs
+}
