@@ -49,6 +49,11 @@ type Config struct {
 
 	Heartbeat    time.Duration // /streaming heartbeat when idle; default 5s
 	WriteTimeout time.Duration // per write on /streaming; default 10s
+	// FlushWindow coalesces /streaming output: lines are flushed at most this
+	// often per connection (always within it), so a busy connection makes a
+	// few hundred writes a second instead of one per tick. Default 2ms; a
+	// negative value flushes every batch at once.
+	FlushWindow time.Duration
 
 	// MaxHistoryRange is the longest from..to accepted for intraday
 	// resolutions; default 31 days. Daily and longer are not limited.
@@ -114,6 +119,9 @@ func setDefaults(cfg *Config) {
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 5 * time.Second
+	}
+	if cfg.FlushWindow == 0 {
+		cfg.FlushWindow = 2 * time.Millisecond
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second

@@ -34,6 +34,7 @@ func (h *Handler) serveStreaming(w http.ResponseWriter, r *http.Request) {
 		w:       w,
 		rc:      http.NewResponseController(w),
 		timeout: h.cfg.WriteTimeout,
+		window:  h.cfg.FlushWindow,
 		buf:     make([]byte, 0, 32<<10),
 	}
 	reason, err := s.run(r.Context(), h.cfg.Tape, h.clock, h.cfg.Heartbeat)
@@ -50,8 +51,12 @@ type stream struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	window  time.Duration // flush coalescing window; <= 0 flushes every write
 	buf     []byte
 	seq     uint64 // Seq of the last entry written
+
+	lastFlush time.Time // wall clock: flushing is socket I/O pacing
+	dirty     bool      // written but not yet flushed
 }
 
 // batch is one result of TapeReader.Next, handed from the reading goroutine
@@ -66,10 +71,15 @@ func (s *stream) run(ctx context.Context, tp tvbridge.Tape, clk clock.Clock, eve
 	if err := s.flush(); err != nil {
 		return "write failed", err
 	}
-	feed := startFeed(ctx, tp)
+	feed := startFeed(ctx, tp, s.window)
 	defer feed.stop()
 	heartbeat := clk.NewTimer(every)
 	defer heartbeat.Stop()
+	// The flush timer runs on the wall clock, like socket deadlines: it
+	// paces syscalls, it does not decide anything about market time.
+	flushTimer := time.NewTimer(time.Hour)
+	flushTimer.Stop()
+	var flushDue <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -86,15 +96,39 @@ func (s *stream) run(ctx context.Context, tp tvbridge.Tape, clk clock.Clock, eve
 			if err != nil {
 				return "write failed", err
 			}
+			if wait := s.flushWait(); wait <= 0 {
+				if err := s.flush(); err != nil {
+					return "write failed", err
+				}
+			} else if flushDue == nil {
+				flushTimer.Reset(wait)
+				flushDue = flushTimer.C
+			}
 			restart(heartbeat, every)
+		case <-flushDue:
+			flushDue = nil
+			if err := s.flush(); err != nil {
+				return "write failed", err
+			}
 		case <-heartbeat.C():
 			s.buf = tape.AppendHeartbeat(s.buf[:0], clk.Now())
 			if err := s.write(); err != nil {
 				return "write failed", err
 			}
+			if err := s.flush(); err != nil {
+				return "write failed", err
+			}
 			heartbeat.Reset(every)
 		}
 	}
+}
+
+// flushWait is how long written lines may wait before the next flush.
+func (s *stream) flushWait() time.Duration {
+	if s.window <= 0 {
+		return 0
+	}
+	return s.window - time.Since(s.lastFlush)
 }
 
 // tapeFeed reads the tape in its own goroutine, so that the writer can wait
@@ -107,8 +141,10 @@ type tapeFeed struct {
 	done    chan struct{}
 }
 
-// startFeed subscribes to the tape at its live end and starts reading.
-func startFeed(ctx context.Context, tp tvbridge.Tape) *tapeFeed {
+// startFeed subscribes to the tape at its live end and starts reading,
+// at most once per window: with a hundred connections, waking every reader
+// on every tick would cost more than the ticks themselves.
+func startFeed(ctx context.Context, tp tvbridge.Tape, window time.Duration) *tapeFeed {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &tapeFeed{
 		batches: make(chan batch),
@@ -120,7 +156,7 @@ func startFeed(ctx context.Context, tp tvbridge.Tape) *tapeFeed {
 	go func() {
 		defer close(f.done)
 		defer reader.Close() // only once Next has returned
-		f.pump(ctx, reader)
+		f.pump(ctx, reader, window)
 	}()
 	return f
 }
@@ -131,12 +167,19 @@ func (f *tapeFeed) stop() {
 	<-f.done
 }
 
-// pump hands over one batch at a time. It stops after an error or when
-// ctx is done.
-func (f *tapeFeed) pump(ctx context.Context, reader tvbridge.TapeReader) {
+// pump hands over one batch at a time, reading the tape at most once per
+// window (wall clock: this paces goroutine wake-ups, not market time). It
+// stops after an error or when ctx is done.
+func (f *tapeFeed) pump(ctx context.Context, reader tvbridge.TapeReader, window time.Duration) {
 	buf := make([]tvbridge.TapeEntry, 0, batchSize)
+	var pace *time.Timer
+	if window > 0 {
+		pace = time.NewTimer(window)
+		defer pace.Stop()
+	}
 	for {
 		entries, err := next(ctx, reader, buf)
+		read := time.Now()
 		select {
 		case f.batches <- batch{entries, err}:
 		case <-ctx.Done():
@@ -149,6 +192,14 @@ func (f *tapeFeed) pump(ctx context.Context, reader tvbridge.TapeReader) {
 		case buf = <-f.free:
 		case <-ctx.Done():
 			return
+		}
+		if wait := window - time.Since(read); pace != nil && wait > 0 {
+			pace.Reset(wait)
+			select {
+			case <-pace.C:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }
@@ -164,8 +215,9 @@ func next(ctx context.Context, reader tvbridge.TapeReader, buf []tvbridge.TapeEn
 	return reader.Next(ctx, buf)
 }
 
-// writeEntries writes a batch of lines as one chunk. The tape encodes each
-// line once for all connections; an entry without one is encoded here.
+// writeEntries writes a batch of lines; the caller decides when to flush.
+// The tape encodes each line once for all connections; an entry without one
+// is encoded here.
 func (s *stream) writeEntries(entries []tvbridge.TapeEntry) error {
 	s.buf = s.buf[:0]
 	for _, e := range entries {
@@ -184,7 +236,8 @@ func (s *stream) writeEntries(entries []tvbridge.TapeEntry) error {
 	return nil
 }
 
-// write sends s.buf and flushes it, within the write timeout. Deadlines on
+// write sends s.buf within the write timeout; it reaches the client at the
+// next flush (or sooner, when the response buffer fills). Deadlines on
 // sockets are wall-clock time, hence time.Now rather than the clock.
 func (s *stream) write() error {
 	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
@@ -193,13 +246,20 @@ func (s *stream) write() error {
 	if _, err := s.w.Write(s.buf); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	return s.flush()
+	s.dirty = true
+	return nil
 }
 
+// flush pushes everything written to the client as one chunk.
 func (s *stream) flush() error {
+	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
 	if err := s.rc.Flush(); err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
+	s.lastFlush = time.Now()
+	s.dirty = false
 	return nil
 }
 

@@ -16,7 +16,8 @@ import (
 //
 //   - Duplicate suppression. Per key (candle: figi, interval and candle time;
 //     book: figi and depth; info: figi) it remembers the last value accepted
-//     and drops an identical one: snapshots replayed after a reconnect, books
+//     and drops an identical one, and a candle state older than it (less
+//     cumulative volume): snapshots replayed after a reconnect, books
 //     the service re-sends unchanged, copies caused by a duplicated
 //     server-side subscription.
 //
@@ -278,13 +279,17 @@ func (o *output) close() {
 // reconnect, may replay an older one; a handful of slots covers both.
 type recentCandles [4]tvbridge.Candle
 
-// record stores c and reports whether it differs from what was stored for
-// the same candle time.
+// record stores c and reports whether it is news: not identical to what
+// was stored for the same candle time, and not a stale state of it. Volume
+// is cumulative within a candle, so a state with less volume than one
+// already accepted is an older update arriving late (the service does not
+// guarantee order); passing it on could make a consumer that lags see the
+// newer state twice once the queue coalesces.
 func (r *recentCandles) record(c tvbridge.Candle) bool {
 	oldest := 0
 	for i := range r {
 		if r[i].Time.Equal(c.Time) && !r[i].Time.IsZero() {
-			if sameCandle(r[i], c) {
+			if sameCandle(r[i], c) || c.Volume < r[i].Volume {
 				return false
 			}
 			r[i] = c

@@ -160,3 +160,25 @@ func TestOutputDropsAfterClose(t *testing.T) {
 		t.Fatal("event delivered after close")
 	}
 }
+
+func TestRecentCandlesDropsStaleStates(t *testing.T) {
+	var r recentCandles
+	at := time.Date(2026, 11, 18, 9, 0, 0, 0, time.UTC)
+	newer := tvbridge.Candle{FIGI: "F", Interval: tvbridge.Interval1Min, Time: at, Open: 1, High: 2, Low: 1, Close: 2, Volume: 10}
+	older := newer
+	older.High, older.Close, older.Volume = 1.5, 1.5, 6
+	if !r.record(newer) {
+		t.Fatal("first state rejected")
+	}
+	if r.record(older) {
+		t.Fatal("a state with less volume than the accepted one was accepted")
+	}
+	if r.record(newer) {
+		t.Fatal("the same state was accepted twice")
+	}
+	grown := newer
+	grown.Volume = 11
+	if !r.record(grown) {
+		t.Fatal("a newer state was rejected")
+	}
+}

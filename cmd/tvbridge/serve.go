@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+	_ "time/tzdata" // sessions need IANA zones even on hosts without a zoneinfo database
+
+	"tvbridge"
+	"tvbridge/api"
+	"tvbridge/bars"
+	"tvbridge/bolt"
+	"tvbridge/ingest"
+	"tvbridge/tape"
+	"tvbridge/tinkoff"
+	"tvbridge/tinkoff/stream"
+	"tvbridge/tinkoff/wire"
+)
+
+type serveOptions struct {
+	listen, dataDir, wsURL, restURL, tokenFile, groupPrefix, logLevel *string
+	restRate, backfillDays, maxConns, perConn, bookDepth              *int
+	legacyNoData, dailyBars                                           *bool
+	sim                                                               simOptions
+}
+
+func serveFlags(fs *flagSet) serveOptions {
+	return serveOptions{
+		listen:  fs.String("listen", "127.0.0.1:8080", "address to serve TradingView's API on"),
+		dataDir: fs.String("data-dir", "./data", "directory of the embedded bar store"),
+		wsURL: fs.String("upstream-ws-url", "", "Tinkoff v1 market-data WebSocket URL, e.g. wss://api-invest.tinkoff.ru/openapi/md/v1/md-openapi/ws\n"+
+			"      (empty, with --upstream-rest-url empty: run the embedded simulator; empty alone: derived from the REST URL)"),
+		restURL:      fs.String("upstream-rest-url", "", "Tinkoff v1 REST base URL, e.g. https://api-invest.tinkoff.ru/openapi (empty: the embedded simulator)"),
+		tokenFile:    fs.String("token-file", "", "file holding the upstream token; otherwise it is read from $TINKOFF_TOKEN (never from a flag)"),
+		restRate:     fs.Int("upstream-rest-rate", 0, "upstream /market REST requests per minute (0: 120 for a real upstream, 6000 for the embedded simulator)"),
+		maxConns:     fs.Int("upstream-max-connections", 6, "upstream stream connections at most (the service allows 6 per user)"),
+		perConn:      fs.Int("upstream-per-connection", 30, "instruments per upstream stream connection at most"),
+		bookDepth:    fs.Int("book-depth", 5, "order-book depth subscribed for quotes (1..20)"),
+		backfillDays: fs.Int("backfill-days", 30, "days of 1-minute history kept complete, backfilled from upstream REST at startup"),
+		groupPrefix:  fs.String("group-prefix", "tvbridge_", "prefix of every /groups id (lowercase letters and _, ending in _)"),
+		legacyNoData: fs.Bool("legacy-no-data", false, "answer empty /history ranges with the pre-1.3.26 {\"s\":\"no_data\",\"nb\":...} form"),
+		dailyBars:    fs.Bool("daily-bars", true, "stream daily-bar (\"d\") messages and serve daily history"),
+		logLevel:     fs.String("log-level", "info", "log level: debug, info, warn or error"),
+		sim:          simFlags(fs),
+	}
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("serve", "Serves TradingView's Broker REST API (data integration: /symbol_info, /groups,\n"+
+		"/history, /streaming) on top of a Tinkoff Invest OpenAPI v1 upstream. With no upstream\n"+
+		"URL it runs the built-in simulated exchange in-process: no credentials needed.", stderr)
+	o := serveFlags(fs)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(*o.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	if *o.bookDepth < 1 || *o.bookDepth > 20 {
+		return fmt.Errorf("--book-depth %d: want 1..20", *o.bookDepth)
+	}
+	if *o.backfillDays < 1 {
+		return fmt.Errorf("--backfill-days %d: want at least 1", *o.backfillDays)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	up, stopSim, err := o.upstream(log)
+	if err != nil {
+		return err
+	}
+	defer stopSim()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel(nil)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := up.Run(ctx); err != nil {
+			cancel(fmt.Errorf("upstream stream: %w", err))
+		}
+	}()
+
+	insts, err := loadInstruments(ctx, up, log)
+	if err != nil {
+		return errors.Join(err, context.Cause(ctx))
+	}
+	catalog, err := api.BuildCatalog(insts, api.CatalogOptions{GroupPrefix: *o.groupPrefix, Logger: log})
+	if err != nil {
+		return fmt.Errorf("catalogue: %w", err)
+	}
+	store, err := bolt.Open(filepath.Join(*o.dataDir, "bars.db"), bolt.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("bar store: %w", err)
+	}
+	defer store.Close()
+	tp := tape.New(tape.Config{})
+	svc, err := ingest.New(ingest.Config{
+		Upstream:      up,
+		Store:         store,
+		Tape:          tp,
+		Instruments:   instrumentSpecs(catalog),
+		Logger:        log,
+		BackfillDepth: time.Duration(*o.backfillDays) * 24 * time.Hour,
+		BookDepth:     *o.bookDepth,
+		DailyBars:     *o.dailyBars,
+	})
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := svc.Run(ctx); err != nil {
+			cancel(fmt.Errorf("ingest: %w", err))
+		}
+	}()
+
+	handler := api.NewHandler(api.Config{
+		Catalog:      catalog,
+		History:      svc,
+		Tape:         tp,
+		Logger:       log,
+		LegacyNoData: *o.legacyNoData,
+	})
+	ln, err := net.Listen("tcp", *o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("tvbridge serving TradingView's API", "url", "http://"+ln.Addr().String(),
+		"symbols", len(catalog.Symbols()), "data_dir", *o.dataDir)
+	err = serveHTTP(ctx, ln, handler, log)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+// upstream builds the upstream adapter: to the given URLs, or to an embedded
+// simulator on a loopback port, so the same client code runs either way.
+func (o serveOptions) upstream(log *slog.Logger) (*tinkoff.Upstream, func(), error) {
+	restURL, wsURL, rate := *o.restURL, *o.wsURL, *o.restRate
+	stop := func() {}
+	var token string
+	if restURL == "" && wsURL == "" {
+		srv, err := o.sim.start(log)
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			srv.Close()
+			return nil, nil, fmt.Errorf("embedded simulator: %w", err)
+		}
+		simCtx, cancel := context.WithCancel(context.Background())
+		go serveHTTP(simCtx, ln, srv.Handler(), log.With("component", "sim"))
+		stop = func() { cancel(); srv.Close() }
+		base := "http://" + ln.Addr().String()
+		restURL, wsURL = base+wire.RESTPrefix, "ws://"+ln.Addr().String()+wire.StreamPath
+		token = randomToken()
+		if rate == 0 {
+			rate = 6000
+		}
+		log.Info("running the embedded simulated exchange", "rest", restURL)
+	} else {
+		if restURL == "" {
+			return nil, nil, errors.New("--upstream-rest-url is required with --upstream-ws-url")
+		}
+		var err error
+		if token, err = upstreamToken(*o.tokenFile); err != nil {
+			return nil, nil, err
+		}
+		if wsURL == "" {
+			if wsURL, err = tinkoff.StreamURL(restURL); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if rate == 0 {
+		rate = 120
+	}
+	return tinkoff.NewUpstream(tinkoff.UpstreamConfig{
+		REST: tinkoff.ClientConfig{BaseURL: restURL, Token: token, MarketPerMinute: rate, Logger: log},
+		Stream: stream.Config{
+			URL: wsURL, Token: token, Logger: log,
+			MaxConnections: *o.maxConns, MaxPerConnection: *o.perConn,
+		},
+	}), stop, nil
+}
+
+// upstreamToken reads the token from a file or $TINKOFF_TOKEN; it is never a
+// flag, so it stays out of process listings and shell history.
+func upstreamToken(file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("token file: %w", err)
+		}
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+		return "", fmt.Errorf("token file %s is empty", file)
+	}
+	if t := strings.TrimSpace(os.Getenv("TINKOFF_TOKEN")); t != "" {
+		return t, nil
+	}
+	return "", errors.New("an upstream URL is set but no token: set $TINKOFF_TOKEN or --token-file")
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// loadInstruments fetches the catalogue, retrying while the upstream is
+// unreachable, since the bridge is useless without it.
+func loadInstruments(ctx context.Context, up tvbridge.MarketData, log *slog.Logger) ([]tvbridge.Instrument, error) {
+	delay := time.Second
+	for {
+		insts, err := up.Instruments(ctx)
+		if err == nil {
+			return insts, nil
+		}
+		if tinkoff.IsAuth(err) {
+			return nil, fmt.Errorf("instrument catalogue: %w", err)
+		}
+		log.Warn("instrument catalogue unavailable; retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("instrument catalogue: %w", err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Minute)
+	}
+}
+
+// instrumentSpecs gives the bar engine each symbol with the instrument's
+// own session (breaks included), which decides trading days.
+func instrumentSpecs(c *api.Catalog) []bars.InstrumentSpec {
+	specs := make([]bars.InstrumentSpec, 0, len(c.Symbols()))
+	for _, sym := range c.Symbols() {
+		sched := sym.Schedule
+		if s, err := tvbridge.ParseSchedule(sym.Instrument.Session, sym.Timezone); err == nil {
+			sched = s
+		}
+		specs = append(specs, bars.InstrumentSpec{Instrument: sym.Instrument, Symbol: sym.Ticker, Schedule: sched})
+	}
+	return specs
+}

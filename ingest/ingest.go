@@ -1,0 +1,497 @@
+// Package ingest runs the data side of the bridge: it subscribes the upstream
+// to every instrument, feeds its events to the bar engine, appends the
+// engine's ticks to the tape, makes closed minutes durable in the bar store,
+// and backfills from upstream REST the minutes the stream did not see (before
+// the first start, across restarts and across upstream outages).
+//
+// It also answers /history's questions (it implements api.History): closed
+// bars come from the store, plus the ones closed in memory and not yet
+// flushed, plus the engine's open minute.
+//
+// Coverage is how the service knows that no minute is missing. A minute range
+// is "covered" once it is known complete: either the stream was connected for
+// all of it (and the bars it produced are stored), or REST candles for it were
+// stored. Only covered ranges are immutable; everything else is a gap that the
+// backfill loop fills, within the upstream's REST rate limit.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tvbridge"
+	"tvbridge/bars"
+	"tvbridge/clock"
+)
+
+// Store is the bar store with the batch write the flusher needs.
+type Store interface {
+	tvbridge.BarStore
+	PutMinutesBatch(ctx context.Context, bars map[string][]tvbridge.Bar, covered map[string][]tvbridge.Range) (int, error)
+}
+
+// StreamEpocher is implemented by upstreams that can tell when their stream
+// may have missed data: the epoch changes whenever any stream connection is
+// (re)established. Upstreams without it are trusted to be gapless while running.
+type StreamEpocher interface {
+	StreamEpoch() uint64
+}
+
+// Config configures the service.
+type Config struct {
+	Upstream    tvbridge.MarketData
+	Store       Store
+	Tape        tvbridge.Tape
+	Instruments []bars.InstrumentSpec
+	Clock       clock.Clock
+	Logger      *slog.Logger
+
+	BackfillDepth time.Duration // how far back history is kept complete; default 30 days
+	FlushInterval time.Duration // how often closed minutes are committed; default 1s
+	CloseGrace    time.Duration // passed to the bar engine; default 3s
+	// CoverageLag delays marking streamed minutes as complete, so a silent
+	// upstream stall that is detected late still leaves a gap to backfill.
+	// It must exceed the stream's stall timeout; default 2 minutes.
+	CoverageLag time.Duration
+	// RESTLag is how long after a minute ends the upstream REST candles are
+	// complete for it (the real service lags 1-2 minutes); default 2 minutes.
+	RESTLag   time.Duration
+	BookDepth int  // order-book depth subscribed for quotes; default 5
+	DailyBars bool // stream "d" messages
+}
+
+func (c *Config) defaults() {
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.BackfillDepth <= 0 {
+		c.BackfillDepth = 30 * 24 * time.Hour
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = time.Second
+	}
+	if c.CloseGrace <= 0 {
+		c.CloseGrace = 3 * time.Second
+	}
+	if c.CoverageLag <= 0 {
+		c.CoverageLag = 2 * time.Minute
+	}
+	if c.RESTLag <= 0 {
+		c.RESTLag = 2 * time.Minute
+	}
+	if c.BookDepth <= 0 {
+		c.BookDepth = 5
+	}
+}
+
+// Service is the ingest pipeline. Create it with New and start it with Run.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	engine *bars.Engine
+	specs  map[string]bars.InstrumentSpec
+	order  []string // FIGIs in catalogue order
+	start  time.Time
+
+	mu       sync.Mutex
+	pending  map[string][]tvbridge.Bar // closed in the engine, not yet flushed
+	inflight map[string][]tvbridge.Bar // being committed right now
+	pendCov  []tvbridge.Range          // streamed ranges waiting to be marked covered
+	flushCov []tvbridge.Range          // streamed ranges being committed right now
+	// streamFrom mirrors coverFrom for the backfill: the stream is
+	// responsible for everything from here on.
+	streamFrom time.Time
+	sealed     map[string]time.Time // per FIGI: daily bars stored for trading days before this
+	closed     map[string]time.Time // per FIGI: everything before is covered and durable
+	flushErr   error
+
+	// Owned by the event loop.
+	epoch0    uint64 // epoch before the stream first connected
+	epoch     uint64
+	coverFrom time.Time
+
+	progress Progress
+	wake     chan struct{} // kicks the backfill loop
+}
+
+// Progress reports the backfill's advance; all fields are read atomically.
+type Progress struct {
+	Instruments     atomic.Int64 // instruments in the catalogue
+	InitialDone     atomic.Int64 // instruments whose initial backfill finished
+	Requests        atomic.Int64 // REST candle requests made
+	BarsBackfilled  atomic.Int64
+	GapsFilled      atomic.Int64
+	Errors          atomic.Int64
+	FlushErrors     atomic.Int64
+	StoreConflicts  atomic.Int64
+	MinutesFlushed  atomic.Int64
+	LastFlushMillis atomic.Int64
+}
+
+// New builds the service and its bar engine.
+func New(cfg Config) (*Service, error) {
+	cfg.defaults()
+	if cfg.Upstream == nil || cfg.Store == nil || cfg.Tape == nil {
+		return nil, errors.New("ingest: Upstream, Store and Tape are required")
+	}
+	s := &Service{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "ingest"),
+		specs:   make(map[string]bars.InstrumentSpec, len(cfg.Instruments)),
+		pending: make(map[string][]tvbridge.Bar),
+		closed:  make(map[string]time.Time),
+		sealed:  make(map[string]time.Time),
+		wake:    make(chan struct{}, 1),
+	}
+	s.engine = bars.New(bars.Config{
+		Clock:      cfg.Clock,
+		CloseGrace: cfg.CloseGrace,
+		DailyBars:  cfg.DailyBars,
+		Logger:     cfg.Logger,
+	}, sink{s})
+	for _, spec := range cfg.Instruments {
+		figi := spec.Instrument.FIGI
+		if _, dup := s.specs[figi]; dup {
+			return nil, fmt.Errorf("ingest: instrument %s listed twice", figi)
+		}
+		s.specs[figi] = spec
+		s.order = append(s.order, figi)
+		s.engine.Add(spec)
+	}
+	s.progress.Instruments.Store(int64(len(s.order)))
+	return s, nil
+}
+
+// Engine returns the bar engine (for its statistics).
+func (s *Service) Engine() *bars.Engine { return s.engine }
+
+// Progress returns the live backfill and flush counters.
+func (s *Service) Progress() *Progress { return &s.progress }
+
+// sink receives the bar engine's output on the event-loop goroutine.
+type sink struct{ s *Service }
+
+func (k sink) Ticks(ticks []tvbridge.Tick) { k.s.cfg.Tape.Append(ticks...) }
+
+func (k sink) MinutesClosed(figi string, closed []tvbridge.Bar) {
+	k.s.mu.Lock()
+	k.s.pending[figi] = append(k.s.pending[figi], closed...)
+	k.s.mu.Unlock()
+}
+
+// Run restores state, subscribes, and runs the event loop, the flusher and
+// the backfill until ctx is done. It flushes what is pending before it returns.
+func (s *Service) Run(ctx context.Context) error {
+	s.start = s.cfg.Clock.Now()
+	if err := s.restore(ctx); err != nil {
+		return err
+	}
+	s.subscribe()
+
+	var wg sync.WaitGroup
+	flushCtx, stopFlush := context.WithCancel(context.Background())
+	wg.Add(2)
+	go func() { defer wg.Done(); s.flushLoop(flushCtx) }()
+	go func() { defer wg.Done(); s.backfillLoop(ctx) }()
+
+	err := s.eventLoop(ctx)
+	// The flusher outlives the event loop by one final flush, so a clean
+	// shutdown loses nothing that was closed.
+	stopFlush()
+	wg.Wait()
+	s.flush(context.Background())
+	return err
+}
+
+func (s *Service) subscribe() {
+	subs := make([]tvbridge.Subscription, 0, 3*len(s.order))
+	for _, figi := range s.order {
+		subs = append(subs,
+			tvbridge.Subscription{Kind: tvbridge.SubCandle, FIGI: figi, Interval: tvbridge.Interval1Min},
+			tvbridge.Subscription{Kind: tvbridge.SubOrderBook, FIGI: figi, Depth: s.cfg.BookDepth},
+			tvbridge.Subscription{Kind: tvbridge.SubInstrumentInfo, FIGI: figi},
+		)
+	}
+	s.cfg.Upstream.Subscribe(subs...)
+}
+
+// restore tells the engine, per instrument, which minutes are already closed
+// and durable, so a restart never streams or stores a minute twice.
+func (s *Service) restore(ctx context.Context) error {
+	now := s.cfg.Clock.Now()
+	for _, figi := range s.order {
+		spec := s.specs[figi]
+		dayStart := now.Add(-36 * time.Hour)
+		stored, err := s.cfg.Store.Minutes(ctx, figi, dayStart, now.Add(time.Minute))
+		if err != nil {
+			return fmt.Errorf("restore %s: %w", figi, err)
+		}
+		var last time.Time
+		if n := len(stored); n > 0 {
+			last = stored[n-1].Time
+		}
+		today := s.todaysBars(spec, stored, now)
+		s.engine.Restore(figi, last, today)
+		if err := s.refreshClosed(ctx, figi); err != nil {
+			return err
+		}
+	}
+	s.setCoverFrom(nextMinute(now))
+	if e, ok := s.cfg.Upstream.(StreamEpocher); ok {
+		s.epoch = e.StreamEpoch()
+		s.epoch0 = s.epoch
+	}
+	return nil
+}
+
+// todaysBars picks the stored minutes of the trading day that contains now.
+func (s *Service) todaysBars(spec bars.InstrumentSpec, stored []tvbridge.Bar, now time.Time) []tvbridge.Bar {
+	if spec.Schedule == nil {
+		return nil
+	}
+	day, ok := spec.Schedule.TradingDay(now)
+	if !ok {
+		return nil
+	}
+	var out []tvbridge.Bar
+	for _, b := range stored {
+		if d, ok := spec.Schedule.TradingDay(b.Time); ok && d.Equal(day) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func nextMinute(t time.Time) time.Time { return t.Truncate(time.Minute).Add(time.Minute) }
+
+// eventLoop is the only goroutine that talks to the bar engine's write side.
+func (s *Service) eventLoop(ctx context.Context) error {
+	sweep := s.cfg.Clock.NewTicker(250 * time.Millisecond)
+	defer sweep.Stop()
+	events := s.cfg.Upstream.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return errors.New("ingest: upstream event channel closed")
+			}
+			s.handle(ev)
+		case <-sweep.C():
+			s.engine.Sweep()
+			s.markCoverage()
+		}
+	}
+}
+
+func (s *Service) handle(ev tvbridge.Event) {
+	if e, ok := ev.(*tvbridge.ErrorEvent); ok {
+		s.log.Warn("upstream error event", "message", e.Message, "request_id", e.RequestID)
+		return
+	}
+	s.engine.Handle(ev)
+}
+
+// markCoverage records the streamed minutes that are now known complete:
+// closed for longer than CoverageLag, with no stream reconnect since they
+// began. A reconnect restarts coverage at the next minute, which leaves the
+// minutes around the outage as a gap for the backfill.
+func (s *Service) markCoverage() {
+	now := s.cfg.Clock.Now()
+	if e, ok := s.cfg.Upstream.(StreamEpocher); ok {
+		if ep := e.StreamEpoch(); ep != s.epoch {
+			// The first change is the pool's initial connections.
+			first := s.epoch == s.epoch0
+			s.epoch = ep
+			s.setCoverFrom(nextMinute(now))
+			if !first {
+				s.log.Info("upstream stream reconnected; the minutes around it will be backfilled",
+					"covered_from", s.coverFrom)
+			}
+			return
+		}
+	}
+	end := now.Add(-s.cfg.CloseGrace - s.cfg.CoverageLag).Truncate(time.Minute)
+	if !end.After(s.coverFrom) {
+		return
+	}
+	s.mu.Lock()
+	s.pendCov = append(s.pendCov, tvbridge.Range{From: s.coverFrom, To: end})
+	s.mu.Unlock()
+	s.setCoverFrom(end)
+}
+
+func (s *Service) setCoverFrom(t time.Time) {
+	s.coverFrom = t
+	s.mu.Lock()
+	s.streamFrom = t
+	s.mu.Unlock()
+}
+
+func (s *Service) flushLoop(ctx context.Context) {
+	t := s.cfg.Clock.NewTicker(s.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			s.flush(ctx)
+		}
+	}
+}
+
+// flush commits the pending closed minutes and coverage in one transaction.
+// Until the commit returns, History still serves them from memory.
+func (s *Service) flush(ctx context.Context) {
+	s.mu.Lock()
+	if len(s.pending) == 0 && len(s.pendCov) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	batch := s.pending
+	covRanges := s.pendCov
+	s.flushCov = covRanges
+	s.inflight = batch
+	s.pending = make(map[string][]tvbridge.Bar)
+	s.pendCov = nil
+	s.mu.Unlock()
+
+	covered := make(map[string][]tvbridge.Range, len(s.order))
+	if len(covRanges) > 0 {
+		for _, figi := range s.order {
+			covered[figi] = covRanges
+		}
+	}
+	began := time.Now()
+	conflicts, err := s.cfg.Store.PutMinutesBatch(ctx, batch, covered)
+	s.progress.LastFlushMillis.Store(time.Since(began).Milliseconds())
+
+	s.mu.Lock()
+	s.inflight = nil
+	s.flushCov = nil
+	if err != nil {
+		// Put everything back; the next flush retries. Nothing is lost
+		// unless the process dies, and then the backfill refills it.
+		for figi, bs := range batch {
+			s.pending[figi] = append(bs, s.pending[figi]...)
+		}
+		s.pendCov = append(covRanges, s.pendCov...)
+		s.flushErr = err
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.progress.FlushErrors.Add(1)
+		s.log.Error("flush closed minutes", "err", err)
+		return
+	}
+	n := 0
+	for _, bs := range batch {
+		n += len(bs)
+	}
+	s.progress.MinutesFlushed.Add(int64(n))
+	s.progress.StoreConflicts.Add(int64(conflicts))
+	if conflicts > 0 {
+		s.log.Warn("store kept earlier bars for some streamed minutes", "conflicts", conflicts)
+	}
+	if len(covRanges) > 0 {
+		for _, figi := range s.order {
+			if err := s.refreshClosed(ctx, figi); err != nil {
+				s.log.Warn("refresh closed watermark", "figi", figi, "err", err)
+			}
+		}
+	}
+}
+
+// refreshClosed recomputes the instant before which an instrument's minutes
+// are complete and durable: the end of its first covered range.
+func (s *Service) refreshClosed(ctx context.Context, figi string) error {
+	ranges, err := s.cfg.Store.Covered(ctx, figi, time.Unix(0, 0).UTC(), s.cfg.Clock.Now().Add(24*time.Hour))
+	if err != nil {
+		return fmt.Errorf("coverage of %s: %w", figi, err)
+	}
+	var closed time.Time
+	if len(ranges) > 0 {
+		closed = ranges[0].To
+	}
+	s.mu.Lock()
+	s.closed[figi] = closed
+	s.mu.Unlock()
+	return nil
+}
+
+// memoryBars returns copies of the closed-but-not-durable bars of figi in [from, to).
+func (s *Service) memoryBars(figi string, from, to time.Time) []tvbridge.Bar {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []tvbridge.Bar
+	for _, src := range [][]tvbridge.Bar{s.inflight[figi], s.pending[figi]} {
+		for _, b := range src {
+			if !b.Time.Before(from) && b.Time.Before(to) {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
+
+// Minutes returns the 1-minute bars with from <= Time < to: stored, closed in
+// memory, and the open minute as streamed so far.
+func (s *Service) Minutes(ctx context.Context, figi string, from, to time.Time) ([]tvbridge.Bar, error) {
+	// Read memory before the store: a bar that moves from memory to the
+	// store in between is then seen at least once (duplicates are merged).
+	open, hasOpen := s.engine.OpenMinute(figi)
+	mem := s.memoryBars(figi, from, to)
+	stored, err := s.cfg.Store.Minutes(ctx, figi, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("minutes of %s: %w", figi, err)
+	}
+	if hasOpen && !open.Time.Before(from) && open.Time.Before(to) && open.Volume > 0 {
+		mem = append(mem, open)
+	}
+	return mergeBars(stored, mem), nil
+}
+
+// mergeBars merges two bar lists by time; on equal times the first list
+// (the store, which is authoritative for closed bars) wins.
+func mergeBars(primary, extra []tvbridge.Bar) []tvbridge.Bar {
+	if len(extra) == 0 {
+		return primary
+	}
+	seen := make(map[int64]bool, len(primary))
+	out := append([]tvbridge.Bar(nil), primary...)
+	for _, b := range primary {
+		seen[b.Time.Unix()] = true
+	}
+	for _, b := range extra {
+		if !seen[b.Time.Unix()] {
+			seen[b.Time.Unix()] = true
+			out = append(out, b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
+
+// FirstBar returns the instrument's first-bar watermark.
+func (s *Service) FirstBar(ctx context.Context, figi string) (time.Time, bool, error) {
+	return s.cfg.Store.FirstBar(ctx, figi)
+}
+
+// ClosedBefore returns the instant before which the instrument's bars are
+// immutable: covered, durable, and closed.
+func (s *Service) ClosedBefore(figi string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed[figi]
+}

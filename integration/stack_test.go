@@ -1,0 +1,298 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"tvbridge"
+	"tvbridge/api"
+	"tvbridge/bars"
+	"tvbridge/bolt"
+	"tvbridge/clock"
+	"tvbridge/ingest"
+	"tvbridge/sim"
+	"tvbridge/sim/market"
+	"tvbridge/tape"
+	"tvbridge/tinkoff"
+	"tvbridge/tinkoff/stream"
+	"tvbridge/tinkoff/wire"
+)
+
+// exchange is the simulated exchange; it outlives bridge restarts.
+type exchange struct {
+	clk  *clock.Fake
+	srv  *sim.Server
+	http *httptest.Server
+}
+
+func newExchange(t *testing.T, start time.Time, instruments int) *exchange {
+	clk := clock.NewFake(start)
+	m := market.New(market.Config{Seed: 11, Instruments: instruments})
+	srv := sim.New(sim.Config{Market: m, Clock: clk, Logger: quietLog()})
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	return &exchange{clk: clk, srv: srv, http: hs}
+}
+
+func quietLog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// bridge is one run of tvbridge: what a process restart throws away.
+type bridge struct {
+	up      *tinkoff.Upstream
+	store   *bolt.Store
+	svc     *ingest.Service
+	tape    *tape.Tape
+	api     *httptest.Server
+	catalog *api.Catalog
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func startBridge(t *testing.T, ex *exchange, dir string, depth time.Duration) *bridge {
+	t.Helper()
+	log := quietLog()
+	up := tinkoff.NewUpstream(tinkoff.UpstreamConfig{
+		REST: tinkoff.ClientConfig{BaseURL: ex.http.URL + wire.RESTPrefix, Token: "t", Clock: ex.clk,
+			MarketPerMinute: 1_000_000, Logger: log},
+		Stream: stream.Config{URL: "ws" + ex.http.URL[len("http"):] + wire.StreamPath, Token: "t", Clock: ex.clk,
+			BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Logger: log},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &bridge{up: up, cancel: cancel, done: make(chan error, 2)}
+	go func() { b.done <- up.Run(ctx) }()
+
+	insts, err := up.Instruments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.catalog, err = api.BuildCatalog(insts, api.CatalogOptions{Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	if b.store, err = bolt.Open(filepath.Join(dir, "bars.db"), bolt.Options{Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	var specs []bars.InstrumentSpec
+	for _, s := range b.catalog.Symbols() {
+		sched, err := tvbridge.ParseSchedule(s.Instrument.Session, s.Instrument.Timezone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		specs = append(specs, bars.InstrumentSpec{Instrument: s.Instrument, Symbol: s.Ticker, Schedule: sched})
+	}
+	b.tape = tape.New(tape.Config{})
+	b.svc, err = ingest.New(ingest.Config{Upstream: up, Store: b.store, Tape: b.tape, Instruments: specs,
+		Clock: ex.clk, Logger: log, BackfillDepth: depth, DailyBars: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { b.done <- b.svc.Run(ctx) }()
+	b.api = httptest.NewServer(api.NewHandler(api.Config{Catalog: b.catalog, History: b.svc, Tape: b.tape,
+		Clock: ex.clk, Logger: log}))
+	return b
+}
+
+// stop shuts the bridge down as a clean process exit would.
+func (b *bridge) stop(t *testing.T) {
+	t.Helper()
+	b.api.CloseClientConnections()
+	b.api.Close()
+	b.cancel()
+	for i := 0; i < 2; i++ {
+		if err := <-b.done; err != nil {
+			t.Errorf("bridge component: %v", err)
+		}
+	}
+	if err := b.store.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+// line is one /streaming message as TradingView reads it.
+type line struct {
+	F         string  `json:"f"`
+	ID        string  `json:"id"`
+	T         int64   `json:"t"`
+	P         float64 `json:"p"`
+	S         float64 `json:"s"`
+	AP        float64 `json:"ap"`
+	BP        float64 `json:"bp"`
+	Heartbeat int64   `json:"heartbeat"`
+}
+
+// tvClient reads /streaming the way TradingView's acceptance tests do.
+type tvClient struct {
+	lines chan line
+	errc  chan error
+	resp  *http.Response
+}
+
+func connect(t *testing.T, base string) *tvClient {
+	t.Helper()
+	resp, err := http.Get(base + "/streaming")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked" {
+		t.Fatalf("/streaming: status %d, transfer encoding %v", resp.StatusCode, resp.TransferEncoding)
+	}
+	c := &tvClient{lines: make(chan line, 1<<16), errc: make(chan error, 1), resp: resp}
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			var l line
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				c.errc <- fmt.Errorf("bad line %q: %w", sc.Text(), err)
+				return
+			}
+			c.lines <- l
+		}
+		close(c.lines)
+	}()
+	return c
+}
+
+// barBook builds 1-minute bars from streamed trades, TradingView's way.
+type barBook struct {
+	bars      map[string]map[int64]*tvbridge.Bar // symbol -> minute -> bar
+	lastTrade map[string]int64
+	lastTime  map[string]int64 // per symbol+kind, to check monotonic tick times
+	firstSeen int64            // first tick time this connection delivered
+}
+
+func newBarBook() *barBook {
+	return &barBook{bars: map[string]map[int64]*tvbridge.Bar{}, lastTrade: map[string]int64{}, lastTime: map[string]int64{}}
+}
+
+func (b *barBook) add(t *testing.T, l line, now time.Time) {
+	if l.F == "" {
+		return // heartbeat
+	}
+	key := l.ID + "/" + l.F
+	if l.T < b.lastTime[key] {
+		t.Errorf("%s tick time went backwards: %d after %d", key, l.T, b.lastTime[key])
+	}
+	b.lastTime[key] = l.T
+	if l.F != "d" && l.T > now.Unix() {
+		t.Errorf("%s tick time %d is in the future (now %d)", key, l.T, now.Unix())
+	}
+	if b.firstSeen == 0 {
+		b.firstSeen = l.T
+	}
+	if l.F != "t" {
+		return
+	}
+	if l.S <= 0 {
+		t.Errorf("trade with size %v: %+v", l.S, l)
+	}
+	m := l.T - l.T%60
+	if b.bars[l.ID] == nil {
+		b.bars[l.ID] = map[int64]*tvbridge.Bar{}
+	}
+	bar := b.bars[l.ID][m]
+	if bar == nil {
+		b.bars[l.ID][m] = &tvbridge.Bar{Time: time.Unix(m, 0), Open: l.P, High: l.P, Low: l.P, Close: l.P, Volume: l.S}
+	} else {
+		bar.High, bar.Low, bar.Close, bar.Volume = max(bar.High, l.P), min(bar.Low, l.P), l.P, bar.Volume+l.S
+	}
+	b.lastTrade[l.ID] = l.T
+}
+
+type historyResp struct {
+	S      string    `json:"s"`
+	Errmsg string    `json:"errmsg"`
+	T      []int64   `json:"t"`
+	O      []float64 `json:"o"`
+	H      []float64 `json:"h"`
+	L      []float64 `json:"l"`
+	C      []float64 `json:"c"`
+	V      []float64 `json:"v"`
+}
+
+func getHistory(t *testing.T, base, symbol, res string, from, to int64) historyResp {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("%s/history?symbol=%s&resolution=%s&from=%d&to=%d", base, symbol, res, from, to))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h historyResp
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	if h.S != "ok" {
+		t.Fatalf("history %s %d..%d: %s %s", symbol, from, to, h.S, h.Errmsg)
+	}
+	return h
+}
+
+// compare checks every fully observed minute of the connection against
+// /history and returns the number of minutes compared and mismatched.
+func (b *barBook) compare(t *testing.T, base string) (compared, mismatched int) {
+	t.Helper()
+	from := b.firstSeen - b.firstSeen%60 + 60 // the first whole minute observed
+	for sym, last := range b.lastTrade {
+		// A trade in minute L means every earlier minute of sym is closed
+		// and all its trades came before it on the stream.
+		to := last - last%60 - 60
+		if to < from {
+			continue
+		}
+		h := getHistory(t, base, sym, "1", from, to)
+		got := map[int64]tvbridge.Bar{}
+		for i, ts := range h.T {
+			got[ts] = tvbridge.Bar{Time: time.Unix(ts, 0), Open: h.O[i], High: h.H[i], Low: h.L[i], Close: h.C[i], Volume: h.V[i]}
+		}
+		for m := from; m <= to; m += 60 {
+			sb, streamed := b.bars[sym][m]
+			hb, served := got[m]
+			if !streamed && !served {
+				continue
+			}
+			compared++
+			if !streamed || !served || *sb != hb {
+				mismatched++
+				if mismatched <= 10 {
+					t.Errorf("%s minute %s: streamed %v (%v), history %v (%v)", sym, time.Unix(m, 0).UTC().Format("15:04"),
+						streamed, sb, served, hb)
+				}
+			}
+		}
+	}
+	return compared, mismatched
+}
+
+// run pumps the stream into the book, advancing the fake clock by step
+// whenever the stream is quiet, until the clock reaches until.
+func run(t *testing.T, ex *exchange, c *tvClient, book *barBook, step time.Duration, until time.Time) {
+	t.Helper()
+	guard := time.NewTimer(3 * time.Minute)
+	defer guard.Stop()
+	quiet := time.NewTicker(time.Millisecond)
+	defer quiet.Stop()
+	for ex.clk.Now().Before(until) {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				t.Fatal("/streaming ended")
+			}
+			book.add(t, l, ex.clk.Now())
+		case err := <-c.errc:
+			t.Fatal(err)
+		case <-quiet.C:
+			ex.clk.Advance(step)
+		case <-guard.C:
+			t.Fatalf("timed out at %s", ex.clk.Now())
+		}
+	}
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): formatting, vet, and the whole
+# suite with the race detector. Fuzz targets run their seed corpora here;
+# run them for longer with `go test -fuzz=FuzzName ./pkg/`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "Go is required (https://go.dev/dl/); install Go 1.26 or newer." >&2
+	exit 1
+fi
+# -race needs cgo and a C compiler.
+if ! command -v gcc >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+	apt-get update -qq && apt-get install -y -qq gcc >/dev/null
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt needed on:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+go vet ./...
+CGO_ENABLED=1 go test -race -timeout 20m "$@" ./...
