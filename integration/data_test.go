@@ -22,11 +22,11 @@ func TestStreamEqualsHistory(t *testing.T) {
 	b := startBridge(t, ex, dir, 3*time.Hour)
 	c := connect(t, b.api.URL)
 	book := newBarBook()
-	run(t, ex, c, book, step, start.Add(12*time.Minute))
+	run(t, ex, b, c, book, step, start.Add(12*time.Minute))
 
 	// An upstream outage: every stream connection drops abruptly.
 	ex.srv.Faults().DropAll()
-	run(t, ex, c, book, step, start.Add(25*time.Minute))
+	run(t, ex, b, c, book, step, start.Add(25*time.Minute))
 
 	compared, mismatched := book.compare(t, b.api.URL)
 	t.Logf("before restart: %d minutes compared, %d mismatched", compared, mismatched)
@@ -44,7 +44,7 @@ func TestStreamEqualsHistory(t *testing.T) {
 	defer b.stop(t)
 	c = connect(t, b.api.URL)
 	book2 := newBarBook()
-	run(t, ex, c, book2, step, start.Add(50*time.Minute))
+	run(t, ex, b, c, book2, step, start.Add(50*time.Minute))
 
 	compared, mismatched = book2.compare(t, b.api.URL)
 	t.Logf("after restart: %d minutes compared, %d mismatched", compared, mismatched)
