@@ -127,6 +127,25 @@ func parseHHMM(v string) (int, error) {
 	return h*60 + m, nil
 }
 
+// DayRange is one trading period of a trading day, in minutes after that
+// day's local midnight; Open is negative when the period opens the evening
+// before (an overnight session).
+type DayRange struct{ Open, Close int }
+
+// DayRanges returns the periods of a trading day falling on weekday w, in
+// the order the session string lists them.
+func (s *Schedule) DayRanges(w time.Weekday) []DayRange {
+	out := make([]DayRange, 0, len(s.ranges[w]))
+	for _, r := range s.ranges[w] {
+		d := DayRange{Open: r.start, Close: r.end}
+		if r.overnight() {
+			d.Open -= 24 * 60
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
 // String returns the session string the schedule was parsed from.
 func (s *Schedule) String() string { return s.spec }
 

@@ -3,9 +3,10 @@ package api
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"tvbridge"
 )
 
 const minutesPerDay = 24 * 60
@@ -45,66 +46,20 @@ func MergeSession(session string) (string, error) {
 	return formatSpans(merged)
 }
 
-// sessionSpans parses a session string into the ranges of each weekday.
+// sessionSpans parses a session string (with tvbridge.ParseSchedule, the
+// one parser of the grammar) into the ranges of each weekday.
 func sessionSpans(session string) ([7][]span, error) {
 	var days [7][]span
-	for _, group := range strings.Split(session, "|") {
-		times, dayList, hasDays := strings.Cut(group, ":")
-		weekdays := []int{0, 1, 2, 3, 4, 5, 6}
-		if hasDays {
-			weekdays = weekdays[:0]
-			for _, c := range dayList {
-				if c < '1' || c > '7' {
-					return days, fmt.Errorf("bad day %q (days are 1=Sunday..7=Saturday)", c)
-				}
-				weekdays = append(weekdays, int(c-'1'))
-			}
-			if len(weekdays) == 0 {
-				return days, fmt.Errorf("empty day list in %q", group)
-			}
-		}
-		for _, rng := range strings.Split(times, ",") {
-			s, err := parseSpan(rng)
-			if err != nil {
-				return days, err
-			}
-			for _, w := range weekdays {
-				days[w] = append(days[w], s)
-			}
+	sched, err := tvbridge.ParseSchedule(session, "Etc/UTC") // ranges do not depend on the zone
+	if err != nil {
+		return days, err
+	}
+	for w := range days {
+		for _, r := range sched.DayRanges(time.Weekday(w)) {
+			days[w] = append(days[w], span{r.Open, r.Close})
 		}
 	}
 	return days, nil
-}
-
-func parseSpan(rng string) (span, error) {
-	a, b, ok := strings.Cut(rng, "-")
-	if !ok {
-		return span{}, fmt.Errorf("range %q is not HHMM-HHMM", rng)
-	}
-	open, err := parseClock(a)
-	if err != nil {
-		return span{}, err
-	}
-	closing, err := parseClock(b)
-	if err != nil {
-		return span{}, err
-	}
-	if closing == 0 {
-		closing = minutesPerDay // 0000 as an end is the following midnight
-	}
-	if open >= closing {
-		open -= minutesPerDay // overnight: opens the evening before
-	}
-	return span{open, closing}, nil
-}
-
-func parseClock(v string) (int, error) {
-	n, err := strconv.Atoi(v)
-	if len(v) != 4 || strings.Trim(v, "0123456789") != "" || err != nil ||
-		n/100 > 24 || n%100 > 59 || (n/100 == 24 && n%100 != 0) {
-		return 0, fmt.Errorf("time %q is not HHMM", v)
-	}
-	return n/100*60 + n%100, nil
 }
 
 // formatSpans writes merged per-weekday spans back as a session string.

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -288,19 +289,7 @@ func (e *emitter) updateBook(in *instStream, b *bookStream, now time.Time, ts []
 }
 
 func sameBook(a, b *tvbridge.OrderBook) bool {
-	return sameLevels(a.Bids, b.Bids) && sameLevels(a.Asks, b.Asks)
-}
-
-func sameLevels(a, b []tvbridge.PriceLevel) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(a.Bids, b.Bids) && slices.Equal(a.Asks, b.Asks)
 }
 
 // updateInfo sends instrument_info when the trading status changed.

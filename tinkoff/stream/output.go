@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -310,19 +311,7 @@ func sameCandle(a, b tvbridge.Candle) bool {
 }
 
 func sameBook(a, b *tvbridge.OrderBook) bool {
-	return a.Depth == b.Depth && sameLevels(a.Bids, b.Bids) && sameLevels(a.Asks, b.Asks)
-}
-
-func sameLevels(a, b []tvbridge.PriceLevel) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return a.Depth == b.Depth && slices.Equal(a.Bids, b.Bids) && slices.Equal(a.Asks, b.Asks)
 }
 
 // copyBook gives the event its own levels, one allocation for both sides.
