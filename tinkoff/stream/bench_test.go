@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"tvbridge"
 
 	"tvbridge/clock"
 	"tvbridge/tinkoff/wire"
@@ -25,11 +26,16 @@ import (
 
 const benchFIGIs = 64
 
+// candleFrames are updates of growing candles: each instrument's frames
+// walk through 16 minutes with volume rising inside each minute.
 func candleFrames() [][]byte {
 	frames := make([][]byte, 4096)
+	perFIGI := len(frames) / benchFIGIs
 	for i := range frames {
-		frames[i] = fmt.Appendf(nil, `{"event":"candle","time":"2024-03-04T10:00:%02d.%09dZ","payload":{"o":%.4f,"c":%.4f,"h":%.4f,"l":%.4f,"v":%d,"time":"2024-03-04T10:00:00Z","interval":"1min","figi":"BBG%09d"}}`,
-			i%60, i*7919%1000000000, 250.1+float64(i%7)/100, 250.5, 251.75, 249.9925, 1000+i, i%benchFIGIs)
+		k := i / benchFIGIs // this frame's index among its instrument's frames
+		minute := k * 16 / perFIGI
+		frames[i] = fmt.Appendf(nil, `{"event":"candle","time":"2024-03-04T10:%02d:%02d.%09dZ","payload":{"o":%.4f,"c":%.4f,"h":%.4f,"l":%.4f,"v":%d,"time":"2024-03-04T10:%02d:00Z","interval":"1min","figi":"BBG%09d"}}`,
+			minute, i%60, i*7919%1000000000, 250.1, 250.1+float64(i%7)/100, 251.75, 249.9925, 1000+k, minute, i%benchFIGIs)
 	}
 	return frames
 }
@@ -118,6 +124,13 @@ func benchDeliver(b *testing.B, frames [][]byte) {
 	n := 0
 	start := time.Now()
 	for b.Loop() {
+		if n%len(frames) == 0 && n > 0 {
+			// Each pass over the frames is a fresh set of candles: the
+			// stream's time never goes back, the replay loop's does.
+			for i := range benchFIGIs {
+				p.out.forget(tvbridge.Subscription{Kind: tvbridge.SubCandle, FIGI: fmt.Sprintf("BBG%09d", i), Interval: tvbridge.Interval1Min})
+			}
+		}
 		p.handleFrame(0, dec, &f, frames[n%len(frames)], time.Now())
 		n++
 	}
