@@ -30,11 +30,13 @@ func (h *Handler) serveStreaming(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
+	h.streams.Add(1)
+	defer h.streams.Add(-1)
 	s := &stream{
 		w:       w,
 		rc:      http.NewResponseController(w),
 		timeout: h.cfg.WriteTimeout,
-		window:  h.cfg.FlushWindow,
+		window:  h.flushWindow,
 		buf:     make([]byte, 0, 32<<10),
 	}
 	reason, err := s.run(r.Context(), h.cfg.Tape, h.clock, h.cfg.Heartbeat)
@@ -51,7 +53,7 @@ type stream struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
-	window  time.Duration // flush coalescing window; <= 0 flushes every write
+	window  func() time.Duration // flush coalescing window; <= 0 flushes every write
 	buf     []byte
 	seq     uint64 // Seq of the last entry written
 
@@ -125,10 +127,11 @@ func (s *stream) run(ctx context.Context, tp tvbridge.Tape, clk clock.Clock, eve
 
 // flushWait is how long written lines may wait before the next flush.
 func (s *stream) flushWait() time.Duration {
-	if s.window <= 0 {
+	w := s.window()
+	if w <= 0 {
 		return 0
 	}
-	return s.window - time.Since(s.lastFlush)
+	return w - time.Since(s.lastFlush)
 }
 
 // tapeFeed reads the tape in its own goroutine, so that the writer can wait
@@ -144,7 +147,7 @@ type tapeFeed struct {
 // startFeed subscribes to the tape at its live end and starts reading,
 // at most once per window: with a hundred connections, waking every reader
 // on every tick would cost more than the ticks themselves.
-func startFeed(ctx context.Context, tp tvbridge.Tape, window time.Duration) *tapeFeed {
+func startFeed(ctx context.Context, tp tvbridge.Tape, window func() time.Duration) *tapeFeed {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &tapeFeed{
 		batches: make(chan batch),
@@ -170,13 +173,11 @@ func (f *tapeFeed) stop() {
 // pump hands over one batch at a time, reading the tape at most once per
 // window (wall clock: this paces goroutine wake-ups, not market time). It
 // stops after an error or when ctx is done.
-func (f *tapeFeed) pump(ctx context.Context, reader tvbridge.TapeReader, window time.Duration) {
+func (f *tapeFeed) pump(ctx context.Context, reader tvbridge.TapeReader, window func() time.Duration) {
 	buf := make([]tvbridge.TapeEntry, 0, batchSize)
-	var pace *time.Timer
-	if window > 0 {
-		pace = time.NewTimer(window)
-		defer pace.Stop()
-	}
+	pace := time.NewTimer(time.Hour)
+	pace.Stop()
+	defer pace.Stop()
 	for {
 		entries, err := next(ctx, reader, buf)
 		read := time.Now()
@@ -193,7 +194,7 @@ func (f *tapeFeed) pump(ctx context.Context, reader tvbridge.TapeReader, window 
 		case <-ctx.Done():
 			return
 		}
-		if wait := window - time.Since(read); pace != nil && wait > 0 {
+		if wait := window() - time.Since(read); wait > 0 {
 			pace.Reset(wait)
 			select {
 			case <-pace.C:
@@ -272,4 +273,13 @@ func restart(t clock.Timer, d time.Duration) {
 		}
 	}
 	t.Reset(d)
+}
+
+// flushWindow is the configured window, or the adaptive one: 1ms plus 40µs
+// per open /streaming connection, at most 5ms.
+func (h *Handler) flushWindow() time.Duration {
+	if h.cfg.FlushWindow != 0 {
+		return h.cfg.FlushWindow
+	}
+	return min(time.Millisecond+time.Duration(h.streams.Load())*40*time.Microsecond, 5*time.Millisecond)
 }

@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -199,16 +204,28 @@ func (u firehoseUpstream) OrderBook(context.Context, string, int) (tvbridge.Orde
 //	go test -run '^$' -bench StreamingLatency -benchtime 1x ./integration/
 func BenchmarkStreamingLatency(b *testing.B) {
 	for _, c := range []struct {
-		clients int
-		window  time.Duration
-	}{{4, 2 * time.Millisecond}, {104, 2 * time.Millisecond}, {104, 5 * time.Millisecond}} {
-		b.Run(fmt.Sprintf("connections=%d/flush=%s", c.clients, c.window), func(b *testing.B) {
-			benchStreaming(b, c.clients, c.window)
+		clients  int
+		window   time.Duration // 0: the adaptive default
+		separate bool          // clients in a separate process, as TradingView's are
+	}{
+		{4, 0, true}, {104, 0, true}, {4, 0, false}, {104, 0, false},
+		{104, 2 * time.Millisecond, true}, {104, 5 * time.Millisecond, true},
+	} {
+		where := "in-process"
+		if c.separate {
+			where = "own-process"
+		}
+		window := "adaptive"
+		if c.window > 0 {
+			window = c.window.String()
+		}
+		b.Run(fmt.Sprintf("connections=%d/flush=%s/clients=%s", c.clients, window, where), func(b *testing.B) {
+			benchStreaming(b, c.clients, c.window, c.separate)
 		})
 	}
 }
 
-func benchStreaming(b *testing.B, clients int, flushWindow time.Duration) {
+func benchStreaming(b *testing.B, clients int, flushWindow time.Duration, separate bool) {
 	const (
 		instruments = 1000
 		rate        = 20000
@@ -284,35 +301,22 @@ func benchStreaming(b *testing.B, clients int, flushWindow time.Duration) {
 			}
 		}()
 
-		results := make([]clientResult, clients)
-		for i := range results {
-			resp, err := http.Get(apiSrv.URL + "/streaming")
-			if err != nil {
-				b.Fatal(err)
-			}
-			wg.Add(1)
-			go func(r *clientResult) {
-				defer wg.Done()
-				defer resp.Body.Close()
-				r.read(resp, &measuring)
-			}(&results[i])
-		}
+		gen := startLoad(b, apiSrv.URL, clients, separate)
 		paceCtx, stopPace := context.WithCancel(ctx)
 		go fh.pace(paceCtx)
 		time.Sleep(warmup) // load-generator pacing, not synchronisation
 		framesBefore := pool.Stats().FramesRead
 		measuring.Store(true)
+		gen.setMeasuring(true)
 		b.ResetTimer()
 		time.Sleep(measure)
 		measuring.Store(false)
+		gen.setMeasuring(false)
 		b.StopTimer()
 		frames := pool.Stats().FramesRead - framesBefore
 		stopPace()
 		// Every client must get every trade the tape carried.
-		deadline := time.Now().Add(30 * time.Second)
-		for !allTrades(results, tapeTrades.Load()) && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		res := gen.finish(tapeTrades.Load())
 		cancel()
 		apiSrv.CloseClientConnections()
 		wg.Wait()
@@ -320,17 +324,16 @@ func benchStreaming(b *testing.B, clients int, flushWindow time.Duration) {
 
 		var lat []time.Duration
 		lost, ambiguous := int64(0), 0
-		for i := range results {
-			r := &results[i]
-			for _, s := range r.samples {
-				st, ok := received.Load(s.hash)
+		for _, r := range res {
+			for _, s := range r.Samples {
+				st, ok := received.Load(s.Hash)
 				if !ok || st.(*stamp).dup {
 					ambiguous++
 					continue
 				}
-				lat = append(lat, s.at.Sub(st.(*stamp).at))
+				lat = append(lat, time.Duration(s.At-st.(*stamp).at.UnixNano()))
 			}
-			lost = max(lost, tapeTrades.Load()-r.trades.Load())
+			lost = max(lost, tapeTrades.Load()-r.Trades)
 		}
 		slices.Sort(lat)
 		slices.Sort(tapeLag)
@@ -346,7 +349,7 @@ func benchStreaming(b *testing.B, clients int, flushWindow time.Duration) {
 		b.ReportMetric(float64(tpct(0.5).Microseconds()), "tape_p50_µs")
 		b.ReportMetric(float64(tpct(0.99).Microseconds()), "tape_p99_µs")
 		b.ReportMetric(float64(lost), "max_trades_lost_per_client")
-		b.ReportMetric(float64(len(lat))/measure.Seconds()/float64(clients), "lines/s/client")
+		b.ReportMetric(float64(len(lat))/measure.Seconds()/float64(clients), "timed_trades/s/client")
 		b.ReportMetric(float64(tapeLines.Load())/measure.Seconds(), "tape_lines/s")
 		stats := svc.Engine().Stats()
 		b.Logf("queued in pool %d; frames %d, lines timed %d (ambiguous %d), tape trades %d, engine trades %d, quotes %d, stale books %d",
@@ -355,8 +358,8 @@ func benchStreaming(b *testing.B, clients int, flushWindow time.Duration) {
 }
 
 type sample struct {
-	hash uint64
-	at   time.Time
+	Hash uint64
+	At   int64 // wall-clock Unix nanoseconds: comparable across processes
 }
 
 type stamp struct {
@@ -364,25 +367,18 @@ type stamp struct {
 	dup bool
 }
 
+// clientResult is what one /streaming client saw.
 type clientResult struct {
-	samples []sample
-	trades  atomic.Int64
-}
-
-func allTrades(rs []clientResult, want int64) bool {
-	for i := range rs {
-		if rs[i].trades.Load() < want {
-			return false
-		}
-	}
-	return true
+	Samples []sample
+	Trades  int64
 }
 
 var tradePrefix = []byte(`{"f":"t"`)
 
-// read counts every trade line, and timestamps some while measuring.
-func (r *clientResult) read(resp *http.Response, measuring *atomic.Bool) {
-	br := bufio.NewReaderSize(resp.Body, 1<<16)
+// readStream counts every trade line, and timestamps one in four while
+// measuring. Trades are never conflated, so every client sees each of them.
+func readStream(body io.Reader, measuring *atomic.Bool, trades *atomic.Int64, r *clientResult) {
+	br := bufio.NewReaderSize(body, 1<<16)
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -391,10 +387,152 @@ func (r *clientResult) read(resp *http.Response, measuring *atomic.Bool) {
 		if !bytes.HasPrefix(line, tradePrefix) {
 			continue
 		}
-		// Trades are never conflated, so every client sees each of them;
-		// timing one in four keeps the clients' own cost down.
-		if n := r.trades.Add(1); n%4 == 0 && measuring.Load() {
-			r.samples = append(r.samples, sample{hashLine(line), time.Now()})
+		if n := trades.Add(1); n%4 == 0 && measuring.Load() {
+			r.Samples = append(r.Samples, sample{hashLine(line), time.Now().UnixNano()})
+		}
+	}
+}
+
+// load is a set of /streaming clients: goroutines of this process, or a
+// child process running TestLoadGenerator (the same binary).
+type load struct {
+	b         *testing.B
+	measuring atomic.Bool
+	trades    []atomic.Int64
+	results   []clientResult
+	wg        sync.WaitGroup
+	bodies    []io.Closer
+	// own process
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+func startLoad(b *testing.B, url string, clients int, separate bool) *load {
+	l := &load{b: b, trades: make([]atomic.Int64, clients), results: make([]clientResult, clients)}
+	if separate {
+		l.cmd = exec.Command(os.Args[0], "-test.run=^TestLoadGenerator$", "-test.count=1")
+		l.cmd.Env = append(os.Environ(), "TVBRIDGE_LOADGEN_URL="+url, fmt.Sprintf("TVBRIDGE_LOADGEN_CLIENTS=%d", clients))
+		l.cmd.Stderr = os.Stderr
+		var err error
+		if l.stdin, err = l.cmd.StdinPipe(); err != nil {
+			b.Fatal(err)
+		}
+		stdout, err := l.cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		l.out = bufio.NewReader(stdout)
+		if line, err := l.out.ReadString('\n'); err != nil || line != "ready\n" {
+			b.Fatalf("load generator: %q, %v", line, err)
+		}
+		return l
+	}
+	for i := range l.results {
+		resp, err := http.Get(url + "/streaming")
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.bodies = append(l.bodies, resp.Body)
+		l.wg.Add(1)
+		go func(i int) {
+			defer l.wg.Done()
+			readStream(resp.Body, &l.measuring, &l.trades[i], &l.results[i])
+		}(i)
+	}
+	return l
+}
+
+func (l *load) setMeasuring(on bool) {
+	if l.cmd != nil {
+		fmt.Fprintln(l.stdin, map[bool]string{true: "start", false: "stop"}[on])
+		return
+	}
+	l.measuring.Store(on)
+}
+
+// finish waits (up to 30 s) until every client has read want trades, then
+// stops the clients and returns what they saw.
+func (l *load) finish(want int64) []clientResult {
+	if l.cmd != nil {
+		fmt.Fprintf(l.stdin, "finish %d\n", want)
+		var res []clientResult
+		if err := json.NewDecoder(l.out).Decode(&res); err != nil {
+			l.b.Fatalf("load generator results: %v", err)
+		}
+		l.stdin.Close()
+		if err := l.cmd.Wait(); err != nil {
+			l.b.Fatalf("load generator: %v", err)
+		}
+		return res
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !allRead(l.trades, want) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // polling the clients' counters; the deadline is a guard
+	}
+	for _, body := range l.bodies {
+		body.Close()
+	}
+	l.wg.Wait()
+	for i := range l.results {
+		l.results[i].Trades = l.trades[i].Load()
+	}
+	return l.results
+}
+
+func allRead(trades []atomic.Int64, want int64) bool {
+	for i := range trades {
+		if trades[i].Load() < want {
+			return false
+		}
+	}
+	return true
+}
+
+// TestLoadGenerator is the client process of BenchmarkStreamingLatency; it
+// does nothing unless that benchmark started it. It opens the connections,
+// says "ready", measures between "start" and "stop" on stdin, and after
+// "finish N" waits for N trades on every connection and prints its results
+// as JSON.
+func TestLoadGenerator(t *testing.T) {
+	url := os.Getenv("TVBRIDGE_LOADGEN_URL")
+	if url == "" {
+		t.Skip("run by BenchmarkStreamingLatency only")
+	}
+	clients, _ := strconv.Atoi(os.Getenv("TVBRIDGE_LOADGEN_CLIENTS"))
+	l := &load{trades: make([]atomic.Int64, clients), results: make([]clientResult, clients)}
+	for i := range l.results {
+		resp, err := http.Get(url + "/streaming")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.bodies = append(l.bodies, resp.Body)
+		l.wg.Add(1)
+		go func(i int) {
+			defer l.wg.Done()
+			readStream(resp.Body, &l.measuring, &l.trades[i], &l.results[i])
+		}(i)
+	}
+	fmt.Println("ready")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		var want int64
+		switch cmd := in.Text(); {
+		case cmd == "start":
+			l.measuring.Store(true)
+		case cmd == "stop":
+			l.measuring.Store(false)
+		case strings.HasPrefix(cmd, "finish "):
+			want, _ = strconv.ParseInt(strings.TrimPrefix(cmd, "finish "), 10, 64)
+			l.b = nil
+			res := l.finish(want)
+			if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+				t.Fatal(err)
+			}
+			return
 		}
 	}
 }
