@@ -70,11 +70,13 @@ type batch struct {
 
 // run streams until the connection must close and says why.
 func (s *stream) run(ctx context.Context, tp tvbridge.Tape, clk clock.Clock, every time.Duration) (string, error) {
+	// Subscribe before the headers go out: once the client sees the
+	// stream open, it gets every tick from then on.
+	feed := startFeed(ctx, tp, s.window)
+	defer feed.stop()
 	if err := s.flush(); err != nil {
 		return "write failed", err
 	}
-	feed := startFeed(ctx, tp, s.window)
-	defer feed.stop()
 	heartbeat := clk.NewTimer(every)
 	defer heartbeat.Stop()
 	// The flush timer runs on the wall clock, like socket deadlines: it
