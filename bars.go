@@ -78,6 +78,9 @@ type TapeReader interface {
 	// reader has fallen so far behind that trades would be lost. Entry lines
 	// are read-only and stay valid for as long as they are referenced.
 	Next(ctx context.Context, buf []TapeEntry) ([]TapeEntry, error)
+	// Poll is Next without waiting: with nothing to read it returns a
+	// channel that is closed once entries may have arrived.
+	Poll(buf []TapeEntry) ([]TapeEntry, <-chan struct{}, error)
 	Close()
 }
 

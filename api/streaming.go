@@ -53,67 +53,69 @@ type stream struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
-	window  func() time.Duration // flush coalescing window; <= 0 flushes every write
+	window  func() time.Duration // least time between two tape reads; <= 0 reads at once
 	buf     []byte
 	seq     uint64 // Seq of the last entry written
-
-	lastFlush time.Time // wall clock: flushing is socket I/O pacing
-	dirty     bool      // written but not yet flushed
 }
 
-// batch is one result of TapeReader.Next, handed from the reading goroutine
-// to the writing one.
-type batch struct {
-	entries []tvbridge.TapeEntry
-	err     error
-}
-
-// run streams until the connection must close and says why.
+// run streams until the connection must close and says why. One goroutine
+// per connection waits for the tape, its pacing window and its heartbeat in
+// one select: with a hundred connections, every extra wake-up per tick
+// costs more than the ticks themselves.
+//
+// Reads are paced: the tape is read at most once per window (wall clock,
+// like socket deadlines: it paces syscalls, not market time), and what one
+// read returns is written and flushed as one chunk.
 func (s *stream) run(ctx context.Context, tp tvbridge.Tape, clk clock.Clock, every time.Duration) (string, error) {
 	// Subscribe before the headers go out: once the client sees the
 	// stream open, it gets every tick from then on.
-	feed := startFeed(ctx, tp, s.window)
-	defer feed.stop()
+	reader := tp.Subscribe()
+	defer reader.Close()
 	if err := s.flush(); err != nil {
 		return "write failed", err
 	}
 	heartbeat := clk.NewTimer(every)
 	defer heartbeat.Stop()
-	// The flush timer runs on the wall clock, like socket deadlines: it
-	// paces syscalls, it does not decide anything about market time.
-	flushTimer := time.NewTimer(time.Hour)
-	flushTimer.Stop()
-	var flushDue <-chan time.Time
+	pace := time.NewTimer(time.Hour)
+	pace.Stop()
+	defer pace.Stop()
+
+	buf := make([]tvbridge.TapeEntry, 0, batchSize)
+	var lastRead time.Time
 	for {
-		select {
-		case <-ctx.Done():
-			return "client gone", ctx.Err()
-		case b := <-feed.batches:
-			if errors.Is(b.err, tvbridge.ErrTooSlow) {
-				return "client too slow", b.err
-			}
-			if b.err != nil {
-				return "tape failed", b.err
-			}
-			err := s.writeEntries(b.entries)
-			feed.free <- b.entries[:0]
-			if err != nil {
-				return "write failed", err
-			}
-			if wait := s.flushWait(); wait <= 0 {
+		var ready <-chan struct{} // the tape has news
+		var paced <-chan time.Time
+		if wait := s.window() - time.Since(lastRead); wait > 0 {
+			pace.Reset(wait)
+			paced = pace.C
+		} else {
+			entries, wake, err := poll(reader, buf[:0])
+			lastRead = time.Now()
+			switch {
+			case errors.Is(err, tvbridge.ErrTooSlow):
+				return "client too slow", err
+			case err != nil:
+				return "tape failed", err
+			case len(entries) > 0:
+				if err := s.writeEntries(entries); err != nil {
+					return "write failed", err
+				}
 				if err := s.flush(); err != nil {
 					return "write failed", err
 				}
-			} else if flushDue == nil {
-				flushTimer.Reset(wait)
-				flushDue = flushTimer.C
+				restart(heartbeat, every)
+				if len(entries) == cap(buf) {
+					lastRead = time.Time{} // a full batch: more is waiting
+				}
+				continue
 			}
-			restart(heartbeat, every)
-		case <-flushDue:
-			flushDue = nil
-			if err := s.flush(); err != nil {
-				return "write failed", err
-			}
+			ready = wake
+		}
+		select {
+		case <-ctx.Done():
+			return "client gone", ctx.Err()
+		case <-ready:
+		case <-paced:
 		case <-heartbeat.C():
 			s.buf = tape.AppendHeartbeat(s.buf[:0], clk.Now())
 			if err := s.write(); err != nil {
@@ -124,98 +126,24 @@ func (s *stream) run(ctx context.Context, tp tvbridge.Tape, clk clock.Clock, eve
 			}
 			heartbeat.Reset(every)
 		}
-	}
-}
-
-// flushWait is how long written lines may wait before the next flush.
-func (s *stream) flushWait() time.Duration {
-	w := s.window()
-	if w <= 0 {
-		return 0
-	}
-	return w - time.Since(s.lastFlush)
-}
-
-// tapeFeed reads the tape in its own goroutine, so that the writer can wait
-// for ticks and for the heartbeat at once. One entry buffer circulates:
-// the feed fills it, the writer writes it and hands it back on free.
-type tapeFeed struct {
-	batches chan batch
-	free    chan []tvbridge.TapeEntry
-	cancel  context.CancelFunc
-	done    chan struct{}
-}
-
-// startFeed subscribes to the tape at its live end and starts reading,
-// at most once per window: with a hundred connections, waking every reader
-// on every tick would cost more than the ticks themselves.
-func startFeed(ctx context.Context, tp tvbridge.Tape, window func() time.Duration) *tapeFeed {
-	ctx, cancel := context.WithCancel(ctx)
-	f := &tapeFeed{
-		batches: make(chan batch),
-		free:    make(chan []tvbridge.TapeEntry, 1),
-		cancel:  cancel,
-		done:    make(chan struct{}),
-	}
-	reader := tp.Subscribe()
-	go func() {
-		defer close(f.done)
-		defer reader.Close() // only once Next has returned
-		f.pump(ctx, reader, window)
-	}()
-	return f
-}
-
-// stop ends the feed and waits until its reader is closed.
-func (f *tapeFeed) stop() {
-	f.cancel()
-	<-f.done
-}
-
-// pump hands over one batch at a time, reading the tape at most once per
-// window (wall clock: this paces goroutine wake-ups, not market time). It
-// stops after an error or when ctx is done.
-func (f *tapeFeed) pump(ctx context.Context, reader tvbridge.TapeReader, window func() time.Duration) {
-	buf := make([]tvbridge.TapeEntry, 0, batchSize)
-	pace := time.NewTimer(time.Hour)
-	pace.Stop()
-	defer pace.Stop()
-	for {
-		entries, err := next(ctx, reader, buf)
-		read := time.Now()
-		select {
-		case f.batches <- batch{entries, err}:
-		case <-ctx.Done():
-			return
-		}
-		if err != nil {
-			return
-		}
-		select {
-		case buf = <-f.free:
-		case <-ctx.Done():
-			return
-		}
-		if wait := window() - time.Since(read); wait > 0 {
-			pace.Reset(wait)
+		if paced != nil && !pace.Stop() {
 			select {
 			case <-pace.C:
-			case <-ctx.Done():
-				return
+			default:
 			}
 		}
 	}
 }
 
-// next is reader.Next with a panic turned into an error, so a faulty tape
+// poll is reader.Poll with a panic turned into an error, so a faulty tape
 // implementation closes one connection instead of the process.
-func next(ctx context.Context, reader tvbridge.TapeReader, buf []tvbridge.TapeEntry) (entries []tvbridge.TapeEntry, err error) {
+func poll(reader tvbridge.TapeReader, buf []tvbridge.TapeEntry) (entries []tvbridge.TapeEntry, wake <-chan struct{}, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("tape reader panicked: %v", p)
 		}
 	}()
-	return reader.Next(ctx, buf)
+	return reader.Poll(buf)
 }
 
 // writeEntries writes a batch of lines; the caller decides when to flush.
@@ -249,7 +177,6 @@ func (s *stream) write() error {
 	if _, err := s.w.Write(s.buf); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	s.dirty = true
 	return nil
 }
 
@@ -261,8 +188,6 @@ func (s *stream) flush() error {
 	if err := s.rc.Flush(); err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
-	s.lastFlush = time.Now()
-	s.dirty = false
 	return nil
 }
 

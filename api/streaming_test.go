@@ -256,6 +256,17 @@ func (r *scriptedReader) Next(ctx context.Context, buf []tvbridge.TapeEntry) ([]
 	return buf, ctx.Err()
 }
 
+func (r *scriptedReader) Poll(buf []tvbridge.TapeEntry) ([]tvbridge.TapeEntry, <-chan struct{}, error) {
+	if r.next < len(r.tape.batches) {
+		r.next++
+		return append(buf, r.tape.batches[r.next-1]...), nil, nil
+	}
+	if r.tape.err != nil {
+		return buf, nil, r.tape.err
+	}
+	return buf, nil, nil // nothing, ever: a nil channel never fires
+}
+
 func (r *scriptedReader) Close() {}
 
 func TestStreamingClosesTooSlowClient(t *testing.T) {

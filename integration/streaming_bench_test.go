@@ -209,7 +209,7 @@ func BenchmarkStreamingLatency(b *testing.B) {
 		separate bool          // clients in a separate process, as TradingView's are
 	}{
 		{4, 0, true}, {104, 0, true}, {4, 0, false}, {104, 0, false},
-		{104, 2 * time.Millisecond, true}, {104, 5 * time.Millisecond, true},
+		{104, 2 * time.Millisecond, true}, {104, 3 * time.Millisecond, true}, {104, 5 * time.Millisecond, true},
 	} {
 		where := "in-process"
 		if c.separate {

@@ -77,6 +77,29 @@ func (r *Reader) Next(ctx context.Context, buf []tvbridge.TapeEntry) ([]tvbridge
 	}
 }
 
+// Poll is Next without waiting: it appends the entries available now. When
+// there are none it returns a channel that is closed once entries may have
+// arrived, so one goroutine can wait for the tape, timers and its own
+// context in one select.
+func (r *Reader) Poll(buf []tvbridge.TapeEntry) ([]tvbridge.TapeEntry, <-chan struct{}, error) {
+	if len(buf) == cap(buf) {
+		return buf, nil, errNoRoom
+	}
+	if err := r.check(context.Background()); err != nil {
+		return buf, nil, err
+	}
+	n := len(buf)
+	buf, wake := r.tape.read(r, buf)
+	if len(buf) > n {
+		r.delivered.Add(uint64(len(buf) - n))
+		return buf, nil, nil
+	}
+	if wake == nil { // lapped
+		return buf, nil, r.check(context.Background())
+	}
+	return buf, wake, nil
+}
+
 func (r *Reader) check(ctx context.Context) error {
 	select {
 	case <-r.closed:

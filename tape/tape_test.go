@@ -489,3 +489,30 @@ func checkNoTradeHoles(t *testing.T, ctx context.Context, r *Reader, batch int) 
 		}
 	}
 }
+
+func TestPollDoesNotWait(t *testing.T) {
+	tp := New(Config{Capacity: 8})
+	r := tp.NewReader()
+	defer r.Close()
+	buf := make([]tvbridge.TapeEntry, 0, 4)
+	got, wake, err := r.Poll(buf)
+	if err != nil || len(got) != 0 || wake == nil {
+		t.Fatalf("empty tape: %d entries, wake %v, err %v", len(got), wake != nil, err)
+	}
+	tp.Append(tvbridge.Tick{Kind: tvbridge.TickTrade, Symbol: "A", Time: time.Unix(1, 0), Price: 1, Size: 1})
+	select {
+	case <-wake:
+	default:
+		t.Fatal("Append did not close the wake channel")
+	}
+	got, wake, err = r.Poll(buf)
+	if err != nil || len(got) != 1 || wake != nil || got[0].Seq != 1 {
+		t.Fatalf("after Append: %+v, wake %v, err %v", got, wake != nil, err)
+	}
+	for i := 0; i < 10; i++ { // lap the reader
+		tp.Append(tvbridge.Tick{Kind: tvbridge.TickTrade, Symbol: "A", Time: time.Unix(2, 0), Price: 1, Size: 1})
+	}
+	if _, _, err := r.Poll(buf); !errors.Is(err, tvbridge.ErrTooSlow) {
+		t.Fatalf("lapped reader: %v", err)
+	}
+}
