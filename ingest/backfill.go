@@ -10,21 +10,15 @@ import (
 
 // backfillLoop first makes the whole BackfillDepth complete for every
 // instrument (the initial backfill, with progress in Progress), then keeps
-// filling gaps left by outages and restarts, once a minute or when woken.
+// filling gaps left by outages and restarts, once a minute.
 func (s *Service) backfillLoop(ctx context.Context) {
 	for i, figi := range s.order {
+		s.backfillOne(ctx, figi, "initial backfill")
 		if ctx.Err() != nil {
 			return
 		}
-		if err := s.fillGaps(ctx, figi); err != nil {
-			s.progress.Errors.Add(1)
-			s.log.Warn("initial backfill", "figi", figi, "err", err)
-		}
-		if err := s.setFirstBar(ctx, figi); err != nil {
+		if err := s.setFirstBar(ctx, figi); err != nil && ctx.Err() == nil {
 			s.log.Warn("first-bar watermark", "figi", figi, "err", err)
-		}
-		if err := s.sealDays(ctx, figi); err != nil {
-			s.log.Warn("daily bars", "figi", figi, "err", err)
 		}
 		s.progress.InitialDone.Add(1)
 		if (i+1)%10 == 0 || i+1 == len(s.order) {
@@ -39,20 +33,25 @@ func (s *Service) backfillLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if err := s.fillGaps(ctx, figi); err != nil {
-				s.progress.Errors.Add(1)
-				s.log.Warn("gap backfill", "figi", figi, "err", err)
-			}
-			if err := s.sealDays(ctx, figi); err != nil {
-				s.log.Warn("daily bars", "figi", figi, "err", err)
-			}
+			s.backfillOne(ctx, figi, "gap backfill")
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
-		case <-s.wake:
 		}
+	}
+}
+
+// backfillOne fills figi's gaps and seals its complete days. Errors are
+// logged and retried on the next pass; a cancelled context is not an error.
+func (s *Service) backfillOne(ctx context.Context, figi, what string) {
+	if err := s.fillGaps(ctx, figi); err != nil && ctx.Err() == nil {
+		s.progress.Errors.Add(1)
+		s.log.Warn(what, "figi", figi, "err", err)
+	}
+	if err := s.sealDays(ctx, figi); err != nil && ctx.Err() == nil {
+		s.log.Warn("daily bars", "figi", figi, "err", err)
 	}
 }
 

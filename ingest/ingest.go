@@ -120,7 +120,6 @@ type Service struct {
 	coverFrom time.Time
 
 	progress Progress
-	wake     chan struct{} // kicks the backfill loop
 }
 
 // Progress reports the backfill's advance; all fields are read atomically.
@@ -150,7 +149,6 @@ func New(cfg Config) (*Service, error) {
 		pending: make(map[string][]tvbridge.Bar),
 		closed:  make(map[string]time.Time),
 		sealed:  make(map[string]time.Time),
-		wake:    make(chan struct{}, 1),
 	}
 	s.engine = bars.New(bars.Config{
 		Clock:      cfg.Clock,
