@@ -60,6 +60,12 @@ type bridge struct {
 }
 
 func startBridge(t *testing.T, ex *exchange, dir string, depth time.Duration) *bridge {
+	return startBridgeWith(t, ex, dir, depth, false)
+}
+
+// startBridgeWith starts a bridge; legacy selects the pre-1.3.26 no_data
+// answers for empty /history ranges.
+func startBridgeWith(t *testing.T, ex *exchange, dir string, depth time.Duration, legacy bool) *bridge {
 	t.Helper()
 	log := quietLog()
 	up := tinkoff.NewUpstream(tinkoff.UpstreamConfig{
@@ -98,7 +104,7 @@ func startBridge(t *testing.T, ex *exchange, dir string, depth time.Duration) *b
 	}
 	go func() { b.done <- b.svc.Run(ctx) }()
 	b.api = httptest.NewServer(api.NewHandler(api.Config{Catalog: b.catalog, History: b.svc, Tape: b.tape,
-		Clock: ex.clk, Logger: log}))
+		Clock: ex.clk, Logger: log, LegacyNoData: legacy}))
 	return b
 }
 
