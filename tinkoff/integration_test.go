@@ -182,6 +182,9 @@ func (r *rig) serverSubscriptions() int {
 }
 
 func TestUpstreamAgainstSimulator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 300+ instruments through faults")
+	}
 	r := newRig(t, 420, 60)
 	if len(r.figis) < 300 {
 		t.Fatalf("only %d instruments trade at the start; want 300+", len(r.figis))
