@@ -15,8 +15,8 @@ func marketInstrument(in *market.Instrument) wire.MarketInstrument {
 		Ticker:            in.Ticker,
 		ISIN:              in.ISIN,
 		MinPriceIncrement: in.MinPriceIncrement,
-		Lot:               in.Lot,
-		MinQuantity:       in.MinQuantity,
+		Lot:               float64(in.Lot),
+		MinQuantity:       float64(in.MinQuantity),
 		Currency:          in.Currency,
 		Name:              in.Name,
 		Type:              string(in.Type),
@@ -33,7 +33,7 @@ func instrumentList(list []*market.Instrument, keep func(*market.Instrument) boo
 			out.Instruments = append(out.Instruments, marketInstrument(in))
 		}
 	}
-	out.Total = len(out.Instruments)
+	out.Total = float64(len(out.Instruments))
 	return out
 }
 
@@ -93,7 +93,7 @@ func (a *restAPI) orderbook(c *restCtx) (any, error) {
 	info := m.Info(in.FIGI, c.now)
 	out := wire.Orderbook{
 		FIGI:              in.FIGI,
-		Depth:             depth,
+		Depth:             float64(depth),
 		Bids:              restLevels(ob.Bids),
 		Asks:              restLevels(ob.Asks),
 		TradeStatus:       wire.RESTTradeStatus(string(info.TradeStatus)),
@@ -118,7 +118,7 @@ func (a *restAPI) orderbook(c *restCtx) (any, error) {
 func restLevels(levels []tvbridge.PriceLevel) []wire.OrderResponse {
 	out := make([]wire.OrderResponse, len(levels))
 	for i, l := range levels {
-		out[i] = wire.OrderResponse{Price: l.Price, Quantity: int64(math.Round(l.Quantity))}
+		out[i] = wire.OrderResponse{Price: l.Price, Quantity: math.Round(l.Quantity)}
 	}
 	return out
 }
@@ -203,7 +203,7 @@ func restCandle(c tvbridge.Candle) wire.Candle {
 		C:        c.Close,
 		H:        c.High,
 		L:        c.Low,
-		V:        int64(math.Round(c.Volume)),
+		V:        math.Round(c.Volume),
 		Time:     c.Time.UTC().Format(wire.TimeLayout),
 	}
 }

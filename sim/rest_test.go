@@ -28,8 +28,8 @@ func TestRESTEnvelopeRoutesAndAuth(t *testing.T) {
 			want++
 		}
 	}
-	if stocks.Total != want || len(stocks.Instruments) != want {
-		t.Errorf("stocks: total %d, %d listed, want %d", stocks.Total, len(stocks.Instruments), want)
+	if int(stocks.Total) != want || len(stocks.Instruments) != want {
+		t.Errorf("stocks: total %d, %d listed, want %d", int(stocks.Total), len(stocks.Instruments), want)
 	}
 	for _, mi := range stocks.Instruments {
 		if mi.Type != "Stock" || mi.Exchange == "" || mi.Timezone == "" || mi.Session == "" || mi.Lot < 1 {
@@ -71,12 +71,12 @@ func TestRESTSearch(t *testing.T) {
 	for _, x := range list.Instruments {
 		found = found || x.FIGI == in.FIGI
 	}
-	if !found || list.Total != len(list.Instruments) {
+	if !found || int(list.Total) != len(list.Instruments) {
 		t.Errorf("by-ticker %s: %+v", in.Ticker, list)
 	}
 	h.rest("GET", "/openapi/market/search/by-ticker", url.Values{"ticker": {"NOPE"}}, nil).ok(t, &list)
 	if list.Total != 0 {
-		t.Errorf("unknown ticker found %d", list.Total)
+		t.Errorf("unknown ticker found %d", int(list.Total))
 	}
 }
 

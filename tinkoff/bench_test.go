@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"tvbridge/tinkoff/wire"
 
 	"tvbridge"
 )
@@ -34,7 +35,7 @@ func BenchmarkDecodeCandlesDay(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		var payload restCandles
+		var payload wire.Candles
 		if _, err := decodeResponse(200, body, &payload); err != nil {
 			b.Fatal(err)
 		}

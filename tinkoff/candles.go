@@ -112,17 +112,17 @@ func (c *Client) candleWindow(ctx context.Context, figi string, w candleWindow, 
 		"to":       {w.to.Format(wire.TimeLayout)},
 		"interval": {string(interval)},
 	}
-	var payload restCandles
+	var payload wire.Candles
 	if err := c.get(ctx, BucketMarket, "/market/candles", q, &payload); err != nil {
 		return nil, err
 	}
 	return convertCandles(payload.Candles, figi, interval)
 }
 
-func convertCandles(in []restCandle, figi string, interval tvbridge.CandleInterval) ([]tvbridge.Candle, error) {
+func convertCandles(in []wire.Candle, figi string, interval tvbridge.CandleInterval) ([]tvbridge.Candle, error) {
 	out := make([]tvbridge.Candle, 0, len(in))
 	for _, r := range in {
-		cd, err := r.candle(figi, interval)
+		cd, err := candleFrom(r, figi, interval)
 		if err != nil {
 			return nil, err
 		}

@@ -103,66 +103,6 @@ func snippet(body []byte) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// The lenient payload types below mirror wire's, but with float64 for every
-// count the protocol documents as int32 (lot, minQuantity, candle volume,
-// book quantity): the service was seen writing numbers as 12.0 or 1.2E+2,
-// which encoding/json refuses to put into an int.
-
-type restInstrument struct {
-	FIGI              string  `json:"figi"`
-	Ticker            string  `json:"ticker"`
-	ISIN              string  `json:"isin"`
-	MinPriceIncrement float64 `json:"minPriceIncrement"`
-	Lot               float64 `json:"lot"`
-	MinQuantity       float64 `json:"minQuantity"`
-	Currency          string  `json:"currency"`
-	Name              string  `json:"name"`
-	Type              string  `json:"type"`
-
-	// tvbridge extensions; see wire.MarketInstrument.
-	Exchange string `json:"exchange"`
-	Timezone string `json:"timezone"`
-	Session  string `json:"session"`
-}
-
-type restInstrumentList struct {
-	Total       float64          `json:"total"`
-	Instruments []restInstrument `json:"instruments"`
-}
-
-type restCandle struct {
-	FIGI     string  `json:"figi"`
-	Interval string  `json:"interval"`
-	O        float64 `json:"o"`
-	C        float64 `json:"c"`
-	H        float64 `json:"h"`
-	L        float64 `json:"l"`
-	V        float64 `json:"v"`
-	Time     string  `json:"time"`
-}
-
-type restCandles struct {
-	FIGI     string       `json:"figi"`
-	Interval string       `json:"interval"`
-	Candles  []restCandle `json:"candles"`
-}
-
-type restLevel struct {
-	Price    float64 `json:"price"`
-	Quantity float64 `json:"quantity"`
-}
-
-type restOrderbook struct {
-	FIGI              string      `json:"figi"`
-	Depth             float64     `json:"depth"`
-	Bids              []restLevel `json:"bids"`
-	Asks              []restLevel `json:"asks"`
-	TradeStatus       string      `json:"tradeStatus"`
-	MinPriceIncrement float64     `json:"minPriceIncrement"`
-	LastPrice         float64     `json:"lastPrice"`
-	ClosePrice        float64     `json:"closePrice"`
-}
-
 // toInt rounds a count decoded as float64; NaN and out-of-range values
 // cannot come from JSON, but are clamped to 0 rather than trusted.
 func toInt(f float64) int {
@@ -173,7 +113,7 @@ func toInt(f float64) int {
 }
 
 // instrument converts a catalogue entry, without venue fields (see venues.apply).
-func (r restInstrument) instrument() tvbridge.Instrument {
+func instrumentFrom(r wire.MarketInstrument) tvbridge.Instrument {
 	return tvbridge.Instrument{
 		FIGI:              r.FIGI,
 		Ticker:            r.Ticker,
@@ -192,7 +132,7 @@ func (r restInstrument) instrument() tvbridge.Instrument {
 
 // candle converts a REST candle. Time is required: a candle we cannot place
 // in time is an error, not something to drop silently (it would be a hole).
-func (r restCandle) candle(figi string, interval tvbridge.CandleInterval) (tvbridge.Candle, error) {
+func candleFrom(r wire.Candle, figi string, interval tvbridge.CandleInterval) (tvbridge.Candle, error) {
 	t, err := time.Parse(time.RFC3339Nano, r.Time)
 	if err != nil {
 		return tvbridge.Candle{}, fmt.Errorf("candle time %q: %w", r.Time, err)
@@ -203,8 +143,8 @@ func (r restCandle) candle(figi string, interval tvbridge.CandleInterval) (tvbri
 	}, nil
 }
 
-func (r restOrderbook) book(figi string, depth int) tvbridge.OrderBook {
-	levels := func(in []restLevel) []tvbridge.PriceLevel {
+func bookFrom(r wire.Orderbook, figi string, depth int) tvbridge.OrderBook {
+	levels := func(in []wire.OrderResponse) []tvbridge.PriceLevel {
 		out := make([]tvbridge.PriceLevel, len(in))
 		for i, l := range in {
 			out[i] = tvbridge.PriceLevel{Price: l.Price, Quantity: l.Quantity}
@@ -224,8 +164,8 @@ func (r restOrderbook) book(figi string, depth int) tvbridge.OrderBook {
 		Asks:              levels(r.Asks),
 		TradeStatus:       ParseTradeStatus(r.TradeStatus),
 		MinPriceIncrement: r.MinPriceIncrement,
-		LastPrice:         r.LastPrice,
-		ClosePrice:        r.ClosePrice,
+		LastPrice:         deref(r.LastPrice),
+		ClosePrice:        deref(r.ClosePrice),
 	}
 }
 
@@ -270,4 +210,12 @@ func camelToSnake(s string) string {
 		prev = r
 	}
 	return b.String()
+}
+
+// deref reads an optional number; absent is 0.
+func deref(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -44,7 +44,7 @@ func FuzzDecodeResponse(f *testing.F) {
 	to := from.Add(day)
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		status = 100 + (status%500+500)%500 // 100..599
-		var candles restCandles
+		var candles wire.Candles
 		_, err := decodeResponse(status, body, &candles)
 		checkStatusError(t, status, err)
 		if err == nil {
@@ -57,11 +57,11 @@ func FuzzDecodeResponse(f *testing.F) {
 				}
 			}
 		}
-		var book restOrderbook
+		var book wire.Orderbook
 		if _, err := decodeResponse(status, body, &book); err == nil {
-			book.book("F", 20)
+			bookFrom(book, "F", 20)
 		}
-		var list restInstrumentList
+		var list wire.MarketInstrumentList
 		if _, err := decodeResponse(status, body, &list); err == nil {
 			convertInstruments(list.Instruments, newVenueFiller(DefaultVenueRules(), log))
 		}

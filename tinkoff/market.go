@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"tvbridge/tinkoff/wire"
 
 	"tvbridge"
 )
@@ -50,7 +51,7 @@ func (c *Client) InstrumentByFIGI(ctx context.Context, figi string) (tvbridge.In
 	if figi == "" {
 		return tvbridge.Instrument{}, errors.New("tinkoff: InstrumentByFIGI: empty FIGI")
 	}
-	var r restInstrument
+	var r wire.MarketInstrument
 	if err := c.get(ctx, BucketMarket, "/market/search/by-figi", url.Values{"figi": {figi}}, &r); err != nil {
 		return tvbridge.Instrument{}, err
 	}
@@ -59,7 +60,7 @@ func (c *Client) InstrumentByFIGI(ctx context.Context, figi string) (tvbridge.In
 		return tvbridge.Instrument{}, &APIError{Method: "GET", Path: "/market/search/by-figi", HTTPStatus: 200,
 			Code: CodeNotFound, Message: "empty instrument for FIGI " + strconv.Quote(figi)}
 	}
-	inst := r.instrument()
+	inst := instrumentFrom(r)
 	if err := newVenueFiller(c.venues, c.log).fill(&inst); err != nil {
 		return tvbridge.Instrument{}, fmt.Errorf("tinkoff: InstrumentByFIGI: %w", err)
 	}
@@ -80,7 +81,7 @@ func (c *Client) catalogue(ctx context.Context, path string) ([]tvbridge.Instrum
 }
 
 func (c *Client) instrumentList(ctx context.Context, path string, q url.Values) ([]tvbridge.Instrument, error) {
-	var list restInstrumentList
+	var list wire.MarketInstrumentList
 	if err := c.get(ctx, BucketMarket, path, q, &list); err != nil {
 		return nil, err
 	}
@@ -89,13 +90,13 @@ func (c *Client) instrumentList(ctx context.Context, path string, q url.Values) 
 
 // convertInstruments converts catalogue entries and fills their venues.
 // Entries without a FIGI cannot be subscribed or charted and are skipped.
-func convertInstruments(in []restInstrument, venues *venueFiller) ([]tvbridge.Instrument, error) {
+func convertInstruments(in []wire.MarketInstrument, venues *venueFiller) ([]tvbridge.Instrument, error) {
 	out := make([]tvbridge.Instrument, 0, len(in))
 	for _, r := range in {
 		if strings.TrimSpace(r.FIGI) == "" {
 			continue
 		}
-		inst := r.instrument()
+		inst := instrumentFrom(r)
 		if err := venues.fill(&inst); err != nil {
 			return nil, fmt.Errorf("tinkoff: catalogue: %w", err)
 		}
@@ -117,9 +118,9 @@ func (c *Client) OrderBook(ctx context.Context, figi string, depth int) (tvbridg
 		return tvbridge.OrderBook{}, fmt.Errorf("tinkoff: OrderBook: depth %d outside 1..%d", depth, MaxOrderBookDepth)
 	}
 	q := url.Values{"figi": {figi}, "depth": {strconv.Itoa(depth)}}
-	var r restOrderbook
+	var r wire.Orderbook
 	if err := c.get(ctx, BucketMarket, "/market/orderbook", q, &r); err != nil {
 		return tvbridge.OrderBook{}, err
 	}
-	return r.book(figi, depth), nil
+	return bookFrom(r, figi, depth), nil
 }

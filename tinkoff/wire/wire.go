@@ -3,7 +3,11 @@
 // (package sim) so both sides agree on one definition of the wire format.
 //
 // Field names follow the protocol exactly: snake_case on the stream, camelCase
-// on REST. Reference: ../shared/docs/tinkoff-openapi-v1.md.
+// on REST. Counts the swagger types as int32 in market data (lot,
+// minQuantity, total, candle volume, book quantity and depth) are float64
+// here: the service was seen writing them as 12.0 or 1.2E+2, which
+// encoding/json refuses to put into an int. Whole values still encode as
+// plain integers. Reference: ../shared/docs/tinkoff-openapi-v1.md.
 package wire
 
 import "encoding/json"
@@ -101,8 +105,8 @@ type MarketInstrument struct {
 	Ticker            string  `json:"ticker"`
 	ISIN              string  `json:"isin,omitempty"`
 	MinPriceIncrement float64 `json:"minPriceIncrement,omitempty"`
-	Lot               int     `json:"lot"`
-	MinQuantity       int     `json:"minQuantity,omitempty"`
+	Lot               float64 `json:"lot"`
+	MinQuantity       float64 `json:"minQuantity,omitempty"`
 	Currency          string  `json:"currency,omitempty"`
 	Name              string  `json:"name"`
 	Type              string  `json:"type"`
@@ -115,11 +119,11 @@ type MarketInstrument struct {
 // MarketInstrumentList is the payload of /market/stocks|bonds|etfs|currencies
 // and /market/search/by-ticker.
 type MarketInstrumentList struct {
-	Total       int                `json:"total"`
+	Total       float64            `json:"total"`
 	Instruments []MarketInstrument `json:"instruments"`
 }
 
-// Candle is one REST candle; V is int32 in the swagger.
+// Candle is one REST candle.
 type Candle struct {
 	FIGI     string  `json:"figi"`
 	Interval string  `json:"interval"`
@@ -127,7 +131,7 @@ type Candle struct {
 	C        float64 `json:"c"`
 	H        float64 `json:"h"`
 	L        float64 `json:"l"`
-	V        int64   `json:"v"`
+	V        float64 `json:"v"`
 	Time     string  `json:"time"`
 }
 
@@ -141,14 +145,14 @@ type Candles struct {
 // OrderResponse is one level of a REST order book.
 type OrderResponse struct {
 	Price    float64 `json:"price"`
-	Quantity int64   `json:"quantity"`
+	Quantity float64 `json:"quantity"`
 }
 
 // Orderbook is the payload of /market/orderbook. TradeStatus is CamelCase
 // here ("NormalTrading"), unlike the stream.
 type Orderbook struct {
 	FIGI              string          `json:"figi"`
-	Depth             int             `json:"depth"`
+	Depth             float64         `json:"depth"`
 	Bids              []OrderResponse `json:"bids"`
 	Asks              []OrderResponse `json:"asks"`
 	TradeStatus       string          `json:"tradeStatus"`
