@@ -431,10 +431,18 @@ func startLoad(b *testing.B, url string, clients int, separate bool) *load {
 		}
 		return l
 	}
+	if err := l.connect(url); err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
+// connect opens every client's /streaming connection and starts reading.
+func (l *load) connect(url string) error {
 	for i := range l.results {
 		resp, err := http.Get(url + "/streaming")
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
 		l.bodies = append(l.bodies, resp.Body)
 		l.wg.Add(1)
@@ -443,7 +451,7 @@ func startLoad(b *testing.B, url string, clients int, separate bool) *load {
 			readStream(resp.Body, &l.measuring, &l.trades[i], &l.results[i])
 		}(i)
 	}
-	return l
+	return nil
 }
 
 func (l *load) setMeasuring(on bool) {
@@ -504,17 +512,8 @@ func TestLoadGenerator(t *testing.T) {
 	}
 	clients, _ := strconv.Atoi(os.Getenv("TVBRIDGE_LOADGEN_CLIENTS"))
 	l := &load{trades: make([]atomic.Int64, clients), results: make([]clientResult, clients)}
-	for i := range l.results {
-		resp, err := http.Get(url + "/streaming")
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.bodies = append(l.bodies, resp.Body)
-		l.wg.Add(1)
-		go func(i int) {
-			defer l.wg.Done()
-			readStream(resp.Body, &l.measuring, &l.trades[i], &l.results[i])
-		}(i)
+	if err := l.connect(url); err != nil {
+		t.Fatal(err)
 	}
 	fmt.Println("ready")
 	in := bufio.NewScanner(os.Stdin)
