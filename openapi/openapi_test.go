@@ -8,7 +8,6 @@ import (
 	"testing"
 )
 
-
 func TestYAMLReader(t *testing.T) {
 	src := `
 a:
@@ -79,7 +78,6 @@ func TestSchemaCheckerRejectsViolations(t *testing.T) {
 		}
 	}
 }
-
 
 // requireSpec loads the shared spec or skips (openapitest imports this
 // package, so it cannot be used here).

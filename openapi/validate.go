@@ -169,4 +169,3 @@ func (vd *validator) checkArray(arr []any, s map[string]any, path string) {
 func asMap(v any) map[string]any { m, _ := v.(map[string]any); return m }
 
 func asSlice(v any) []any { s, _ := v.([]any); return s }
-

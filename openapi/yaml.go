@@ -6,7 +6,6 @@ import (
 	"strings"
 )
 
-
 type yamlLine struct {
 	indent int
 	text   string
@@ -239,4 +238,3 @@ func scalar(s string) any {
 	}
 	return s
 }
-
