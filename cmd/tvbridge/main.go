@@ -26,7 +26,7 @@ import (
 type command struct {
 	name  string
 	short string
-	run   func(ctx context.Context, args []string, stderr io.Writer) error
+	run   func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 var commands = []command{
@@ -37,10 +37,10 @@ var commands = []command{
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
-			err := c.run(ctx, args[1:], stderr)
+			err := c.run(ctx, args[1:], stdout, stderr)
 			switch {
 			case err == nil, errors.Is(err, flag.ErrHelp):
 				return 0

@@ -19,7 +19,7 @@ import (
 func TestHelpDocumentsEveryFlag(t *testing.T) {
 	for _, cmd := range []string{"serve", "sim"} {
 		var out bytes.Buffer
-		if code := run(context.Background(), []string{cmd, "--help"}, &out); code != 0 {
+		if code := run(context.Background(), []string{cmd, "--help"}, io.Discard, &out); code != 0 {
 			t.Fatalf("%s --help exited %d", cmd, code)
 		}
 		fs := newFlagSet(cmd, "", io.Discard)
@@ -39,17 +39,17 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 
 func TestBadCommandLines(t *testing.T) {
 	for _, args := range [][]string{{}, {"nope"}, {"serve", "--no-such-flag"}, {"serve", "extra"}} {
-		if code := run(context.Background(), args, io.Discard); code != 2 {
+		if code := run(context.Background(), args, io.Discard, io.Discard); code != 2 {
 			t.Errorf("%v exited %d, want 2", args, code)
 		}
 	}
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"serve", "--book-depth", "0"}, &out); code != 1 || !strings.Contains(out.String(), "book-depth") {
+	if code := run(context.Background(), []string{"serve", "--book-depth", "0"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "book-depth") {
 		t.Errorf("bad --book-depth: exit %d, %q", code, out.String())
 	}
 	t.Setenv("TINKOFF_TOKEN", "")
 	out.Reset()
-	if code := run(context.Background(), []string{"serve", "--upstream-rest-url", "http://127.0.0.1:1/openapi"}, &out); code != 1 || !strings.Contains(out.String(), "TINKOFF_TOKEN") {
+	if code := run(context.Background(), []string{"serve", "--upstream-rest-url", "http://127.0.0.1:1/openapi"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "TINKOFF_TOKEN") {
 		t.Errorf("real upstream without a token: exit %d, %q", code, out.String())
 	}
 }
@@ -57,7 +57,7 @@ func TestBadCommandLines(t *testing.T) {
 func TestEnvironmentSetsFlags(t *testing.T) {
 	t.Setenv("TVBRIDGE_BOOK_DEPTH", "99")
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"serve"}, &out); code != 1 || !strings.Contains(out.String(), "--book-depth 99") {
+	if code := run(context.Background(), []string{"serve"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "--book-depth 99") {
 		t.Fatalf("$TVBRIDGE_BOOK_DEPTH ignored: exit %d, %q", code, out.String())
 	}
 }
@@ -90,7 +90,7 @@ func TestServeSmoke(t *testing.T) {
 	logs := &syncBuffer{}
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--backfill-days", "1"}, logs)
+		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--backfill-days", "1"}, io.Discard, logs)
 	}()
 	base := waitForURL(t, logs, exit)
 
