@@ -64,6 +64,11 @@ type Config struct {
 	RESTLag   time.Duration
 	BookDepth int  // order-book depth subscribed for quotes; default 5
 	DailyBars bool // stream "d" messages
+
+	// Observe, when set, sees every upstream market-data event after the
+	// bar engine, on the event loop: it must be quick and must not keep the
+	// event. The live market view for trading is fed this way.
+	Observe func(tvbridge.Event)
 }
 
 func (c *Config) defaults() {
@@ -298,6 +303,9 @@ func (s *Service) handle(ev tvbridge.Event) {
 		return
 	}
 	s.engine.Handle(ev)
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(ev)
+	}
 }
 
 // markCoverage records the streamed minutes that are now known complete:

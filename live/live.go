@@ -1,0 +1,116 @@
+// Package live keeps the latest market state per instrument (order book,
+// trading status, last price) for the trading side: the paper venue fills
+// against it, positions are valued at it and /quotes and /depth serve it.
+//
+// It is fed the upstream's market-data events (ingest.Config.Observe) on one
+// goroutine and read by many; readers get copies, never shared slices.
+package live
+
+import (
+	"sync"
+	"time"
+
+	"tvbridge"
+)
+
+// Market implements tvbridge.LiveMarket.
+type Market struct {
+	mu    sync.RWMutex
+	state map[string]*instrument
+}
+
+type instrument struct {
+	book       tvbridge.OrderBook
+	bookAt     time.Time
+	status     tvbridge.TradeStatus
+	last       float64
+	lastAt     time.Time
+	lastCandle time.Time // start of the candle last was taken from
+}
+
+var _ tvbridge.LiveMarket = (*Market)(nil)
+
+// New returns an empty market.
+func New() *Market { return &Market{state: map[string]*instrument{}} }
+
+// Observe records an upstream event. Candles give the last price (the close
+// of the newest candle so far), books the book, instrument_info the status.
+func (m *Market) Observe(ev tvbridge.Event) {
+	switch e := ev.(type) {
+	case *tvbridge.OrderBookEvent:
+		book := copyBook(e.Book)
+		m.update(e.Book.FIGI, func(in *instrument) {
+			in.book, in.bookAt = book, e.Received
+			if e.Book.TradeStatus != tvbridge.StatusUnknown {
+				in.status = e.Book.TradeStatus
+			}
+		})
+	case *tvbridge.CandleEvent:
+		c := e.Candle
+		m.update(c.FIGI, func(in *instrument) {
+			// A late update of an older candle must not replace a newer price.
+			if c.Time.Before(in.lastCandle) || c.Close <= 0 {
+				return
+			}
+			in.last, in.lastAt, in.lastCandle = c.Close, e.Received, c.Time
+		})
+	case *tvbridge.InstrumentInfoEvent:
+		m.update(e.Info.FIGI, func(in *instrument) {
+			if e.Info.TradeStatus != tvbridge.StatusUnknown {
+				in.status = e.Info.TradeStatus
+			}
+		})
+	}
+}
+
+func (m *Market) update(figi string, f func(*instrument)) {
+	if figi == "" {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in := m.state[figi]
+	if in == nil {
+		in = &instrument{}
+		m.state[figi] = in
+	}
+	f(in)
+}
+
+// Book returns a copy of the latest book and when it was received.
+func (m *Market) Book(figi string) (tvbridge.OrderBook, time.Time, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	in := m.state[figi]
+	if in == nil || in.bookAt.IsZero() {
+		return tvbridge.OrderBook{}, time.Time{}, false
+	}
+	return copyBook(in.book), in.bookAt, true
+}
+
+// Status returns the latest trading status.
+func (m *Market) Status(figi string) tvbridge.TradeStatus {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if in := m.state[figi]; in != nil {
+		return in.status
+	}
+	return tvbridge.StatusUnknown
+}
+
+// LastPrice returns the latest traded price.
+func (m *Market) LastPrice(figi string) (float64, time.Time, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	in := m.state[figi]
+	if in == nil || in.lastAt.IsZero() {
+		return 0, time.Time{}, false
+	}
+	return in.last, in.lastAt, true
+}
+
+func copyBook(b tvbridge.OrderBook) tvbridge.OrderBook {
+	b.Bids = append([]tvbridge.PriceLevel(nil), b.Bids...)
+	b.Asks = append([]tvbridge.PriceLevel(nil), b.Asks...)
+	return b
+}

@@ -1,0 +1,84 @@
+package live
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"tvbridge"
+)
+
+var t0 = time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)
+
+func TestMarketKeepsLatestState(t *testing.T) {
+	m := New()
+	if _, _, ok := m.Book("F"); ok {
+		t.Fatal("book before any event")
+	}
+	if _, _, ok := m.LastPrice("F"); ok {
+		t.Fatal("last price before any event")
+	}
+	bids := []tvbridge.PriceLevel{{Price: 99, Quantity: 3}}
+	m.Observe(&tvbridge.OrderBookEvent{EventMeta: tvbridge.EventMeta{Received: t0},
+		Book: tvbridge.OrderBook{FIGI: "F", Depth: 1, Bids: bids, Asks: []tvbridge.PriceLevel{{Price: 101, Quantity: 2}}}})
+	bids[0].Price = 1 // the caller may reuse its slices
+	book, at, ok := m.Book("F")
+	if !ok || !at.Equal(t0) || book.Bids[0].Price != 99 || book.Asks[0].Price != 101 {
+		t.Fatalf("book %+v at %v ok %v", book, at, ok)
+	}
+	book.Asks[0].Price = 5 // readers get copies
+	if b, _, _ := m.Book("F"); b.Asks[0].Price != 101 {
+		t.Fatal("reader changed the stored book")
+	}
+
+	candle := func(start time.Time, close float64, recv time.Time) *tvbridge.CandleEvent {
+		return &tvbridge.CandleEvent{EventMeta: tvbridge.EventMeta{Received: recv},
+			Candle: tvbridge.Candle{FIGI: "F", Interval: tvbridge.Interval1Min, Time: start, Close: close}}
+	}
+	m.Observe(candle(t0.Add(time.Minute), 100.5, t0.Add(61*time.Second)))
+	m.Observe(candle(t0, 99.5, t0.Add(62*time.Second))) // late update of the previous minute
+	if p, at, ok := m.LastPrice("F"); !ok || p != 100.5 || !at.Equal(t0.Add(61*time.Second)) {
+		t.Fatalf("last %v at %v ok %v", p, at, ok)
+	}
+
+	if s := m.Status("F"); s != tvbridge.StatusUnknown {
+		t.Fatalf("status %q before any info", s)
+	}
+	m.Observe(&tvbridge.InstrumentInfoEvent{Info: tvbridge.InstrumentInfo{FIGI: "F", TradeStatus: tvbridge.StatusNormalTrading}})
+	m.Observe(&tvbridge.InstrumentInfoEvent{Info: tvbridge.InstrumentInfo{FIGI: "F"}}) // no status: keep
+	if s := m.Status("F"); s != tvbridge.StatusNormalTrading {
+		t.Fatalf("status %q", s)
+	}
+	m.Observe(&tvbridge.ErrorEvent{Message: "ignored"})
+}
+
+func TestMarketConcurrentReadersAndWriter(t *testing.T) {
+	m := New()
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if b, _, ok := m.Book("F"); ok && len(b.Bids) != 1 {
+					t.Error("torn book")
+					return
+				}
+				m.LastPrice("F")
+				m.Status("F")
+			}
+		}()
+	}
+	for i := 0; i < 2000; i++ {
+		m.Observe(&tvbridge.OrderBookEvent{EventMeta: tvbridge.EventMeta{Received: t0},
+			Book: tvbridge.OrderBook{FIGI: "F", Bids: []tvbridge.PriceLevel{{Price: float64(i), Quantity: 1}}}})
+	}
+	close(done)
+	wg.Wait()
+}
