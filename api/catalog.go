@@ -46,6 +46,11 @@ type CatalogOptions struct {
 	DefaultExchange, DefaultTimezone, DefaultSession string
 	// Logger receives a warning per skipped instrument. Default slog.Default().
 	Logger *slog.Logger
+	// Names are the names published before, by FIGI (see Catalog.Names).
+	// TradingView forbids renaming a symbol, so an instrument keeps its name
+	// even when a newer instrument would now claim it; the newcomer gets the
+	// next candidate instead.
+	Names map[string]string
 }
 
 // Skipped is an instrument BuildCatalog could not publish, and why.
@@ -113,7 +118,7 @@ func BuildCatalog(insts []tvbridge.Instrument, opts CatalogOptions) (*Catalog, e
 		}
 		c.symbols = append(c.symbols, sym)
 	}
-	assignNames(c.symbols)
+	assignNames(c.symbols, opts.Names)
 	assignTickers(c.symbols)
 	sort.Slice(c.symbols, func(i, j int) bool { return c.symbols[i].Name < c.symbols[j].Name })
 	for _, s := range c.symbols {
@@ -214,8 +219,9 @@ func sanitizeName(v string) string {
 	return b.String()
 }
 
-// assignNames gives every symbol a unique name; see BuildCatalog.
-func assignNames(syms []*Symbol) {
+// assignNames gives every symbol a unique name; see BuildCatalog. Names
+// published before are kept first.
+func assignNames(syms []*Symbol, published map[string]string) {
 	base := func(s *Symbol) string {
 		return sanitizeName(orDefault(s.Instrument.Ticker, s.Instrument.FIGI))
 	}
@@ -224,7 +230,7 @@ func assignNames(syms []*Symbol) {
 		func(s *Symbol) string { return s.Exchange + "_" + base(s) },
 		func(s *Symbol) string { return s.Exchange + "_" + base(s) + "_" + sanitizeName(s.Instrument.FIGI) },
 	}
-	pending := syms
+	pending := keepPublished(syms, published)
 	for i, name := range candidates {
 		counts := make(map[string]int)
 		for _, s := range syms {
@@ -245,6 +251,27 @@ func assignNames(syms []*Symbol) {
 		}
 		pending = clash
 	}
+}
+
+// keepPublished names the symbols that have a valid, unique published name
+// and returns the others.
+func keepPublished(syms []*Symbol, published map[string]string) []*Symbol {
+	claims := make(map[string]int)
+	for _, s := range syms {
+		if n := published[s.Instrument.FIGI]; n != "" {
+			claims[n]++
+		}
+	}
+	var pending []*Symbol
+	for _, s := range syms {
+		n := published[s.Instrument.FIGI]
+		if n != "" && claims[n] == 1 && sanitizeName(n) == n {
+			s.Name = n
+		} else {
+			pending = append(pending, s)
+		}
+	}
+	return pending
 }
 
 // assignTickers keeps the upstream ticker as the data id where it is usable:
@@ -291,6 +318,16 @@ func (c *Catalog) Lookup(id string) (*Symbol, bool) {
 func (c *Catalog) ByFIGI(figi string) (*Symbol, bool) {
 	s, ok := c.byFIGI[figi]
 	return s, ok
+}
+
+// Names returns every symbol's name by FIGI, to be kept for the next
+// BuildCatalog (CatalogOptions.Names).
+func (c *Catalog) Names() map[string]string {
+	names := make(map[string]string, len(c.symbols))
+	for _, s := range c.symbols {
+		names[s.Instrument.FIGI] = s.Name
+	}
+	return names
 }
 
 // Symbols returns the symbols sorted by name. The slice must not be modified.

@@ -329,3 +329,40 @@ func TestGroups(t *testing.T) {
 	_, bad := env.get(t, "/symbol_info?group=tvbridge_futures")
 	checkSchema(t, "ErrorResponse", bad)
 }
+
+// A symbol once published keeps its name when a newer instrument with the
+// same ticker appears (TradingView forbids renames); the newcomer is the
+// one that gets the exchange-qualified name.
+func TestCatalogKeepsPublishedNames(t *testing.T) {
+	sber := tvbridge.Instrument{FIGI: "F1", Ticker: "SBER", Type: tvbridge.Stock, Exchange: "MOEX", Timezone: "Europe/Moscow", Session: "1000-1840:23456"}
+	before, err := BuildCatalog([]tvbridge.Instrument{sber}, CatalogOptions{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := before.ByFIGI("F1"); s.Name != "SBER" || s.Ticker != "SBER" {
+		t.Fatalf("first catalogue: %+v", s)
+	}
+	twin := sber
+	twin.FIGI, twin.Exchange, twin.Timezone, twin.Session = "F2", "SPB", "America/New_York", "0930-1600:23456"
+	after, err := BuildCatalog([]tvbridge.Instrument{twin, sber}, CatalogOptions{Logger: discardLogger(), Names: before.Names()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := after.ByFIGI("F1"); s.Name != "SBER" || s.Ticker != "SBER" {
+		t.Errorf("published symbol renamed: %+v", s)
+	}
+	if s, _ := after.ByFIGI("F2"); s.Name != "SPB_SBER" || s.Ticker != "SPB_SBER" {
+		t.Errorf("newcomer: name %q ticker %q, want SPB_SBER", s.Name, s.Ticker)
+	}
+	// Without the published names both would be qualified: the old rule.
+	fresh, _ := BuildCatalog([]tvbridge.Instrument{twin, sber}, CatalogOptions{Logger: discardLogger()})
+	if s, _ := fresh.ByFIGI("F1"); s.Name != "MOEX_SBER" {
+		t.Errorf("fresh catalogue named F1 %q", s.Name)
+	}
+	// A published name that is no longer valid or is claimed twice is ignored.
+	bad, _ := BuildCatalog([]tvbridge.Instrument{twin, sber}, CatalogOptions{Logger: discardLogger(),
+		Names: map[string]string{"F1": "X", "F2": "X"}})
+	if s, _ := bad.ByFIGI("F1"); s.Name != "MOEX_SBER" {
+		t.Errorf("doubly claimed name kept: %q", s.Name)
+	}
+}

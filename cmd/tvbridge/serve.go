@@ -96,15 +96,15 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return errors.Join(err, context.Cause(ctx))
 	}
-	catalog, err := api.BuildCatalog(insts, api.CatalogOptions{GroupPrefix: *o.groupPrefix, Logger: log})
-	if err != nil {
-		return fmt.Errorf("catalogue: %w", err)
-	}
 	store, err := bolt.Open(filepath.Join(*o.dataDir, "bars.db"), bolt.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("bar store: %w", err)
 	}
 	defer store.Close()
+	catalog, err := buildCatalog(ctx, insts, store, *o.groupPrefix, log)
+	if err != nil {
+		return err
+	}
 	tp := tape.New(tape.Config{})
 	svc, err := ingest.New(ingest.Config{
 		Upstream:      up,
@@ -258,4 +258,22 @@ func instrumentSpecs(c *api.Catalog) []bars.InstrumentSpec {
 		specs = append(specs, bars.InstrumentSpec{Instrument: sym.Instrument, Symbol: sym.Ticker, Schedule: sched})
 	}
 	return specs
+}
+
+// buildCatalog publishes the instruments as symbols, keeping the names
+// published by earlier runs (TradingView forbids renames), and records the
+// names of this run.
+func buildCatalog(ctx context.Context, insts []tvbridge.Instrument, store *bolt.Store, prefix string, log *slog.Logger) (*api.Catalog, error) {
+	names, err := store.SymbolNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	catalog, err := api.BuildCatalog(insts, api.CatalogOptions{GroupPrefix: prefix, Logger: log, Names: names})
+	if err != nil {
+		return nil, fmt.Errorf("catalogue: %w", err)
+	}
+	if err := store.PutSymbolNames(ctx, catalog.Names()); err != nil {
+		return nil, err
+	}
+	return catalog, nil
 }
