@@ -57,11 +57,14 @@ func (s *Service) backfillOne(ctx context.Context, figi, what string) {
 
 // backfillLimit is the end of the window the backfill may touch: REST must
 // be complete there, and the stream must not still be marking it.
-func (s *Service) backfillLimit() time.Time {
+func (s *Service) backfillLimit(figi string) time.Time {
 	now := s.cfg.Clock.Now()
 	limit := now.Add(-s.cfg.RESTLag).Truncate(time.Minute)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.unstreamed[figi] {
+		return limit // the stream marks nothing of it
+	}
 	// Ranges the stream has marked but not yet committed are not gaps.
 	for _, bound := range []time.Time{s.streamFrom, firstFrom(s.pendCov), firstFrom(s.flushCov)} {
 		if !bound.IsZero() && bound.Before(limit) {
@@ -74,7 +77,7 @@ func (s *Service) backfillLimit() time.Time {
 // fillGaps backfills every uncovered minute of figi inside the window.
 func (s *Service) fillGaps(ctx context.Context, figi string) error {
 	from := s.cfg.Clock.Now().Add(-s.cfg.BackfillDepth).Truncate(time.Minute)
-	to := s.backfillLimit()
+	to := s.backfillLimit(figi)
 	if !from.Before(to) {
 		return nil
 	}

@@ -97,7 +97,7 @@ func (s *Service) sealDays(ctx context.Context, figi string) error {
 	if sched == nil {
 		return nil
 	}
-	limit := s.backfillLimit()
+	limit := s.backfillLimit(figi)
 	s.mu.Lock()
 	next := s.sealed[figi]
 	s.mu.Unlock()

@@ -117,6 +117,10 @@ type Service struct {
 	streamFrom time.Time
 	sealed     map[string]time.Time // per FIGI: daily bars stored for trading days before this
 	closed     map[string]time.Time // per FIGI: everything before is covered and durable
+	// unstreamed lists the FIGIs whose candle subscription the upstream
+	// refused: the stream covers none of their minutes, so they are left to
+	// the backfill.
+	unstreamed map[string]bool
 	flushErr   error
 
 	// Owned by the event loop.
@@ -139,6 +143,7 @@ type Progress struct {
 	StoreConflicts  atomic.Int64
 	MinutesFlushed  atomic.Int64
 	LastFlushMillis atomic.Int64
+	Unstreamed      atomic.Int64 // instruments whose candle stream the upstream refused
 }
 
 // New builds the service and its bar engine.
@@ -300,6 +305,9 @@ func (s *Service) eventLoop(ctx context.Context) error {
 func (s *Service) handle(ev tvbridge.Event) {
 	if e, ok := ev.(*tvbridge.ErrorEvent); ok {
 		s.log.Warn("upstream error event", "message", e.Message, "request_id", e.RequestID)
+		if sub := e.Subscription; sub != nil && sub.Kind == tvbridge.SubCandle {
+			s.markUnstreamed(sub.FIGI)
+		}
 		return
 	}
 	s.engine.Handle(ev)
@@ -335,6 +343,30 @@ func (s *Service) markCoverage() {
 	s.pendCov = append(s.pendCov, tvbridge.Range{From: s.coverFrom, To: end})
 	s.mu.Unlock()
 	s.setCoverFrom(end)
+}
+
+// markUnstreamed records that the upstream refused figi's candle stream.
+func (s *Service) markUnstreamed(figi string) {
+	if _, known := s.specs[figi]; !known {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unstreamed[figi] {
+		return
+	}
+	if s.unstreamed == nil {
+		s.unstreamed = make(map[string]bool)
+	}
+	s.unstreamed[figi] = true
+	s.progress.Unstreamed.Add(1)
+	s.log.Warn("upstream refused the candle stream; its minutes will come from REST backfill", "figi", figi)
+}
+
+func (s *Service) isUnstreamed(figi string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unstreamed[figi]
 }
 
 func (s *Service) setCoverFrom(t time.Time) {
@@ -376,7 +408,9 @@ func (s *Service) flush(ctx context.Context) {
 	covered := make(map[string][]tvbridge.Range, len(s.order))
 	if len(covRanges) > 0 {
 		for _, figi := range s.order {
-			covered[figi] = covRanges
+			if !s.isUnstreamed(figi) {
+				covered[figi] = covRanges
+			}
 		}
 	}
 	began := time.Now()
