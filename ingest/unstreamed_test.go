@@ -27,7 +27,7 @@ func (quietUpstream) OrderBook(context.Context, string, int) (tvbridge.OrderBook
 }
 func (quietUpstream) Subscribe(...tvbridge.Subscription)   {}
 func (quietUpstream) Unsubscribe(...tvbridge.Subscription) {}
-func (u quietUpstream) Events() <-chan tvbridge.Event     { return u.events }
+func (u quietUpstream) Events() <-chan tvbridge.Event      { return u.events }
 
 // An instrument whose candle subscription the upstream refuses is never
 // marked covered by the stream, so its minutes stay gaps for the backfill,
