@@ -52,7 +52,7 @@ type Config struct {
 	WriteTimeout time.Duration // per write on /streaming; default 10s
 	// FlushWindow coalesces /streaming output: each connection reads the
 	// tape and flushes at most this often (and always within it). Zero means
-	// adaptive: 1ms plus 40µs per open /streaming connection, at most 5ms, so
+	// adaptive: 1ms plus 10µs per open /streaming connection, at most 2ms, so
 	// TradingView's usual 4 connections get ~1ms and a hundred share the
 	// machine's syscalls without starving ingest. Negative flushes every batch.
 	FlushWindow time.Duration

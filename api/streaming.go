@@ -202,11 +202,13 @@ func restart(t clock.Timer, d time.Duration) {
 	t.Reset(d)
 }
 
-// flushWindow is the configured window, or the adaptive one: 1ms plus 40µs
-// per open /streaming connection, at most 5ms.
+// flushWindow is the configured window, or the adaptive one: 1ms plus 10µs
+// per open /streaming connection, at most 2ms. The cap keeps the latency a
+// window adds (half of it on average, all of it at worst) well inside the
+// 5ms budget; below it, fewer connections flush more often.
 func (h *Handler) flushWindow() time.Duration {
 	if h.cfg.FlushWindow != 0 {
 		return h.cfg.FlushWindow
 	}
-	return min(time.Millisecond+time.Duration(h.streams.Load())*40*time.Microsecond, 5*time.Millisecond)
+	return min(time.Millisecond+time.Duration(h.streams.Load())*10*time.Microsecond, 2*time.Millisecond)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -232,6 +233,8 @@ func benchStreaming(b *testing.B, clients int, flushWindow time.Duration, separa
 		warmup      = 2 * time.Second
 		measure     = 10 * time.Second
 	)
+	// The bridge's process runs with tvbridge serve's --gc-percent default.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	for n := 0; n < b.N; n++ {
 		fh := &firehose{rate: rate}
 		hs := httptest.NewServer(fh)
