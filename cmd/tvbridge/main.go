@@ -6,6 +6,7 @@
 //
 //	tvbridge serve [flags]   run the bridge (embedded simulator by default)
 //	tvbridge sim [flags]     run the simulated exchange alone
+//	tvbridge auth ...        manage users and OAuth clients
 //
 // Every flag has an environment variable; `tvbridge CMD --help` lists them.
 package main
@@ -32,6 +33,7 @@ type command struct {
 var commands = []command{
 	{"serve", "run the bridge: TradingView's API on an upstream (embedded simulator by default)", runServe},
 	{"sim", "run the simulated exchange alone, speaking Tinkoff Invest OpenAPI v1", runSim},
+	{"auth", "manage users and OAuth clients (stop serve first)", runAuth},
 }
 
 func main() {

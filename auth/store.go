@@ -1,0 +1,212 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// Store is the auth database, one bbolt file (auth.db in the data dir):
+// users, OAuth clients, token families, access and refresh tokens,
+// authorization codes and the JWT assertions already redeemed.
+//
+// Layout (every value is JSON, every secret is stored as its SHA-256):
+//
+//	meta        "schema" -> "1"
+//	users       login -> userRecord (argon2id password hash, groups)
+//	clients     client id -> clientRecord (secret hash, redirect URIs, certificate)
+//	families    family id -> family (user, client, scheme, browser session)
+//	access      sha256(access token) -> accessRecord (family, seq, expiry)
+//	refresh     sha256(refresh token) -> refreshRecord (family, expiry, used)
+//	codes       sha256(authorization code) -> codeRecord
+//	assertions  sha256(JWT signing input) -> expiry, for replay refusal
+//
+// A family is one login: every token issued from it (a password login's
+// single token, or an OAuth session's chain of rotated tokens) points at it,
+// and deleting the family revokes them all at once. Tokens whose family is
+// gone are invalid and the sweeper deletes them later.
+//
+// Every change is one bbolt transaction, fsynced on commit, so a token the
+// server handed out survives a crash and one it did not hand out left no trace.
+//
+// Store is safe for concurrent use. bbolt locks the file: only one process
+// may have it open, so the operator commands run while the server is stopped.
+type Store struct {
+	db  *bbolt.DB
+	kdf KDF
+	log *slog.Logger
+}
+
+// StoreOptions configure OpenStore.
+type StoreOptions struct {
+	// KDF hashes new passwords; zero means DefaultKDF.
+	KDF KDF
+	// Timeout is how long to wait for the file lock held by another
+	// process (usually a running server); zero means 5 seconds.
+	Timeout time.Duration
+	// NoSync skips fsync on commit: for tests and benchmarks only.
+	NoSync bool
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DBFile is the name of the auth database inside the data dir.
+const DBFile = "auth.db"
+
+const schemaVersion = "1"
+
+var (
+	bucketMeta       = []byte("meta")
+	bucketUsers      = []byte("users")
+	bucketClients    = []byte("clients")
+	bucketFamilies   = []byte("families")
+	bucketAccess     = []byte("access")
+	bucketRefresh    = []byte("refresh")
+	bucketCodes      = []byte("codes")
+	bucketAssertions = []byte("assertions")
+	allBuckets       = [][]byte{bucketUsers, bucketClients, bucketFamilies, bucketAccess, bucketRefresh, bucketCodes, bucketAssertions}
+	keySchema        = []byte("schema")
+)
+
+// ErrLocked means another process (usually a running tvbridge serve) holds
+// the database.
+var ErrLocked = errors.New("auth database is locked by another process (is tvbridge serve running with this data dir? stop it first)")
+
+// OpenStore opens or creates the auth database at path.
+func OpenStore(path string, opts StoreOptions) (*Store, error) {
+	if opts.KDF == (KDF{}) {
+		opts.KDF = DefaultKDF
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("auth: create data dir: %w", err)
+	}
+	db, err := openDB(path, &bbolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("auth: open %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: open %s: %w", path, err)
+	}
+	s := &Store{db: db, kdf: opts.KDF, log: opts.Logger}
+	if err := s.update(initSchema); err != nil {
+		_ = db.Close() // the schema error is the one worth reporting
+		return nil, fmt.Errorf("auth: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// openDB is bbolt.Open made to return an error where a damaged file makes
+// bbolt panic.
+func openDB(path string, opts *bbolt.Options) (db *bbolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("bbolt panicked while opening (damaged file?): %v", p)
+		}
+	}()
+	return bbolt.Open(path, 0o600, opts)
+}
+
+func initSchema(tx *bbolt.Tx) error {
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return fmt.Errorf("create meta bucket: %w", err)
+	}
+	switch v := meta.Get(keySchema); {
+	case v == nil:
+		if err := meta.Put(keySchema, []byte(schemaVersion)); err != nil {
+			return fmt.Errorf("write schema version: %w", err)
+		}
+	case string(v) != schemaVersion:
+		return fmt.Errorf("schema version %q, this build reads %q", v, schemaVersion)
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Close releases the file.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("auth: close store: %w", err)
+	}
+	return nil
+}
+
+// update runs fn in one write transaction. A panic inside (bbolt panics on
+// some page corruption) becomes an error, so a bad file fails a login
+// instead of taking the server down.
+func (s *Store) update(fn func(*bbolt.Tx) error) (err error) {
+	defer s.recoverPanic(&err)
+	return s.db.Update(fn)
+}
+
+// view runs fn in a read transaction, recovering panics like update.
+func (s *Store) view(fn func(*bbolt.Tx) error) (err error) {
+	defer s.recoverPanic(&err)
+	return s.db.View(fn)
+}
+
+func (s *Store) recoverPanic(err *error) {
+	if p := recover(); p != nil {
+		s.log.Error("auth store transaction panicked", "panic", p, "stack", string(debug.Stack()))
+		*err = fmt.Errorf("auth store transaction panicked (damaged file or bug): %v", p)
+	}
+}
+
+// getJSON decodes key's value in bucket into v; found is false when the
+// key is absent.
+func getJSON(tx *bbolt.Tx, bucket, key []byte, v any) (found bool, err error) {
+	raw := tx.Bucket(bucket).Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	return true, decodeJSON(bucket, raw, v)
+}
+
+// decodeJSON decodes a raw value of bucket into v.
+func decodeJSON(bucket, raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decode %s record: %w", bucket, err)
+	}
+	return nil
+}
+
+func putJSON(tx *bbolt.Tx, bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s record: %w", bucket, err)
+	}
+	if err := tx.Bucket(bucket).Put(key, raw); err != nil {
+		return fmt.Errorf("write %s record: %w", bucket, err)
+	}
+	return nil
+}
+
+// counts returns the number of records per bucket, for tests and
+// diagnostics.
+func (s *Store) counts() (map[string]int, error) {
+	n := map[string]int{}
+	err := s.view(func(tx *bbolt.Tx) error {
+		for _, b := range allBuckets {
+			n[string(b)] = tx.Bucket(b).Stats().KeyN
+		}
+		return nil
+	})
+	return n, err
+}

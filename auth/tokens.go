@@ -1,0 +1,412 @@
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// Schemes, as Principal.Scheme spells them.
+const (
+	SchemePassword = "password"   // PasswordBearer: POST /authorize
+	SchemeOAuth2   = "oauth2"     // OAuth2Bearer: the authorization code flow
+	SchemeJWT      = "jwt-bearer" // ServerOAuth2Bearer: the JWT assertion grant
+	SchemeNone     = "none"       // public data endpoints
+)
+
+// family is one login; see Store.
+type family struct {
+	User    string `json:"user"`
+	Client  string `json:"client,omitempty"`
+	Scheme  string `json:"scheme"`
+	Session string `json:"session,omitempty"` // hex SHA-256 of the browser session cookie
+	// MinSeq retires older access tokens: one with a lower seq is refused.
+	// It moves up when a newer token is first used, which is how the old
+	// access token stays valid until its replacement is in use.
+	MinSeq  uint64 `json:"min_seq,omitempty"`
+	NextSeq uint64 `json:"next_seq"` // seq of the next access token
+}
+
+type accessRecord struct {
+	Family  string `json:"family"`
+	Seq     uint64 `json:"seq"`
+	Expires int64  `json:"exp"` // Unix seconds
+}
+
+type refreshRecord struct {
+	Family  string `json:"family"`
+	Expires int64  `json:"exp"`
+	// Used marks a rotated token, kept until it expires: presenting it
+	// again means it leaked, and revokes the whole family.
+	Used bool `json:"used,omitempty"`
+}
+
+type codeRecord struct {
+	Client   string `json:"client"`
+	User     string `json:"user"`
+	Redirect string `json:"redirect_uri"`
+	Session  string `json:"session,omitempty"`
+	Expires  int64  `json:"exp"`
+	// Family is set once the code is redeemed; a second redemption
+	// revokes it (RFC 6749 section 4.1.2).
+	Family string `json:"family,omitempty"`
+}
+
+// Token validation errors; their text reaches the client in a 401.
+var (
+	errUnknownToken = errors.New("unknown or revoked token")
+	errExpiredToken = errors.New("token expired")
+	errRetiredToken = errors.New("token replaced by a newer one")
+)
+
+// tokenLen is the length of every token and code: 32 random bytes in
+// unpadded base64url.
+const tokenLen = 43
+
+// newToken returns a fresh unguessable token.
+func newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// tokenKey is the database key of a token: its SHA-256. The raw token is
+// never stored, so a copy of the database grants nothing.
+func tokenKey(tok string) []byte {
+	sum := sha256.Sum256([]byte(tok))
+	return sum[:]
+}
+
+func newFamilyID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("family id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// issued is what a grant hands out.
+type issued struct {
+	Family     string
+	Access     string
+	AccessExp  time.Time
+	Refresh    string // empty when the grant has no refresh token
+	RefreshExp time.Time
+}
+
+// lifetimes are the token lifetimes a grant uses.
+type lifetimes struct {
+	access, refresh time.Duration // refresh 0: no refresh token
+}
+
+// issueTx creates a family and its first tokens inside tx.
+func issueTx(tx *bbolt.Tx, now time.Time, f family, lt lifetimes) (issued, error) {
+	id, err := newFamilyID()
+	if err != nil {
+		return issued{}, err
+	}
+	f.NextSeq = 0
+	out := issued{Family: id}
+	if err := addTokens(tx, now, id, &f, lt, &out); err != nil {
+		return issued{}, err
+	}
+	return out, nil
+}
+
+// addTokens issues the family's next access token (and a refresh token when
+// the lifetimes ask for one) and saves the family.
+func addTokens(tx *bbolt.Tx, now time.Time, id string, f *family, lt lifetimes, out *issued) error {
+	var err error
+	if out.Access, err = newToken(); err != nil {
+		return err
+	}
+	out.AccessExp = time.Unix(now.Add(lt.access).Unix(), 0)
+	acc := accessRecord{Family: id, Seq: f.NextSeq, Expires: out.AccessExp.Unix()}
+	f.NextSeq++
+	if err := putJSON(tx, bucketAccess, tokenKey(out.Access), acc); err != nil {
+		return err
+	}
+	if lt.refresh > 0 {
+		if out.Refresh, err = newToken(); err != nil {
+			return err
+		}
+		out.RefreshExp = time.Unix(now.Add(lt.refresh).Unix(), 0)
+		ref := refreshRecord{Family: id, Expires: out.RefreshExp.Unix()}
+		if err := putJSON(tx, bucketRefresh, tokenKey(out.Refresh), ref); err != nil {
+			return err
+		}
+	}
+	return putJSON(tx, bucketFamilies, []byte(id), f)
+}
+
+// issue creates a family and its first tokens.
+func (s *Store) issue(now time.Time, f family, lt lifetimes) (out issued, err error) {
+	err = s.update(func(tx *bbolt.Tx) error {
+		out, err = issueTx(tx, now, f, lt)
+		return err
+	})
+	return out, err
+}
+
+// grantInfo is what a valid access token grants.
+type grantInfo struct {
+	FamilyID string
+	Family   family
+	Seq      uint64
+	Expires  time.Time
+	Groups   []string // the user's groups; nil means all
+}
+
+// checkAccess validates an access token at now.
+func (s *Store) checkAccess(tok string, now time.Time) (g grantInfo, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		var acc accessRecord
+		found, err := getJSON(tx, bucketAccess, tokenKey(tok), &acc)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return errUnknownToken
+		case now.Unix() >= acc.Expires:
+			return errExpiredToken
+		}
+		g = grantInfo{FamilyID: acc.Family, Seq: acc.Seq, Expires: time.Unix(acc.Expires, 0)}
+		return checkFamily(tx, &g)
+	})
+	return g, err
+}
+
+// checkFamily fills g from the token's family and its user, refusing
+// revoked families, retired tokens and removed users or clients.
+func checkFamily(tx *bbolt.Tx, g *grantInfo) error {
+	found, err := getJSON(tx, bucketFamilies, []byte(g.FamilyID), &g.Family)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return errUnknownToken
+	case g.Seq < g.Family.MinSeq:
+		return errRetiredToken
+	}
+	if g.Family.Client != "" {
+		c, err := client(tx, g.Family.Client)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			return errUnknownToken
+		}
+	}
+	u, err := user(tx, g.Family.User)
+	if err != nil {
+		return err
+	}
+	if u == nil && g.Family.Scheme != SchemeJWT {
+		return errUnknownToken
+	}
+	if u != nil {
+		g.Groups = u.Groups
+	}
+	return nil
+}
+
+// retireBefore records the first use of access token seq: older tokens of
+// the family stop working. changed is false when nothing moved.
+func (s *Store) retireBefore(familyID string, seq uint64) (changed bool, err error) {
+	err = s.update(func(tx *bbolt.Tx) error {
+		var f family
+		found, err := getJSON(tx, bucketFamilies, []byte(familyID), &f)
+		if err != nil || !found || seq <= f.MinSeq {
+			return err
+		}
+		f.MinSeq, changed = seq, true
+		return putJSON(tx, bucketFamilies, []byte(familyID), f)
+	})
+	return changed, err
+}
+
+// revokeFamily deletes a family, revoking all its tokens.
+func (s *Store) revokeFamily(id string) error {
+	return s.update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketFamilies).Delete([]byte(id)); err != nil {
+			return fmt.Errorf("revoke: %w", err)
+		}
+		return nil
+	})
+}
+
+// revokeSession deletes the families logged in through a browser session.
+func (s *Store) revokeSession(sessionHash string) (ids []string, err error) {
+	err = s.update(func(tx *bbolt.Tx) error {
+		ids, err = deleteFamilies(tx, func(f *family) bool { return f.Session == sessionHash })
+		return err
+	})
+	return ids, err
+}
+
+// deleteFamilies deletes the families match selects and returns their ids.
+func deleteFamilies(tx *bbolt.Tx, match func(*family) bool) ([]string, error) {
+	var ids []string
+	err := tx.Bucket(bucketFamilies).ForEach(func(k, v []byte) error {
+		var f family
+		if err := decodeJSON(bucketFamilies, v, &f); err != nil {
+			return err
+		}
+		if match(&f) {
+			ids = append(ids, string(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids { // deleted after the scan: deleting under a cursor can skip entries
+		if err := tx.Bucket(bucketFamilies).Delete([]byte(id)); err != nil {
+			return nil, fmt.Errorf("revoke: %w", err)
+		}
+	}
+	return ids, nil
+}
+
+// mustGet is getJSON for a record the grant cannot go on without: absent,
+// it is the OAuth error invalid_grant with desc.
+func mustGet(tx *bbolt.Tx, bucket, key []byte, v any, desc string) error {
+	found, err := getJSON(tx, bucket, key, v)
+	if err == nil && !found {
+		err = invalidGrant(desc)
+	}
+	return err
+}
+
+// grantError is an OAuth error (RFC 6749 section 5.2) from a grant.
+type grantError struct {
+	Code        string // invalid_grant, invalid_client, ...
+	Description string
+}
+
+func (e *grantError) Error() string { return e.Code + ": " + e.Description }
+
+func invalidGrant(desc string) error { return &grantError{"invalid_grant", desc} }
+
+// refresh rotates a refresh token: the old one is used up, a new access
+// and refresh token are issued in the same family. authenticate checks the
+// client secret against the family's client before anything changes.
+// Presenting a used refresh token revokes the family (revoked is its id).
+func (s *Store) refresh(now time.Time, tok string, authenticate func(*clientRecord) error, lt lifetimes) (out issued, revoked string, err error) {
+	err = s.update(func(tx *bbolt.Tx) error {
+		key := tokenKey(tok)
+		var rec refreshRecord
+		var f family
+		if err := mustGet(tx, bucketRefresh, key, &rec, "unknown refresh token"); err != nil {
+			return err
+		}
+		if err := mustGet(tx, bucketFamilies, []byte(rec.Family), &f, "refresh token revoked"); err != nil {
+			return err
+		}
+		c, err := client(tx, f.Client)
+		if err != nil {
+			return err
+		}
+		if err := authenticate(c); err != nil {
+			return err
+		}
+		switch {
+		case rec.Used:
+			// Reuse: whoever holds the newer token, one of them stole it.
+			revoked = rec.Family
+			return tx.Bucket(bucketFamilies).Delete([]byte(rec.Family))
+		case now.Unix() >= rec.Expires:
+			return invalidGrant("refresh token expired")
+		}
+		rec.Used = true
+		if err := putJSON(tx, bucketRefresh, key, rec); err != nil {
+			return err
+		}
+		out.Family = rec.Family
+		return addTokens(tx, now, rec.Family, &f, lt, &out)
+	})
+	if err == nil && revoked != "" {
+		err = invalidGrant("refresh token already used; the session is revoked")
+	}
+	return out, revoked, err
+}
+
+// createCode stores an authorization code for rec and returns it.
+func (s *Store) createCode(rec codeRecord) (string, error) {
+	code, err := newToken()
+	if err != nil {
+		return "", err
+	}
+	err = s.update(func(tx *bbolt.Tx) error { return putJSON(tx, bucketCodes, tokenKey(code), rec) })
+	return code, err
+}
+
+// redeemCode exchanges an authorization code for tokens. clientID is the
+// authenticated client, redirect the redirect_uri of the token request. A
+// second redemption revokes the tokens of the first (revoked is their family).
+func (s *Store) redeemCode(now time.Time, code, clientID, redirect string, lt lifetimes) (out issued, revoked string, err error) {
+	err = s.update(func(tx *bbolt.Tx) error {
+		key := tokenKey(code)
+		var rec codeRecord
+		if err := mustGet(tx, bucketCodes, key, &rec, "unknown authorization code"); err != nil {
+			return err
+		}
+		switch {
+		case rec.Client != clientID:
+			return invalidGrant("authorization code issued to another client")
+		case rec.Family != "":
+			revoked = rec.Family
+			return tx.Bucket(bucketFamilies).Delete([]byte(rec.Family))
+		case now.Unix() >= rec.Expires:
+			return invalidGrant("authorization code expired")
+		case rec.Redirect != redirect:
+			return invalidGrant("redirect_uri differs from the authorization request")
+		}
+		u, err := user(tx, rec.User)
+		if err != nil {
+			return err
+		}
+		if u == nil {
+			return invalidGrant("user no longer exists")
+		}
+		f := family{User: rec.User, Client: rec.Client, Scheme: SchemeOAuth2, Session: rec.Session}
+		if out, err = issueTx(tx, now, f, lt); err != nil {
+			return err
+		}
+		rec.Family = out.Family
+		return putJSON(tx, bucketCodes, key, rec)
+	})
+	if err == nil && revoked != "" {
+		err = invalidGrant("authorization code already used; tokens issued for it are revoked")
+	}
+	return out, revoked, err
+}
+
+// errReplay refuses a JWT assertion redeemed before.
+var errReplay = invalidGrant("assertion already used")
+
+// redeemAssertion issues tokens for a verified JWT assertion, once: key
+// identifies the assertion, kept until exp to refuse its replay.
+func (s *Store) redeemAssertion(now time.Time, key []byte, exp time.Time, f family, lt lifetimes) (out issued, err error) {
+	err = s.update(func(tx *bbolt.Tx) error {
+		seen := tx.Bucket(bucketAssertions)
+		if v := seen.Get(key); len(v) == 8 && now.Unix() < int64(binary.BigEndian.Uint64(v)) {
+			return errReplay
+		}
+		if err := seen.Put(key, binary.BigEndian.AppendUint64(nil, uint64(exp.Unix()))); err != nil {
+			return fmt.Errorf("remember assertion: %w", err)
+		}
+		out, err = issueTx(tx, now, f, lt)
+		return err
+	})
+	return out, err
+}
