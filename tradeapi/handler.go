@@ -1,0 +1,407 @@
+package tradeapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+
+	"tvbridge"
+	"tvbridge/api"
+	"tvbridge/clock"
+)
+
+// Config wires a Handler. Broker, Catalog and Market are required.
+type Config struct {
+	Broker  tvbridge.Broker
+	Catalog *api.Catalog // TradingView names <-> FIGIs; the trading instrument name is Symbol.Name
+	// Market serves /quotes and /depth, and converts pip values of
+	// instruments quoted in another currency than the account's.
+	Market tvbridge.LiveMarket
+	Clock  clock.Clock  // default clock.Real{}
+	Logger *slog.Logger // default slog.Default()
+
+	// Flags are every account's feature flags; nil means
+	// DefaultAccountFlags().
+	Flags *AccountFlags
+	// Durations offered in the order ticket; nil means DefaultDurations().
+	Durations []Duration
+	// PullingInterval advertised in /config; see PullingInterval.
+	PullingInterval PullingInterval
+	// MaxListCount caps /executions and /ordersHistory (and is their size
+	// when TradingView sends no maxCount); default 1000.
+	MaxListCount int
+	// MappedName is the TradingView full name ("EXCHANGE:TICKER") of a
+	// symbol in /mapping, or "" to leave it out. Default: the symbol's
+	// exchange and its upstream ticker, e.g. "MOEX:SBER".
+	MappedName func(*api.Symbol) string
+}
+
+// Handler serves TradingView's trading endpoints on a Broker.
+//
+// Every endpoint but /mapping needs the principal that the auth middleware
+// stores in the request context (tvbridge.WithPrincipal); without one it
+// answers HTTP 401. /mapping never needs one: TradingView calls it without
+// a token. Request errors are HTTP 200 {"s":"error","errmsg":...} as the
+// spec wants, in English or Russian after the locale parameter.
+type Handler struct {
+	broker    tvbridge.Broker
+	cat       *api.Catalog
+	market    tvbridge.LiveMarket
+	clock     clock.Clock
+	log       *slog.Logger
+	flags     *AccountFlags
+	durations []Duration
+	maxList   int
+	fx        fxPairs
+
+	mux     *http.ServeMux
+	config  [2][]byte // /config per language
+	mapping []byte    // /mapping
+}
+
+// New builds the handler. It panics on a wiring mistake (a missing Broker,
+// Catalog or Market, or invalid durations), found at startup.
+func New(cfg Config) *Handler {
+	if cfg.Broker == nil || cfg.Catalog == nil || cfg.Market == nil {
+		panic("tradeapi.New: Broker, Catalog and Market are required")
+	}
+	setDefaults(&cfg)
+	if err := validateDurations(cfg.Durations); err != nil {
+		panic("tradeapi.New: " + err.Error())
+	}
+	h := &Handler{
+		broker: cfg.Broker, cat: cfg.Catalog, market: cfg.Market, clock: cfg.Clock, log: cfg.Logger,
+		flags: cfg.Flags, durations: cfg.Durations, maxList: cfg.MaxListCount,
+		fx:  newFXPairs(cfg.Catalog),
+		mux: http.NewServeMux(),
+	}
+	pulling := cfg.PullingInterval.withLimits()
+	for _, l := range []lang{english, russian} {
+		h.config[l] = mustJSON(okResponse{S: "ok", D: configJSON(l, cfg.Durations, pulling)})
+	}
+	h.mapping = mustJSON(mappingOf(cfg.Catalog, cfg.MappedName))
+	h.routes()
+	return h
+}
+
+func setDefaults(cfg *Config) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Flags == nil {
+		f := DefaultAccountFlags()
+		cfg.Flags = &f
+	}
+	if cfg.Durations == nil {
+		cfg.Durations = DefaultDurations()
+	}
+	if cfg.MaxListCount <= 0 {
+		cfg.MaxListCount = 1000
+	}
+	if cfg.MappedName == nil {
+		cfg.MappedName = defaultMappedName
+	}
+}
+
+func (h *Handler) routes() {
+	h.handle("GET /config", h.getConfig)
+	h.handle("GET /accounts", h.getAccounts)
+	h.handle("GET /accounts/{accountId}/instruments", h.getInstruments)
+	h.handle("GET /accounts/{accountId}/state", h.getState)
+	h.handle("GET /accounts/{accountId}/balances", h.getBalances)
+	h.handle("GET /accounts/{accountId}/orders", h.getOrders)
+	h.handle("POST /accounts/{accountId}/orders", h.placeOrder)
+	h.handle("PUT /accounts/{accountId}/orders/{orderId}", h.modifyOrder)
+	h.handle("DELETE /accounts/{accountId}/orders/{orderId}", h.cancelOrder)
+	h.handle("GET /accounts/{accountId}/ordersHistory", h.getOrdersHistory)
+	h.handle("POST /accounts/{accountId}/previewOrder", h.previewOrder)
+	h.handle("GET /accounts/{accountId}/positions", h.getPositions)
+	h.handle("PUT /accounts/{accountId}/positions/{positionId}", h.modifyPosition)
+	h.handle("DELETE /accounts/{accountId}/positions/{positionId}", h.closePosition)
+	h.handle("GET /accounts/{accountId}/executions", h.getExecutions)
+	h.handle("GET /quotes", h.getQuotes)
+	h.handle("GET /depth", h.getDepth)
+	h.mux.Handle("GET /mapping", h.Mapping())
+}
+
+// ServeHTTP routes a request. Requests no route takes get the mux's status
+// (404, or 405 with Allow) with the spec's error body instead of plain text.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		h.serveNoRoute(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) serveNoRoute(w http.ResponseWriter, r *http.Request) {
+	probe := &statusProbe{header: http.Header{}}
+	h.mux.ServeHTTP(probe, r)
+	l := pickLang(r.URL.Query().Get("locale"))
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		writeError(w, http.StatusMethodNotAllowed, plainError(msgMethod, quoteInput(r.Method)).render(l))
+		return
+	}
+	writeError(w, http.StatusNotFound, plainError(msgNoEndpoint, quoteInput(r.URL.Path)).render(l))
+}
+
+// statusProbe records the status and headers the mux's own 404 or 405
+// handler would send, and discards its plain-text body.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header         { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *statusProbe) WriteHeader(status int)      { p.status = status }
+
+// Mapping is the /mapping endpoint alone. It needs no principal, so the
+// lead may also mount it outside the auth middleware.
+func (h *Handler) Mapping() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, h.mapping)
+	})
+}
+
+// call is one request to an endpoint.
+type call struct {
+	w         http.ResponseWriter
+	r         *http.Request
+	query     fields
+	lang      lang
+	principal tvbridge.Principal
+	account   string // the {accountId} path value, if any
+
+	// sym is the instrument the request is about, once known: it makes
+	// quantity and price errors name the lot and price step.
+	sym *api.Symbol
+	// wrote is set once a response has started.
+	wrote bool
+}
+
+func (c *call) ctx() context.Context { return c.r.Context() }
+func (c *call) user() string         { return c.principal.User }
+
+// endpoint serves a call: its payload becomes {"s":"ok","d":payload}
+// (noData{}: {"s":"ok"}; rawBody: that body), its error the spec's error
+// envelope.
+type endpoint func(c *call) (any, error)
+
+// rawBody is a complete response encoded in advance.
+type rawBody []byte
+
+// handle registers an endpoint behind the principal check and a recover
+// that turns a panic into a logged error response: no stack trace and no
+// 500 ever reach TradingView.
+func (h *Handler) handle(pattern string, serve endpoint) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		query, qerr := url.ParseQuery(r.URL.RawQuery)
+		c := &call{w: w, r: r, query: fields(query), lang: pickLang(query.Get("locale")),
+			account: r.PathValue("accountId")}
+		defer h.recoverPanic(c)
+		p, ok := tvbridge.PrincipalFrom(r.Context())
+		if !ok || p.User == "" {
+			c.wrote = true
+			writeError(w, http.StatusUnauthorized, msgUnauthorized.in(c.lang))
+			return
+		}
+		c.principal = p
+		if qerr != nil {
+			h.fail(c, plainError(msgBadQuery))
+			return
+		}
+		d, err := serve(c)
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		h.ok(c, d)
+	})
+}
+
+func (h *Handler) recoverPanic(c *call) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	h.log.Error("tradeapi: panic serving request", "method", c.r.Method, "path", c.r.URL.Path,
+		"user", c.principal.User, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	if !c.wrote {
+		writeError(c.w, http.StatusOK, msgInternal.in(c.lang))
+	}
+}
+
+func (h *Handler) ok(c *call, d any) {
+	c.wrote = true
+	switch d := d.(type) {
+	case noData:
+		writeJSON(c.w, http.StatusOK, []byte(`{"s":"ok"}`+"\n"))
+		return
+	case rawBody:
+		writeJSON(c.w, http.StatusOK, d)
+		return
+	}
+	body, err := json.Marshal(okResponse{S: "ok", D: d})
+	if err != nil {
+		// Only a non-finite number from the broker can get here.
+		h.log.Error("tradeapi: encode response", "path", c.r.URL.Path, "user", c.user(), "err", err)
+		writeError(c.w, http.StatusOK, msgInternal.in(c.lang))
+		return
+	}
+	writeJSON(c.w, http.StatusOK, append(body, '\n'))
+}
+
+// fail answers an error in the caller's language. Malformed requests and
+// trading errors are explained; anything else is logged and answered with
+// a generic message, so no internal detail reaches a client.
+func (h *Handler) fail(c *call, err error) {
+	c.wrote = true
+	var in *inputError
+	var te *tvbridge.TradingError
+	switch {
+	case errors.As(err, &in):
+		h.log.Debug("tradeapi: malformed request", "method", c.r.Method, "path", c.r.URL.Path,
+			"user", c.user(), "err", in.Error())
+		writeError(c.w, http.StatusOK, in.render(c.lang))
+	case errors.As(err, &te):
+		h.log.Info("tradeapi: request refused", "method", c.r.Method, "path", c.r.URL.Path,
+			"user", c.user(), "code", te.Code, "field", te.Field, "detail", te.Detail, "err", te.Err)
+		writeError(c.w, http.StatusOK, tradingMessage(c.lang, te, c.sym))
+	default:
+		level := slog.LevelError
+		if errors.Is(err, context.Canceled) {
+			level = slog.LevelDebug // the client went away
+		}
+		h.log.Log(c.ctx(), level, "tradeapi: request failed", "method", c.r.Method, "path", c.r.URL.Path,
+			"user", c.user(), "err", err)
+		writeError(c.w, http.StatusOK, msgInternal.in(c.lang))
+	}
+}
+
+// maxBody bounds request bodies; an order form is a few hundred bytes.
+const maxBody = 64 << 10
+
+// form reads the request body as a form. It reads the body itself because
+// net/http parses bodies of POST, PUT and PATCH only, and a close-position
+// DELETE carries its amount in the body.
+func (c *call) form() (fields, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, plainError(msgBodyTooLarge)
+		}
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	if len(body) == 0 {
+		return fields{}, nil
+	}
+	if ct := c.r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/x-www-form-urlencoded" {
+			return nil, plainError(msgBodyType, quoteInput(ct))
+		}
+	}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, plainError(msgBadBody)
+	}
+	return fields(vals), nil
+}
+
+// parser returns the form parser for this caller.
+func (h *Handler) parser(c *call) *parser {
+	return &parser{cat: h.cat, groups: c.principal.Groups, durations: h.durations, now: h.clock.Now()}
+}
+
+// ownAccount finds one of the caller's accounts. Another user's account is
+// as unknown as one that does not exist.
+func (h *Handler) ownAccount(c *call, id string) (tvbridge.Account, error) {
+	accounts, err := h.broker.Accounts(c.ctx(), c.user())
+	if err != nil {
+		return tvbridge.Account{}, err
+	}
+	for _, a := range accounts {
+		if a.ID == id {
+			return a, nil
+		}
+	}
+	return tvbridge.Account{}, &tvbridge.TradingError{Code: tvbridge.ErrUnknownAccount}
+}
+
+// instrumentName is the TradingView name of an instrument. An instrument
+// that has left the catalog keeps its orders visible under its FIGI.
+func (h *Handler) instrumentName(figi string) string {
+	if sym, ok := h.cat.ByFIGI(figi); ok {
+		return sym.Name
+	}
+	return figi
+}
+
+// listCount reads maxCount, capped at MaxListCount (its default).
+func (h *Handler) listCount(c *call) (int, error) {
+	n, ok, err := c.query.integer("maxCount", math.Inf(1))
+	if err != nil {
+		return 0, err
+	}
+	if !ok || n > float64(h.maxList) {
+		return h.maxList, nil
+	}
+	return int(n), nil
+}
+
+func (h *Handler) getConfig(c *call) (any, error) {
+	return rawBody(h.config[c.lang]), nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	hdr := w.Header()
+	hdr["Content-Type"] = jsonContentType
+	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	// Per-user answers that change every poll: no cache may keep them.
+	hdr["Cache-Control"] = noStore
+	w.WriteHeader(status)
+	_, _ = w.Write(body) // the client went away; nothing to do
+}
+
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+)
+
+// writeError answers with TradingView's error envelope. The spec reports
+// every request error on HTTP 200; 401, 404 and 405 are for what is not a
+// request error (no session, no such endpoint).
+func writeError(w http.ResponseWriter, status int, msg string) {
+	body, _ := json.Marshal(struct {
+		S      string `json:"s"`
+		Errmsg string `json:"errmsg"`
+	}{"error", msg}) // strings always encode
+	writeJSON(w, status, append(body, '\n'))
+}
+
+// mustJSON encodes what is built at startup from configuration.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("tradeapi: encode static response: " + err.Error())
+	}
+	return append(b, '\n')
+}

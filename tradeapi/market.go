@@ -1,0 +1,211 @@
+package tradeapi
+
+import (
+	"slices"
+	"strings"
+
+	"tvbridge"
+	"tvbridge/api"
+)
+
+// maxQuoteSymbols bounds one /quotes request; TradingView asks for the few
+// symbols on screen.
+const maxQuoteSymbols = 200
+
+// getQuotes answers the best bid and ask of each requested symbol, in the
+// order asked and under the name asked. A symbol that is unknown, or has no
+// two-sided book yet, gets its own "error" entry: the spec's Quotes items
+// have no message field, and their v (bid and ask) is required, so it holds
+// what is known and 0 for the rest.
+func (h *Handler) getQuotes(c *call) (any, error) {
+	acct, err := h.queryAccount(c)
+	if err != nil {
+		return nil, err
+	}
+	list, err := c.query.required("symbols")
+	if err != nil {
+		return nil, err
+	}
+	names := strings.Split(list, ",")
+	if len(names) > maxQuoteSymbols {
+		return nil, plainError(msgTooMany, maxQuoteSymbols)
+	}
+	out := make([]quoteJSON, 0, len(names))
+	for _, name := range names {
+		if name = strings.TrimSpace(name); name != "" {
+			out = append(out, h.quote(c, name, acct.Currency))
+		}
+	}
+	if len(out) == 0 {
+		return nil, fieldError("symbols", msgRequired)
+	}
+	return out, nil
+}
+
+func (h *Handler) quote(c *call, name, currency string) quoteJSON {
+	q := quoteJSON{S: "error", N: name}
+	sym, ok := h.cat.Lookup(name)
+	if !ok || !allowed(sym, c.principal.Groups) {
+		return q
+	}
+	figi := sym.Instrument.FIGI
+	if book, _, ok := h.market.Book(figi); ok {
+		if len(book.Bids) > 0 {
+			q.V.Bid = clean(book.Bids[0].Price)
+		}
+		if len(book.Asks) > 0 {
+			q.V.Ask = clean(book.Asks[0].Price)
+		}
+		if q.V.Bid > 0 && q.V.Ask > 0 {
+			q.S = "ok"
+		}
+	}
+	if pip, ok := h.pipValue(sym, currency); ok {
+		q.V.BuyPipValue, q.V.SellPipValue = clean(pip), clean(pip)
+	}
+	if st := h.market.Status(figi); st != tvbridge.StatusUnknown && !st.Trading() {
+		q.V.Halted = true
+	}
+	return q
+}
+
+// getDepth is the live order book of one symbol, quantities in units.
+// Both sides are sorted by price ascending, as the spec's Depth says.
+func (h *Handler) getDepth(c *call) (any, error) {
+	if _, err := h.queryAccount(c); err != nil {
+		return nil, err
+	}
+	name, err := c.query.required("symbol")
+	if err != nil {
+		return nil, err
+	}
+	sym, err := h.parser(c).symbol(name)
+	if err != nil {
+		return nil, err
+	}
+	c.sym = sym
+	book, _, ok := h.market.Book(sym.Instrument.FIGI)
+	if !ok {
+		return nil, &tvbridge.TradingError{Code: tvbridge.ErrNoMarketData}
+	}
+	lot := float64(max(sym.Instrument.Lot, 1))
+	return depthJSON{Asks: depthSide(book.Asks, lot), Bids: depthSide(book.Bids, lot)}, nil
+}
+
+func depthSide(levels []tvbridge.PriceLevel, lot float64) [][2]float64 {
+	out := make([][2]float64, len(levels))
+	for i, l := range levels {
+		out[i] = [2]float64{clean(l.Price), clean(l.Quantity * lot)}
+	}
+	slices.SortFunc(out, func(a, b [2]float64) int {
+		switch {
+		case a[0] < b[0]:
+			return -1
+		case a[0] > b[0]:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// queryAccount is the caller's account named by the accountId query
+// parameter of /quotes and /depth.
+func (h *Handler) queryAccount(c *call) (tvbridge.Account, error) {
+	id, err := c.query.required("accountId")
+	if err != nil {
+		return tvbridge.Account{}, err
+	}
+	return h.ownAccount(c, id)
+}
+
+// fxPairs finds the catalog's currency instruments by (base, quote): the
+// exchange rates that convert pip values into the account currency.
+type fxPairs map[[2]string]string // {base, quote} -> FIGI
+
+func newFXPairs(cat *api.Catalog) fxPairs {
+	fx := fxPairs{}
+	for _, s := range cat.Symbols() { // sorted by name: the first pair wins, every time
+		pair := [2]string{s.BaseCurrency, s.Instrument.Currency}
+		if s.Type != "forex" || pair[0] == "" || pair[1] == "" {
+			continue
+		}
+		if _, dup := fx[pair]; !dup {
+			fx[pair] = s.Instrument.FIGI
+		}
+	}
+	return fx
+}
+
+// pipValue is the value of one price step of one unit of sym in the
+// account currency. Without an exchange rate it is the value in the
+// instrument's own currency, and ok is false.
+func (h *Handler) pipValue(sym *api.Symbol, currency string) (float64, bool) {
+	step := sym.Instrument.MinPriceIncrement
+	rate, ok := h.rate(sym.Instrument.Currency, currency)
+	if !ok {
+		return step, false
+	}
+	return step * rate, true
+}
+
+// rate is the live price of one unit of currency from in currency to: the
+// mid of the pair's book, or its last trade.
+func (h *Handler) rate(from, to string) (float64, bool) {
+	if from == to || from == "" || to == "" {
+		return 1, true
+	}
+	if figi, ok := h.fx[[2]string{from, to}]; ok {
+		return h.price(figi)
+	}
+	if figi, ok := h.fx[[2]string{to, from}]; ok {
+		if p, ok := h.price(figi); ok {
+			return 1 / p, true
+		}
+	}
+	return 0, false
+}
+
+func (h *Handler) price(figi string) (float64, bool) {
+	if book, _, ok := h.market.Book(figi); ok && len(book.Bids) > 0 && len(book.Asks) > 0 {
+		if mid := (book.Bids[0].Price + book.Asks[0].Price) / 2; mid > 0 {
+			return mid, true
+		}
+	}
+	if p, _, ok := h.market.LastPrice(figi); ok && p > 0 {
+		return p, true
+	}
+	return 0, false
+}
+
+// mappingOf lists every symbol that has a TradingView name.
+func mappingOf(cat *api.Catalog, name func(*api.Symbol) string) mappingJSON {
+	m := mappingJSON{Symbols: []mappingEntry{}, Fields: []string{"brokerSymbol"}}
+	for _, sym := range cat.Symbols() {
+		if tv := name(sym); tv != "" {
+			m.Symbols = append(m.Symbols, mappingEntry{F: []string{sym.Name}, S: tv})
+		}
+	}
+	return m
+}
+
+// defaultMappedName is EXCHANGE:TICKER with the upstream ticker in
+// TradingView's alphabet ([A-Z0-9._], "/" as in BRK/B becoming ".").
+func defaultMappedName(sym *api.Symbol) string {
+	t := sym.Instrument.Ticker
+	if t == "" || sym.Exchange == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, r := range strings.ToUpper(t) {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_':
+			b.WriteRune(r)
+		case r == '/':
+			b.WriteByte('.')
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return sym.Exchange + ":" + b.String()
+}
