@@ -1,0 +1,42 @@
+// Package trading is the trading core: it implements tvbridge.Broker, the
+// trading half of TradingView's Broker API, on any tvbridge.Venue (the
+// paper-trading engine or a real broker's order API).
+//
+// The Manager keeps, per user, the accounts the venue gave them and, per
+// account, orders, positions, executions and money. It validates orders
+// (lot, price grid, stop direction, bracket sides, funds), runs the order
+// state machine (placing -> working/inactive -> filled/cancelled/rejected,
+// never out of a final status), and emulates what venues lack: stops,
+// stop-limits, brackets (stop loss and take profit, OCO between them and
+// OSO with their parent, optionally trailing) are held here and trigger on
+// trades from the tape; DAY orders are cancelled at the end of their
+// instrument's trading day.
+//
+// # Money
+//
+// An account has one currency and every figure is in it: orders on
+// instruments quoted in another currency are refused, so P/L (which is in
+// the instrument's currency) is always the account's. Balance is starting
+// cash + realized P/L - commissions; positions are valued at the price they
+// would close at (bid for a long, ask for a short, else the last trade).
+// There is no leverage: margin used is the value of open positions, long or
+// short, plus what working orders would add to it (see reserved), and an
+// order that needs more than the margin available is refused.
+//
+// # Durability
+//
+// Every change (an order placed, modified, triggered, filled, cancelled,
+// with its position, execution and balance effects) is staged under the
+// account's lock and committed to the Store in one transaction before it
+// becomes visible or the method returns. Fills carry the venue's ExecID and
+// are applied once. On start New loads everything, re-arms held orders,
+// and Run hands the venue orders that were live to Venue.Restore.
+//
+// # Concurrency
+//
+// Each account has a read-write lock: reads (Orders, Positions, State)
+// copy from memory under the read lock and never touch the disk; changes
+// hold the write lock for their commit. Venue calls are made without locks.
+// Run's goroutines apply venue events in order, check held orders on each
+// trade, and expire DAY orders.
+package trading

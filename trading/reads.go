@@ -1,0 +1,72 @@
+package trading
+
+import (
+	"context"
+
+	"tvbridge"
+)
+
+// Orders lists the account's orders in creation order: every order not yet
+// final, and final ones for the rest of their trading day and at least
+// FinalOrderRetention after they ended.
+func (m *Manager) Orders(ctx context.Context, user, accountID string) ([]tvbridge.Order, error) {
+	a, err := m.owned(ctx, user, accountID)
+	if err != nil {
+		return nil, err
+	}
+	now := m.clk.Now()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]tvbridge.Order, 0, len(a.recent))
+	for _, o := range a.recent {
+		if !o.Status.Final() || now.Before(o.ListUntil) {
+			out = append(out, o.Order)
+		}
+	}
+	return out, nil
+}
+
+// OrdersHistory lists final orders, the most recently ended first, at most
+// maxCount (<= 0: all kept in memory, see Config.MaxHistory).
+func (m *Manager) OrdersHistory(ctx context.Context, user, accountID string, maxCount int) ([]tvbridge.Order, error) {
+	a, err := m.owned(ctx, user, accountID)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	n := len(a.finals)
+	if maxCount > 0 {
+		n = min(n, maxCount)
+	}
+	out := make([]tvbridge.Order, 0, n)
+	for i := len(a.finals) - 1; i >= 0 && len(out) < n; i-- {
+		out = append(out, a.finals[i].Order)
+	}
+	return out, nil
+}
+
+// Executions lists fills, newest first, of one instrument (figi "" for
+// all), at most maxCount (<= 0: all kept in memory, see
+// Config.MaxExecutions).
+func (m *Manager) Executions(ctx context.Context, user, accountID, figi string, maxCount int) ([]tvbridge.Execution, error) {
+	a, err := m.owned(ctx, user, accountID)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var out []tvbridge.Execution
+	for i := len(a.execs) - 1; i >= 0; i-- {
+		if maxCount > 0 && len(out) >= maxCount {
+			break
+		}
+		if e := a.execs[i]; figi == "" || e.FIGI == figi {
+			out = append(out, e.Execution)
+		}
+	}
+	if out == nil {
+		out = []tvbridge.Execution{}
+	}
+	return out, nil
+}

@@ -1,0 +1,124 @@
+package trading
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"tvbridge"
+)
+
+// Store keeps the trading state durably. The Manager loads it once, in New,
+// and from then on commits every change as one Change. A Commit that
+// returned nil must survive a crash (kill -9, power loss if the disk honours
+// fsync); one that failed must leave no trace. Commits for different
+// accounts may arrive concurrently.
+type Store interface {
+	Load(ctx context.Context) (Snapshot, error)
+	Commit(ctx context.Context, c Change) error
+}
+
+// Snapshot is everything a Store holds.
+type Snapshot struct {
+	Seq        uint64 // the highest id sequence number ever committed
+	Accounts   []AccountRecord
+	Orders     []OrderRecord // any order; the Manager sorts them by Seq
+	Positions  []PositionRecord
+	Executions []ExecutionRecord
+}
+
+// Change is one atomic update: records to insert or overwrite, keyed by
+// (AccountID, ID) for accounts and orders, (AccountID, FIGI) for positions
+// and (AccountID, Seq) for executions. Nothing is ever deleted: final orders
+// and flat positions stay, so ids stay unique and history stays complete.
+type Change struct {
+	// Seq is the id sequence after this change. Concurrent commits may
+	// arrive out of order, so a store keeps the maximum it has seen.
+	Seq        uint64
+	Accounts   []AccountRecord
+	Orders     []OrderRecord
+	Positions  []PositionRecord
+	Executions []ExecutionRecord
+}
+
+// Empty reports whether the change writes nothing.
+func (c Change) Empty() bool {
+	return len(c.Accounts) == 0 && len(c.Orders) == 0 && len(c.Positions) == 0 && len(c.Executions) == 0
+}
+
+// AccountRecord is an account and its money. The account's cash balance is
+// Cash + RealizedPL - Commissions; positions are valued separately.
+type AccountRecord struct {
+	tvbridge.Account
+	VenueAccount string  // the venue's id for the account
+	Cash         float64 // starting cash the venue gave the account
+	RealizedPL   float64 // sum of realized P/L of all reducing fills
+	Commissions  float64 // sum of commissions of all fills
+}
+
+// OrderRecord is an order with the Manager's bookkeeping.
+type OrderRecord struct {
+	tvbridge.Order
+	Seq uint64 // creation sequence; orders list in this order
+
+	// StopLossID and TakeProfitID are the bracket orders created for this
+	// (parent) order; they stay set after the brackets end, for history.
+	StopLossID   string
+	TakeProfitID string
+
+	// Venue side. Gen counts submissions to the venue: a stop that
+	// triggers, or a modified limit order (cancel/replace), is submitted
+	// again under a new generation. VenueLive says the current generation
+	// may still fill; VenueType, VenueQty and VenueLimit describe it.
+	Gen        int
+	VenueRef   string
+	VenueLive  bool
+	VenueType  tvbridge.OrderType
+	VenueQty   float64
+	VenueLimit float64
+	// Replacing is set while a modification waits for the venue to confirm
+	// the cancel of the current generation.
+	Replacing bool
+	// CancelRequested is when the Manager last asked the venue, on its own
+	// account (OCO), to cancel the current generation.
+	CancelRequested time.Time
+
+	// Triggered is set, and committed, before a held stop or bracket is
+	// submitted, so a trigger happens once even across a restart.
+	Triggered bool
+	// TrailBest is the best trade price since a trailing stop started
+	// working: the highest for a sell stop, the lowest for a buy stop.
+	TrailBest float64
+
+	ExpiresAt time.Time // DAY orders: end of the trading day; zero otherwise
+	ListUntil time.Time // final orders: listed by Orders until then
+	FinalSeq  uint64    // final orders: sequence when they became final
+
+	ExecIDs    []string           // venue fills applied, for deduplication
+	RejectCode tvbridge.ErrorCode // why placing failed, for idempotent replays
+}
+
+// Clone returns a copy that shares no memory with r.
+func (r OrderRecord) Clone() OrderRecord {
+	r.ExecIDs = slices.Clone(r.ExecIDs)
+	return r
+}
+
+// PositionRecord is the net holding of one instrument. It is kept when flat
+// so the position id stays the same for the life of the account.
+type PositionRecord struct {
+	ID        string
+	AccountID string
+	FIGI      string
+	Qty       float64 // signed units: > 0 long, < 0 short, 0 flat
+	AvgPrice  float64
+	// StopLossID and TakeProfitID are the position's working brackets.
+	StopLossID   string
+	TakeProfitID string
+}
+
+// ExecutionRecord is a fill; Seq orders executions and keys them in a store.
+type ExecutionRecord struct {
+	tvbridge.Execution
+	Seq uint64
+}
