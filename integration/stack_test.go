@@ -19,6 +19,7 @@ import (
 	"tvbridge/bolt"
 	"tvbridge/clock"
 	"tvbridge/ingest"
+	"tvbridge/live"
 	"tvbridge/sim"
 	"tvbridge/sim/market"
 	"tvbridge/tape"
@@ -34,7 +35,7 @@ type exchange struct {
 	http *httptest.Server
 }
 
-func newExchange(t *testing.T, start time.Time, instruments int) *exchange {
+func newExchange(t testing.TB, start time.Time, instruments int) *exchange {
 	clk := clock.NewFake(start)
 	m := market.New(market.Config{Seed: 11, Instruments: instruments})
 	srv := sim.New(sim.Config{Market: m, Clock: clk, Logger: quietLog()})
@@ -55,17 +56,18 @@ type bridge struct {
 	tape    *tape.Tape
 	api     *httptest.Server
 	catalog *api.Catalog
+	market  *live.Market // the live book, fed by ingest, for trading
 	cancel  context.CancelFunc
 	done    chan error
 }
 
-func startBridge(t *testing.T, ex *exchange, dir string, depth time.Duration) *bridge {
+func startBridge(t testing.TB, ex *exchange, dir string, depth time.Duration) *bridge {
 	return startBridgeWith(t, ex, dir, depth, false)
 }
 
 // startBridgeWith starts a bridge; legacy selects the pre-1.3.26 no_data
 // answers for empty /history ranges.
-func startBridgeWith(t *testing.T, ex *exchange, dir string, depth time.Duration, legacy bool) *bridge {
+func startBridgeWith(t testing.TB, ex *exchange, dir string, depth time.Duration, legacy bool) *bridge {
 	t.Helper()
 	log := quietLog()
 	up := tinkoff.NewUpstream(tinkoff.UpstreamConfig{
@@ -97,7 +99,8 @@ func startBridgeWith(t *testing.T, ex *exchange, dir string, depth time.Duration
 		specs = append(specs, bars.InstrumentSpec{Instrument: s.Instrument, Symbol: s.Ticker, Schedule: sched})
 	}
 	b.tape = tape.New(tape.Config{})
-	b.svc, err = ingest.New(ingest.Config{Upstream: up, Store: b.store, Tape: b.tape, Instruments: specs,
+	b.market = live.New()
+	b.svc, err = ingest.New(ingest.Config{Upstream: up, Store: b.store, Tape: b.tape, Instruments: specs, Observe: b.market.Observe,
 		Clock: ex.clk, Logger: log, BackfillDepth: depth, DailyBars: true})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +112,7 @@ func startBridgeWith(t *testing.T, ex *exchange, dir string, depth time.Duration
 }
 
 // stop shuts the bridge down as a clean process exit would.
-func (b *bridge) stop(t *testing.T) {
+func (b *bridge) stop(t testing.TB) {
 	t.Helper()
 	b.api.CloseClientConnections()
 	b.api.Close()

@@ -138,6 +138,11 @@ func (fs *flagSet) Bool(name string, def bool, usage string) *bool {
 	return fs.FlagSet.Bool(name, def, usage)
 }
 
+func (fs *flagSet) Float64(name string, def float64, usage string) *float64 {
+	fs.envs[name] = envName(name)
+	return fs.FlagSet.Float64(name, def, usage)
+}
+
 func (fs *flagSet) Duration(name string, def time.Duration, usage string) *time.Duration {
 	fs.envs[name] = envName(name)
 	return fs.FlagSet.Duration(name, def, usage)

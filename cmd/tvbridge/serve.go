@@ -22,6 +22,7 @@ import (
 	"tvbridge/bars"
 	"tvbridge/bolt"
 	"tvbridge/ingest"
+	"tvbridge/live"
 	"tvbridge/tape"
 	"tvbridge/tinkoff"
 	"tvbridge/tinkoff/stream"
@@ -33,6 +34,7 @@ type serveOptions struct {
 	restRate, backfillDays, maxConns, perConn, bookDepth, gcPercent   *int
 	legacyNoData, dailyBars                                           *bool
 	sim                                                               simOptions
+	front                                                             frontOptions
 }
 
 func serveFlags(fs *flagSet) serveOptions {
@@ -54,7 +56,8 @@ func serveFlags(fs *flagSet) serveOptions {
 		logLevel:     fs.String("log-level", "info", "log level: debug, info, warn or error"),
 		gcPercent: fs.Int("gc-percent", 400, "Go garbage-collector target (as GOGC): a larger value trades memory for fewer collections,\n"+
 			"      which keeps /streaming's latency tail short under load; -1 leaves the runtime's setting"),
-		sim: simFlags(fs),
+		sim:   simFlags(fs),
+		front: frontFlags(fs),
 	}
 }
 
@@ -78,6 +81,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	if *o.bookDepth < 1 || *o.bookDepth > 20 {
 		return fmt.Errorf("--book-depth %d: want 1..20", *o.bookDepth)
+	}
+	if err := o.front.validate(); err != nil {
+		return err
 	}
 	if *o.backfillDays < 1 {
 		return fmt.Errorf("--backfill-days %d: want at least 1", *o.backfillDays)
@@ -115,7 +121,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	tp := tape.New(tape.Config{})
+	market := live.New()
 	svc, err := ingest.New(ingest.Config{
+		Observe:       market.Observe,
 		Upstream:      up,
 		Store:         store,
 		Tape:          tp,
@@ -136,20 +144,40 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 	}()
 
-	handler := api.NewHandler(api.Config{
+	data := api.NewHandler(api.Config{
 		Catalog:      catalog,
 		History:      svc,
 		Tape:         tp,
 		Logger:       log,
 		LegacyNoData: *o.legacyNoData,
 	})
+	fr, err := o.front.build(ctx, *o.dataDir, catalog, data, market, tp, up, log)
+	if err != nil {
+		return err
+	}
+	// On the way out the trading loops stop before their stores close.
+	var trades sync.WaitGroup
+	defer func() { cancel(nil); trades.Wait(); fr.Close() }()
+	for _, run := range fr.run {
+		trades.Add(1)
+		go func() {
+			defer trades.Done()
+			if err := run(ctx); err != nil {
+				cancel(fmt.Errorf("trading: %w", err))
+			}
+		}()
+	}
 	ln, err := net.Listen("tcp", *o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("tvbridge serving TradingView's API", "url", "http://"+ln.Addr().String(),
-		"symbols", len(catalog.Symbols()), "data_dir", *o.dataDir)
-	err = serveHTTP(ctx, ln, handler, log)
+	scheme := "http://"
+	if fr.tls != nil {
+		scheme = "https://"
+	}
+	log.Info("tvbridge serving TradingView's API", "url", scheme+ln.Addr().String(),
+		"symbols", len(catalog.Symbols()), "data_dir", *o.dataDir, "auth", *o.front.authMode, "trading", *o.front.tradingBackend)
+	err = serveFront(ctx, ln, fr, log)
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}

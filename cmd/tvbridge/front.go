@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"tvbridge"
+	"tvbridge/api"
+	"tvbridge/auth"
+	"tvbridge/bolt"
+	"tvbridge/live"
+	"tvbridge/paper"
+	"tvbridge/tinkoff"
+	"tvbridge/tradeapi"
+	"tvbridge/trading"
+	"tvbridge/web"
+)
+
+// frontOptions are the serve flags of the HTTP front: authentication, CORS,
+// TLS and the trading backend.
+type frontOptions struct {
+	authMode, corsOrigins, tlsCert, tlsKey, tradingBackend, tinkoffAccounts, paperCurrency *string
+	dataPublic, endStreams, corsStaging                                                    *bool
+	tokenLifetime                                                                          *time.Duration
+	paperCash, paperCommission                                                             *float64
+}
+
+func frontFlags(fs *flagSet) frontOptions {
+	return frontOptions{
+		authMode: fs.String("auth", "none", "authentication: \"none\" (every request acts as the local user \"demo\"; for trying tvbridge on\n"+
+			"      loopback only) or \"on\" (PasswordBearer, OAuth2 and JWT-bearer; create users with 'tvbridge auth')"),
+		dataPublic:    fs.Bool("data-public", false, "with --auth on: serve /symbol_info, /groups, /history and /streaming without a token"),
+		tokenLifetime: fs.Duration("token-lifetime", 20*time.Minute, "life of access tokens (TradingView recommends 15 to 30 minutes)"),
+		endStreams:    fs.Bool("end-streams-on-expiry", false, "end an open /streaming response when its token expires (revoked tokens always end it)"),
+		corsOrigins:   fs.String("cors-origins", strings.Join(web.DefaultOrigins, ","), "comma-separated origins allowed by CORS; \"*.\" matches subdomains"),
+		corsStaging:   fs.Bool("cors-staging", false, "also allow TradingView's staging origins (https://*.xstaging.tv, http://localhost:6285)"),
+		tlsCert:       fs.String("tls-cert-file", "", "PEM certificate chain; with --tls-key-file serves HTTPS, reloading both when they change"),
+		tlsKey:        fs.String("tls-key-file", "", "PEM private key of --tls-cert-file"),
+		tradingBackend: fs.String("trading", "paper", "trading backend: \"paper\" (paper trading against the live book), \"tinkoff\" (the upstream's\n"+
+			"      v1 order API; needs --tinkoff-accounts) or \"off\""),
+		tinkoffAccounts: fs.String("tinkoff-accounts", "", "with --trading tinkoff: which upstream brokerAccountIds each user may trade,\n"+
+			"      e.g. \"alice=2000012345,2000067890;bob=2000011111\""),
+		paperCash:       fs.Float64("paper-cash", paper.DefaultStartingCash, "starting cash of each paper account"),
+		paperCurrency:   fs.String("paper-currency", paper.DefaultCurrency, "currency of paper accounts"),
+		paperCommission: fs.Float64("paper-commission", paper.DefaultCommissionRate, "paper commission as a fraction of the traded value"),
+	}
+}
+
+func (o frontOptions) validate() error {
+	switch *o.authMode {
+	case "none", "on":
+	default:
+		return fmt.Errorf("--auth %q: want none or on", *o.authMode)
+	}
+	switch *o.tradingBackend {
+	case "paper", "tinkoff", "off":
+	default:
+		return fmt.Errorf("--trading %q: want paper, tinkoff or off", *o.tradingBackend)
+	}
+	if (*o.tlsCert == "") != (*o.tlsKey == "") {
+		return errors.New("--tls-cert-file and --tls-key-file go together")
+	}
+	return nil
+}
+
+// front is the HTTP side of serve: routes, authentication and trading.
+type front struct {
+	handler http.Handler
+	tls     *web.TLSConfig
+	run     []func(context.Context) error // background loops (the trading manager)
+	closers []func() error
+}
+
+func (f *front) Close() {
+	for i := len(f.closers) - 1; i >= 0; i-- {
+		f.closers[i]()
+	}
+}
+
+// buildFront routes every endpoint: the data API behind auth.Data, the
+// trading API behind auth.Trading, /mapping and /healthz open, the auth
+// endpoints themselves, and CORS around all of it.
+func (o frontOptions) build(ctx context.Context, dataDir string, catalog *api.Catalog, data http.Handler,
+	market *live.Market, tp tvbridge.Tape, up *tinkoff.Upstream, log *slog.Logger) (*front, error) {
+	f := &front{}
+	protectData, protectTrading := noAuth, noAuth
+	mux := http.NewServeMux()
+	if *o.authMode == "on" {
+		svc, err := auth.New(auth.Config{DataDir: dataDir, Logger: log, TokenLifetime: *o.tokenLifetime,
+			DataPublic: *o.dataPublic, EndStreamsOnExpiry: *o.endStreams, Groups: catalog.Groups})
+		if err != nil {
+			return nil, err
+		}
+		f.closers = append(f.closers, svc.Close)
+		svc.Register(mux)
+		protectData = func(h http.Handler) http.Handler { return svc.Protect(auth.Data, h) }
+		protectTrading = func(h http.Handler) http.Handler { return svc.Protect(auth.Trading, h) }
+	} else {
+		log.Warn("authentication is off (--auth none): every request acts as user \"demo\"; do not expose this port")
+	}
+	for _, p := range []string{"/symbol_info", "/groups", "/history", "/streaming"} {
+		mux.Handle(p, protectData(data))
+	}
+	mux.Handle("/healthz", data)
+	if *o.tradingBackend != "off" {
+		broker, err := o.trading(dataDir, catalog, market, tp, up, log, f)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		trade := tradeapi.New(tradeapi.Config{Broker: broker, Catalog: catalog, Market: market, Logger: log})
+		mux.Handle("/mapping", trade.Mapping())
+		mux.Handle("/", protectTrading(trade))
+	}
+	var origins []string
+	for _, s := range strings.Split(*o.corsOrigins, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			origins = append(origins, s)
+		}
+	}
+	cors := web.CORSConfig{Origins: origins, Staging: *o.corsStaging}
+	if err := cors.Validate(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cors-origins: %w", err)
+	}
+	f.handler = web.CORS(cors, mux)
+	if *o.tlsCert != "" {
+		f.tls = &web.TLSConfig{CertFile: *o.tlsCert, KeyFile: *o.tlsKey, Logger: log}
+	}
+	return f, nil
+}
+
+// noAuth is the --auth none mode: every request acts as the local demo user.
+func noAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := tvbridge.Principal{User: "demo", Scheme: auth.SchemeNone}
+		next.ServeHTTP(w, r.WithContext(tvbridge.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// trading builds the trading manager on the chosen venue, with its own
+// crash-safe store in the data dir.
+func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live.Market, tp tvbridge.Tape,
+	up *tinkoff.Upstream, log *slog.Logger, f *front) (tvbridge.Broker, error) {
+	lookup := func(figi string) (tvbridge.Instrument, bool) {
+		s, ok := catalog.ByFIGI(figi)
+		if !ok {
+			return tvbridge.Instrument{}, false
+		}
+		inst := s.Instrument
+		inst.Timezone, inst.Session = s.Timezone, s.Session
+		return inst, true
+	}
+	var venue tvbridge.Venue
+	switch *o.tradingBackend {
+	case "paper":
+		venue = paper.New(paper.Config{Market: market, Tape: tp, Instrument: lookup, Logger: log,
+			StartingCash: *o.paperCash, Currency: *o.paperCurrency, CommissionRate: *o.paperCommission})
+	case "tinkoff":
+		users, err := parseAccounts(*o.tinkoffAccounts)
+		if err != nil {
+			return nil, err
+		}
+		v, err := tinkoff.NewVenue(tinkoff.VenueConfig{Client: up.Client(), Users: users, Instrument: lookup, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		venue = v
+	}
+	store, err := bolt.OpenTrading(filepath.Join(dataDir, "trading.db"), bolt.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("trading store: %w", err)
+	}
+	f.closers = append(f.closers, store.Close)
+	m, err := trading.New(trading.Config{Venue: venue, Market: market, Tape: tp, Store: store, Instrument: lookup,
+		Logger: log, CommissionRate: *o.paperCommission})
+	if err != nil {
+		return nil, err
+	}
+	f.closers = append(f.closers, m.Close)
+	f.run = append(f.run, m.Run)
+	return m, nil
+}
+
+// parseAccounts reads "user=acc1,acc2;user2=acc3".
+func parseAccounts(v string) (map[string][]string, error) {
+	users := make(map[string][]string)
+	for _, part := range strings.Split(v, ";") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		user, list, ok := strings.Cut(part, "=")
+		user = strings.TrimSpace(user)
+		if !ok || user == "" {
+			return nil, fmt.Errorf("--tinkoff-accounts %q: want user=account[,account...]", part)
+		}
+		for _, acc := range strings.Split(list, ",") {
+			if acc = strings.TrimSpace(acc); acc != "" {
+				users[user] = append(users[user], acc)
+			}
+		}
+		if len(users[user]) == 0 {
+			return nil, fmt.Errorf("--tinkoff-accounts: user %q has no account", user)
+		}
+	}
+	if len(users) == 0 {
+		return nil, errors.New("--trading tinkoff needs --tinkoff-accounts")
+	}
+	return users, nil
+}
+
+// serveFront serves the front on ln until ctx ends.
+func serveFront(ctx context.Context, ln net.Listener, f *front, log *slog.Logger) error {
+	return web.Serve(ctx, ln, f.handler, web.Options{TLS: f.tls, Logger: log})
+}
