@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -105,13 +108,21 @@ func BenchmarkTradingPolling(b *testing.B) {
 		svc.Register(mux)
 		mux.Handle("/", svc.Protect(auth.Trading, tradeapi.New(tradeapi.Config{Broker: mgr, Catalog: br.catalog,
 			Market: br.market, Clock: ex.clk, Logger: log})))
-		srv := httptest.NewServer(mux)
+		srv := httptest.NewUnstartedServer(mux)
+		var conns atomic.Int64
+		srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.Start()
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: users, MaxIdleConns: users}}
 
 		// Setup: users, tokens, a position and 20 resting orders each.
 		type session struct{ token, acc string }
 		sessions := make([]session, users)
-		far := book.Bids[0].Price * 0.5
+		inc := sym.Instrument.MinPriceIncrement
+		far := math.Round(book.Bids[0].Price*0.5/inc) * inc
 		for u := range sessions {
 			name := fmt.Sprintf("user%04d", u)
 			if err := users0.AddUser(name, []byte("pw-"+name), nil); err != nil {
@@ -137,7 +148,7 @@ func BenchmarkTradingPolling(b *testing.B) {
 				time.Sleep(time.Millisecond)
 			}
 			for i := 0; i < orders; i++ {
-				p := far - float64(i)*sym.Instrument.MinPriceIncrement
+				p := math.Round((far-float64(i)*inc)/inc) * inc
 				if _, err := mgr.PlaceOrder(ctx, name, accs[0].ID, tvbridge.OrderRequest{FIGI: figi, Side: tvbridge.Buy,
 					Type: tvbridge.LimitOrder, Qty: lot, LimitPrice: p,
 					Duration: tvbridge.OrderDuration{Type: tvbridge.DurationGTC}}); err != nil {
@@ -192,11 +203,15 @@ func BenchmarkTradingPolling(b *testing.B) {
 				time.Sleep(time.Duration(u) * period / users) // staggers the polls, as real users are
 				tick := time.NewTicker(period)
 				defer tick.Stop()
+				// Each user is a browser of its own, with its own connection:
+				// one shared Transport would measure its idle-pool lock.
+				own := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
+				defer own.CloseIdleConnections()
 				var mine [][2]any
 				for {
 					for _, ep := range []string{"orders", "positions", "state"} {
 						began := time.Now()
-						get(b, client, srv.URL+"/accounts/"+s.acc+"/"+ep, s.token)
+						get(b, own, srv.URL+"/accounts/"+s.acc+"/"+ep, s.token)
 						select {
 						case <-measuring:
 							mine = append(mine, [2]any{ep, time.Since(began)})
@@ -237,6 +252,7 @@ func BenchmarkTradingPolling(b *testing.B) {
 		b.ReportMetric(float64(pctl(all, 0.5).Microseconds()), "poll_p50_µs")
 		b.ReportMetric(float64(pctl(all, 0.99).Microseconds()), "poll_p99_µs")
 		b.ReportMetric(float64(len(all))/wall.Seconds(), "polls/s")
+		b.ReportMetric(float64(conns.Load()), "connections_opened")
 		b.ReportMetric(100*cpu.Seconds()/wall.Seconds()/float64(runtime.NumCPU()), "cpu_%_of_machine")
 		b.ReportMetric(float64(pctl(placeFill, 0.5).Microseconds()), "place_to_fill_p50_µs")
 		b.ReportMetric(float64(pctl(placeFill, 0.99).Microseconds()), "place_to_fill_p99_µs")
