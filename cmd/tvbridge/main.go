@@ -7,6 +7,7 @@
 //	tvbridge serve [flags]   run the bridge (embedded simulator by default)
 //	tvbridge sim [flags]     run the simulated exchange alone
 //	tvbridge auth ...        manage users and OAuth clients
+//	tvbridge check --url URL run TradingView's acceptance tests against a server
 //
 // Every flag has an environment variable; `tvbridge CMD --help` lists them.
 package main
@@ -34,6 +35,7 @@ var commands = []command{
 	{"serve", "run the bridge: TradingView's API on an upstream (embedded simulator by default)", runServe},
 	{"sim", "run the simulated exchange alone, speaking Tinkoff Invest OpenAPI v1", runSim},
 	{"auth", "manage users and OAuth clients (stop serve first)", runAuth},
+	{"check", "run TradingView's acceptance tests against a Broker REST API server", runCheck},
 }
 
 func main() {

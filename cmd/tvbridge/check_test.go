@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"tvbridge/check"
+)
+
+func TestCheckHelpDocumentsEveryFlag(t *testing.T) {
+	var out bytes.Buffer
+	if err := runCheck(context.Background(), []string{"--help"}, io.Discard, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	fs := newFlagSet("check", "", io.Discard)
+	checkFlags(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(out.String(), "--"+f.Name) || !strings.Contains(out.String(), "$"+envName(f.Name)) {
+			t.Errorf("check --help does not document --%s and $%s", f.Name, envName(f.Name))
+		}
+	})
+}
+
+func TestCheckListsTheCatalogue(t *testing.T) {
+	var out bytes.Buffer
+	if err := runCheck(context.Background(), []string{"--list"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range check.Catalogue() {
+		if !strings.Contains(out.String(), c.Name+" ") {
+			t.Errorf("--list lacks %s", c.Name)
+		}
+	}
+}
+
+func TestCheckRejectsBadSettings(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--left", "yesterday"},
+		{"--password", "x", "--password-file", pw, "--login", "u"},
+		{"--login", "u"}, // no password
+		{"--only", "no-such-check"},
+		{"--url", "localhost:8080"},
+		{"--jwt-key", pw},
+		{"--spec", pw},
+	} {
+		if err := runCheck(context.Background(), args, io.Discard, io.Discard); err == nil || errors.Is(err, errChecksFailed) {
+			t.Errorf("%v: %v, want a configuration error", args, err)
+		}
+	}
+}
+
+// durationCoveringAMinute is a --duration that covers one whole minute
+// from now (the stream must be open when it begins and until 5 s after it
+// ends), so the stream-vs-history check always has a minute to compare.
+func durationCoveringAMinute(now time.Time) time.Duration {
+	next := now.Truncate(time.Minute).Add(time.Minute)
+	if next.Sub(now) < 2*time.Second {
+		next = next.Add(time.Minute)
+	}
+	return next.Add(time.Minute + 8*time.Second).Sub(now).Round(time.Second)
+}
+
+// TestCheckPassesAgainstServe is what CI runs: 'tvbridge check' against
+// 'tvbridge serve' with its embedded simulator must find no failure. The
+// simulator runs in real time, so this takes one to two minutes.
+func TestCheckPassesAgainstServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams for a minute or two")
+	}
+	if !slices.ContainsFunc(commands, func(c command) bool { return c.name == "check" }) {
+		t.Fatal(`the commands table of main.go lacks {"check", ..., runCheck}`)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--backfill-days", "1"}, io.Discard, logs)
+	}()
+	base := waitForURL(t, logs, exit)
+	waitForBackfill(t, logs, exit)
+
+	var report bytes.Buffer
+	d := durationCoveringAMinute(time.Now())
+	code := run(ctx, []string{"check", "--url", base, "--duration", d.String(), "--json", "--log-level", "warn"}, &report, logs)
+	var rep check.Report
+	if err := json.Unmarshal(report.Bytes(), &rep); err != nil {
+		t.Fatalf("check exited %d with no JSON report: %v\n%s\nlogs:\n%s", code, err, report.String(), logs)
+	}
+	var text strings.Builder
+	_ = rep.WriteText(&text)
+	if code != 0 || rep.Failed() {
+		t.Fatalf("check exited %d:\n%s", code, text.String())
+	}
+	if res, _ := rep.Result("streaming/history-equality"); res.Status != check.Pass {
+		t.Errorf("stream-vs-history did not run to a pass: %s %s\n%s", res.Status, res.Reason, text.String())
+	}
+	t.Logf("report:\n%s", text.String())
+
+	cancel()
+	if code := <-exit; code != 0 {
+		t.Fatalf("serve exited %d after shutdown", code)
+	}
+}
+
+var backfillDone = regexp.MustCompile(`initial backfill progress" component=ingest done=(\d+) of=(\d+)`)
+
+// waitForBackfill waits until serve has backfilled every instrument, so
+// the /history checks find bars; the log line is the signal, the deadline
+// only a guard.
+func waitForBackfill(t *testing.T, logs *syncBuffer, exit chan int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range backfillDone.FindAllStringSubmatch(logs.String(), -1) {
+			if m[1] == m[2] {
+				return
+			}
+		}
+		select {
+		case code := <-exit:
+			t.Fatalf("serve exited %d; logs:\n%s", code, logs)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not finish its backfill; logs:\n%s", logs)
+}
