@@ -43,9 +43,9 @@ func frontFlags(fs *flagSet) frontOptions {
 		corsStaging:   fs.Bool("cors-staging", false, "also allow TradingView's staging origins (https://*.xstaging.tv, http://localhost:6285)"),
 		tlsCert:       fs.String("tls-cert-file", "", "PEM certificate chain; with --tls-key-file serves HTTPS, reloading both when they change"),
 		tlsKey:        fs.String("tls-key-file", "", "PEM private key of --tls-cert-file"),
-		tradingBackend: fs.String("trading", "paper", "trading backend: \"paper\" (paper trading against the live book), \"tinkoff\" (the upstream's\n"+
+		tradingBackend: fs.String("trading-backend", "paper", "trading backend: \"paper\" (paper trading against the live book), \"tinkoff\" (the upstream's\n"+
 			"      v1 order API; needs --tinkoff-accounts) or \"off\""),
-		tinkoffAccounts: fs.String("tinkoff-accounts", "", "with --trading tinkoff: which upstream brokerAccountIds each user may trade,\n"+
+		tinkoffAccounts: fs.String("tinkoff-accounts", "", "with --trading-backend tinkoff: which upstream brokerAccountIds each user may trade,\n"+
 			"      e.g. \"alice=2000012345,2000067890;bob=2000011111\""),
 		paperCash:       fs.Float64("paper-cash", paper.DefaultStartingCash, "starting cash of each paper account"),
 		paperCurrency:   fs.String("paper-currency", paper.DefaultCurrency, "currency of paper accounts"),
@@ -62,7 +62,7 @@ func (o frontOptions) validate() error {
 	switch *o.tradingBackend {
 	case "paper", "tinkoff", "off":
 	default:
-		return fmt.Errorf("--trading %q: want paper, tinkoff or off", *o.tradingBackend)
+		return fmt.Errorf("--trading-backend %q: want paper, tinkoff or off", *o.tradingBackend)
 	}
 	if (*o.tlsCert == "") != (*o.tlsKey == "") {
 		return errors.New("--tls-cert-file and --tls-key-file go together")
@@ -211,7 +211,7 @@ func parseAccounts(v string) (map[string][]string, error) {
 		}
 	}
 	if len(users) == 0 {
-		return nil, errors.New("--trading tinkoff needs --tinkoff-accounts")
+		return nil, errors.New("--trading-backend tinkoff needs --tinkoff-accounts")
 	}
 	return users, nil
 }
