@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,8 @@ func BenchmarkTradingPolling(b *testing.B) {
 		period  = 500 * time.Millisecond
 		measure = 10 * time.Second
 	)
+	// The bridge's process runs with tvbridge serve's --gc-percent default.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	for n := 0; n < b.N; n++ {
 		start := time.Date(2026, 11, 18, 8, 30, 0, 0, time.UTC)
 		ex := newExchange(b, start, 0)
