@@ -330,6 +330,18 @@ func (c *Catalog) Names() map[string]string {
 	return names
 }
 
+// Instrument returns the instrument behind a FIGI with the timezone and
+// session the catalogue published for it, the schedule trading follows.
+func (c *Catalog) Instrument(figi string) (tvbridge.Instrument, bool) {
+	s, ok := c.byFIGI[figi]
+	if !ok {
+		return tvbridge.Instrument{}, false
+	}
+	inst := s.Instrument
+	inst.Timezone, inst.Session = s.Timezone, s.Session
+	return inst, true
+}
+
 // Symbols returns the symbols sorted by name. The slice must not be modified.
 func (c *Catalog) Symbols() []*Symbol { return c.symbols }
 

@@ -68,15 +68,7 @@ func BenchmarkTradingPolling(b *testing.B) {
 
 		fills := make(chan string, 1024)
 		log := quietLog()
-		lookup := func(f string) (tvbridge.Instrument, bool) {
-			s, ok := br.catalog.ByFIGI(f)
-			if !ok {
-				return tvbridge.Instrument{}, false
-			}
-			inst := s.Instrument
-			inst.Timezone, inst.Session = s.Timezone, s.Session
-			return inst, true
-		}
+		lookup := br.catalog.Instrument
 		venue := paper.New(paper.Config{Market: br.market, Tape: br.tape, Instrument: lookup, Clock: ex.clk, Logger: log,
 			StartingCash: 1e9})
 		// NoSync only speeds up placing the 20,000 setup orders; polls

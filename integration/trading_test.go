@@ -40,15 +40,7 @@ type trader struct {
 func startTrader(t *testing.T, ex *exchange, b *bridge, dir string, users *auth.Store) *trader {
 	t.Helper()
 	log := quietLog()
-	lookup := func(figi string) (tvbridge.Instrument, bool) {
-		s, ok := b.catalog.ByFIGI(figi)
-		if !ok {
-			return tvbridge.Instrument{}, false
-		}
-		inst := s.Instrument
-		inst.Timezone, inst.Session = s.Timezone, s.Session
-		return inst, true
-	}
+	lookup := b.catalog.Instrument
 	venue := paper.New(paper.Config{Market: b.market, Tape: b.tape, Instrument: lookup, Clock: ex.clk, Logger: log})
 	store, err := bolt.OpenTrading(filepath.Join(dir, "trading.db"), bolt.Options{Logger: log})
 	if err != nil {

@@ -149,15 +149,7 @@ func noAuth(next http.Handler) http.Handler {
 // crash-safe store in the data dir.
 func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live.Market, tp tvbridge.Tape,
 	up *tinkoff.Upstream, log *slog.Logger, f *front) (tvbridge.Broker, error) {
-	lookup := func(figi string) (tvbridge.Instrument, bool) {
-		s, ok := catalog.ByFIGI(figi)
-		if !ok {
-			return tvbridge.Instrument{}, false
-		}
-		inst := s.Instrument
-		inst.Timezone, inst.Session = s.Timezone, s.Session
-		return inst, true
-	}
+	lookup := catalog.Instrument
 	var venue tvbridge.Venue
 	switch *o.tradingBackend {
 	case "paper":
