@@ -91,6 +91,16 @@ type Store struct {
 
 // Open opens or creates the store at path, creating missing directories.
 func Open(path string, opts Options) (*Store, error) {
+	db, log, err := openFile(path, opts, "bar store", "a crash may lose bars", initSchema)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db, log: log}, nil
+}
+
+// openFile opens or creates one bbolt file of the data dir and runs its
+// schema initialisation; what names the store in logs.
+func openFile(path string, opts Options, what, noSyncRisk string, init func(*bbolt.Tx) error) (*bbolt.DB, *slog.Logger, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -100,22 +110,32 @@ func Open(path string, opts Options) (*Store, error) {
 		timeout = DefaultTimeout
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("bolt: create data dir: %w", err)
+		return nil, nil, fmt.Errorf("bolt: create data dir: %w", err)
 	}
 	db, err := openDB(path, &bbolt.Options{Timeout: timeout, NoSync: opts.NoSync})
 	if err != nil {
-		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	s := &Store{db: db, log: log}
-	if err := s.update(context.Background(), initSchema); err != nil {
+	if err := initDB(db, init); err != nil {
 		_ = db.Close() // the init error is the one worth reporting
-		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	if opts.NoSync {
-		log.Warn("bar store opened without fsync; a crash may lose bars", "path", path)
+		log.Warn(what+" opened without fsync; "+noSyncRisk, "path", path)
 	}
-	log.Info("bar store opened", "path", path)
-	return s, nil
+	log.Info(what+" opened", "path", path)
+	return db, log, nil
+}
+
+// initDB runs a schema initialisation, turning a bbolt panic on a damaged
+// file into ErrCorrupt.
+func initDB(db *bbolt.DB, init func(*bbolt.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: bbolt panicked: %v", ErrCorrupt, p)
+		}
+	}()
+	return db.Update(init)
 }
 
 // openDB is bbolt.Open, which panics on some damaged pages (the freelist),

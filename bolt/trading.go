@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 
 	bbolt "go.etcd.io/bbolt"
@@ -56,31 +54,11 @@ var (
 // OpenTrading opens or creates the trading store at path (conventionally
 // trading.db in the data dir), creating missing directories.
 func OpenTrading(path string, opts Options) (*TradingStore, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	timeout := opts.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("bolt: create data dir: %w", err)
-	}
-	db, err := openDB(path, &bbolt.Options{Timeout: timeout, NoSync: opts.NoSync})
+	db, log, err := openFile(path, opts, "trading store", "a crash may lose acknowledged orders", initTradingSchema)
 	if err != nil {
-		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+		return nil, err
 	}
-	s := &TradingStore{db: db, log: log}
-	if err := s.update(context.Background(), initTradingSchema); err != nil {
-		_ = db.Close() // the init error is the one worth reporting
-		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
-	}
-	if opts.NoSync {
-		log.Warn("trading store opened without fsync; a crash may lose acknowledged orders", "path", path)
-	}
-	log.Info("trading store opened", "path", path)
-	return s, nil
+	return &TradingStore{db: db, log: log}, nil
 }
 
 func initTradingSchema(tx *bbolt.Tx) error {
