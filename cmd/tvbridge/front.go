@@ -84,10 +84,10 @@ func (f *front) Close() {
 	}
 }
 
-// buildFront routes every endpoint: the data API behind auth.Data, the
+// build routes every endpoint: the data API behind auth.Data, the
 // trading API behind auth.Trading, /mapping and /healthz open, the auth
 // endpoints themselves, and CORS around all of it.
-func (o frontOptions) build(ctx context.Context, dataDir string, catalog *api.Catalog, data http.Handler,
+func (o frontOptions) build(dataDir string, catalog *api.Catalog, data http.Handler,
 	market *live.Market, tp tvbridge.Tape, up *tinkoff.Upstream, log *slog.Logger) (*front, error) {
 	f := &front{}
 	protectData, protectTrading := noAuth, noAuth

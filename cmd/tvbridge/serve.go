@@ -151,7 +151,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Logger:       log,
 		LegacyNoData: *o.legacyNoData,
 	})
-	fr, err := o.front.build(ctx, *o.dataDir, catalog, data, market, tp, up, log)
+	fr, err := o.front.build(*o.dataDir, catalog, data, market, tp, up, log)
 	if err != nil {
 		return err
 	}
