@@ -38,9 +38,14 @@ func New() *Market { return &Market{state: map[string]*instrument{}} }
 func (m *Market) Observe(ev tvbridge.Event) {
 	switch e := ev.(type) {
 	case *tvbridge.OrderBookEvent:
-		book := copyBook(e.Book)
 		m.update(e.Book.FIGI, func(in *instrument) {
-			in.book, in.bookAt = book, e.Received
+			// This runs on ingest's event loop for every book: reuse the
+			// stored levels' memory instead of allocating new slices.
+			bids, asks := in.book.Bids, in.book.Asks
+			in.book = e.Book
+			in.book.Bids = append(bids[:0], e.Book.Bids...)
+			in.book.Asks = append(asks[:0], e.Book.Asks...)
+			in.bookAt = e.Received
 			if e.Book.TradeStatus != tvbridge.StatusUnknown {
 				in.status = e.Book.TradeStatus
 			}

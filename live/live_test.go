@@ -82,3 +82,13 @@ func TestMarketConcurrentReadersAndWriter(t *testing.T) {
 	close(done)
 	wg.Wait()
 }
+
+func BenchmarkObserveBook(b *testing.B) {
+	m := New()
+	ev := &tvbridge.OrderBookEvent{EventMeta: tvbridge.EventMeta{Received: t0}, Book: tvbridge.OrderBook{FIGI: "F", Depth: 5,
+		Bids: make([]tvbridge.PriceLevel, 5), Asks: make([]tvbridge.PriceLevel, 5)}}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Observe(ev)
+	}
+}
