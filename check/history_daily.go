@@ -149,12 +149,12 @@ func (r *runner) compareDay(ctx context.Context, s *subject, d bar, periods []tv
 		return true
 	}
 	if !closed {
-		d, ok := r.stableClose(ctx, s, d, open, end, h.Bars)
+		d, minutes, ok := r.stableClose(ctx, s, d, open, end, h.Bars)
 		if !ok {
 			t.pass("%s %s (open day): open matches; the close kept moving, not compared", s, day)
 			return true
 		}
-		return r.compareClose(s, day, d.C, h.Bars, ex, t, "open day")
+		return r.compareClose(s, day, d.C, minutes, ex, t, "open day")
 	}
 	return r.compareClose(s, day, d.C, h.Bars, ex, t, "closed day")
 }
@@ -172,23 +172,24 @@ func (r *runner) compareClose(s *subject, day string, dailyClose float64, minute
 
 // stableClose re-reads the open day's daily bar and minutes until the last
 // minute did not move in between, so the close is compared on one
-// snapshot.
-func (r *runner) stableClose(ctx context.Context, s *subject, d bar, open, end int64, minutes []bar) (bar, bool) {
+// snapshot. It returns that daily bar and the minutes read after it (their
+// last bar is the one the daily bar was built with).
+func (r *runner) stableClose(ctx context.Context, s *subject, d bar, open, end int64, minutes []bar) (bar, []bar, bool) {
 	for range 3 {
 		_, dh, err := r.fetchHistory(ctx, s.sym, resDaily, d.T, d.T, 0)
 		if err != nil || len(dh.Bars) != 1 {
-			return d, false
+			return d, nil, false
 		}
 		_, mh, err := r.fetchHistory(ctx, s.sym, resMinute, open, end-1, 0)
 		if err != nil || len(mh.Bars) == 0 {
-			return d, false
+			return d, nil, false
 		}
 		if slices.EqualFunc(minutes[len(minutes)-1:], mh.Bars[len(mh.Bars)-1:], sameBar) {
-			return dh.Bars[0], true
+			return dh.Bars[0], mh.Bars, true
 		}
 		minutes = mh.Bars
 	}
-	return d, false
+	return d, nil, false
 }
 
 // minutesBefore reports whether the 1-minute history reaches back before
