@@ -129,12 +129,15 @@ func (s *Service) fillChunk(ctx context.Context, figi string, chunk tvbridge.Ran
 // chunk that the stream did not already produce (those are authoritative:
 // they are what TradingView saw).
 func (s *Service) freshBars(figi string, candles []tvbridge.Candle, chunk tvbridge.Range) []tvbridge.Bar {
+	// The open minute first, then memory (as Minutes reads): a minute that
+	// closes in between is then seen in one or the other. One that reaches
+	// the store before our write is kept there (first write wins).
 	streamed := make(map[int64]bool)
-	for _, b := range s.memoryBars(figi, chunk.From, chunk.To) {
-		streamed[b.Time.Unix()] = true
-	}
 	if open, ok := s.engine.OpenMinute(figi); ok {
 		streamed[open.Time.Unix()] = true
+	}
+	for _, b := range s.memoryBars(figi, chunk.From, chunk.To) {
+		streamed[b.Time.Unix()] = true
 	}
 	out := make([]tvbridge.Bar, 0, len(candles))
 	for _, c := range candles {

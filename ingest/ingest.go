@@ -12,7 +12,9 @@
 // is "covered" once it is known complete: either the stream was connected for
 // all of it (and the bars it produced are stored), or REST candles for it were
 // stored. Only covered ranges are immutable; everything else is a gap that the
-// backfill loop fills, within the upstream's REST rate limit.
+// backfill loop fills, within the upstream's REST rate limit. The minutes
+// just before a start or reconnect are fetched ahead of REST's lag and served
+// uncovered until it has passed (see recent.go).
 package ingest
 
 import (
@@ -123,6 +125,9 @@ type Service struct {
 	unstreamed map[string]bool
 	flushErr   error
 
+	kick        chan struct{}        // wakes recentLoop after a stream restart
+	recentUntil map[string]time.Time // owned by recentLoop: fetched early up to here
+
 	// Owned by the event loop.
 	epoch0    uint64 // epoch before the stream first connected
 	epoch     uint64
@@ -142,6 +147,7 @@ type Progress struct {
 	FlushErrors     atomic.Int64
 	StoreConflicts  atomic.Int64
 	MinutesFlushed  atomic.Int64
+	RecentBars      atomic.Int64 // bars fetched ahead of the REST lag (see recent.go)
 	LastFlushMillis atomic.Int64
 	Unstreamed      atomic.Int64 // instruments whose candle stream the upstream refused
 }
@@ -159,6 +165,9 @@ func New(cfg Config) (*Service, error) {
 		pending: make(map[string][]tvbridge.Bar),
 		closed:  make(map[string]time.Time),
 		sealed:  make(map[string]time.Time),
+		kick:    make(chan struct{}, 1),
+
+		recentUntil: make(map[string]time.Time),
 	}
 	s.engine = bars.New(bars.Config{
 		Clock:      cfg.Clock,
@@ -207,9 +216,19 @@ func (s *Service) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	flushCtx, stopFlush := context.WithCancel(context.Background())
-	wg.Add(2)
+	recentDone := make(chan struct{})
+	wg.Add(3)
 	go func() { defer wg.Done(); s.flushLoop(flushCtx) }()
-	go func() { defer wg.Done(); s.backfillLoop(ctx) }()
+	go func() { defer wg.Done(); s.recentLoop(ctx, recentDone) }()
+	go func() {
+		defer wg.Done()
+		select {
+		case <-recentDone: // the minutes just before the start come first
+		case <-ctx.Done():
+			return
+		}
+		s.backfillLoop(ctx)
+	}()
 
 	err := s.eventLoop(ctx)
 	// The flusher outlives the event loop by one final flush, so a clean
@@ -328,6 +347,7 @@ func (s *Service) markCoverage() {
 			first := s.epoch == s.epoch0
 			s.epoch = ep
 			s.setCoverFrom(nextMinute(now))
+			s.kickRecent()
 			if !first {
 				s.log.Info("upstream stream reconnected; the minutes around it will be backfilled",
 					"covered_from", s.coverFrom)

@@ -42,6 +42,12 @@ func TestStreamEqualsHistory(t *testing.T) {
 	ex.clk.Advance(3 * time.Minute)
 	b = startBridge(t, ex, dir, 3*time.Hour)
 	defer b.stop(t)
+	waitBackfill(t, b)
+	// What TradingView reads as soon as the bridge is back: the minutes just
+	// before the restart must already be there, or a bar would later appear
+	// in a minute it saw closed and empty.
+	restarted := ex.clk.Now()
+	early := getHistory(t, b.api.URL, "SBER", "1", start.Unix(), restarted.Unix())
 	c = connect(t, b.api.URL)
 	book2 := newBarBook()
 	run(t, ex, b, c, book2, step, start.Add(50*time.Minute))
@@ -64,6 +70,25 @@ func TestStreamEqualsHistory(t *testing.T) {
 	}
 	// The minutes the bridge was down were backfilled: no hole in SBER.
 	full := getHistory(t, b.api.URL, "SBER", "1", start.Unix(), start.Add(45*time.Minute).Unix())
+	// Every minute closed (for the engine's 3 s grace) at the restart was
+	// served then, unchanged, and none appeared since.
+	cutoff := restarted.Add(-time.Minute - 3*time.Second).Unix()
+	for i, ts := range full.T {
+		if ts > cutoff {
+			break
+		}
+		j := indexOf(early.T, ts)
+		if j < 0 {
+			t.Fatalf("bar %s appeared after the restart in a minute already closed then", time.Unix(ts, 0).UTC())
+		}
+		if early.O[j] != full.O[i] || early.H[j] != full.H[i] || early.L[j] != full.L[i] ||
+			early.C[j] != full.C[i] || early.V[j] != full.V[i] {
+			t.Fatalf("bar %s changed after the restart", time.Unix(ts, 0).UTC())
+		}
+	}
+	if n := len(early.T); n == 0 || early.T[n-1] < cutoff-60 {
+		t.Fatalf("right after the restart SBER has %d bars, the last before %v", n, time.Unix(cutoff-60, 0).UTC())
+	}
 	for i := 1; i < len(full.T); i++ {
 		if full.T[i]-full.T[i-1] > 120 {
 			t.Errorf("hole in SBER history between %d and %d", full.T[i-1], full.T[i])

@@ -1,0 +1,173 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"tvbridge"
+	"tvbridge/clock"
+)
+
+// Recent minutes.
+//
+// When the stream (re)starts at R, it takes over from minute R on (the
+// first candle update of a minute is cumulative, so the engine streams R
+// whole); the minutes before R that the store lacks are a gap. The gap
+// backfill fills a minute only once RESTLag has passed, when upstream REST
+// is final for it. Left at that, the last RESTLag of minutes before every
+// start or reconnect would be empty for two minutes while /history already
+// served the minutes after them, and TradingView caches such a hole as a
+// closed minute without trades: a bar "appears" in it later.
+//
+// So those minutes are fetched ahead of the lag, each as soon as it has
+// closed (CloseGrace after its end), and stored without coverage: /history
+// serves them at once, and they are not yet immutable (ClosedBefore does
+// not move). When RESTLag has passed, the gap backfill fetches them again
+// and marks them covered; the store keeps the bars already served (first
+// write wins) and counts one that differs as a conflict. A minute REST
+// lacked early and has late still appears then; nothing served changes.
+
+// recentLoop fetches the recent minutes after startup and after every
+// stream reconnect. It closes ready after the first pass, so the initial
+// backfill (slow on a real upstream) does not delay them.
+func (s *Service) recentLoop(ctx context.Context, ready chan<- struct{}) {
+	s.recentPass(ctx)
+	close(ready)
+	for {
+		var due <-chan time.Time
+		var timer clock.Timer
+		if wait, ok := s.recentDue(); ok {
+			timer = s.cfg.Clock.NewTimer(wait)
+			due = timer.C()
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.kick:
+		case <-due:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.recentPass(ctx)
+	}
+}
+
+// kickRecent wakes recentLoop (the stream restarted); it never blocks.
+func (s *Service) kickRecent() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// streamStart is the first minute the stream is responsible for: nothing
+// at or after it is ever fetched early. Zero before Run.
+func (s *Service) streamStart() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := s.streamFrom
+	for _, bound := range []time.Time{firstFrom(s.pendCov), firstFrom(s.flushCov)} {
+		if !bound.IsZero() && bound.Before(start) {
+			start = bound
+		}
+	}
+	return start
+}
+
+// recentEnd is where the early window of every streamed instrument ends:
+// before the stream's first minute (that one is streamed), and before any
+// minute that has not been closed for CloseGrace.
+func (s *Service) recentEnd(now time.Time) time.Time {
+	start := s.streamStart()
+	if start.IsZero() {
+		return time.Time{}
+	}
+	return minTime(start.Add(-time.Minute), now.Add(-s.cfg.CloseGrace).Truncate(time.Minute))
+}
+
+// recentDue returns how long until another recent minute can be fetched,
+// or false when every early window is complete (the loop then waits for
+// a reconnect).
+func (s *Service) recentDue() (time.Duration, bool) {
+	now := s.cfg.Clock.Now()
+	start := s.streamStart()
+	end := s.recentEnd(now)
+	if start.IsZero() || !end.Before(start.Add(-time.Minute)) {
+		return 0, false
+	}
+	next := end.Add(time.Minute + s.cfg.CloseGrace) // when minute end closes
+	return max(next.Sub(now), time.Millisecond), true
+}
+
+// recentPass fetches every instrument's recent minutes that are due.
+func (s *Service) recentPass(ctx context.Context) {
+	end := s.recentEnd(s.cfg.Clock.Now())
+	if end.IsZero() {
+		return
+	}
+	fetched := 0
+	for _, figi := range s.order {
+		if ctx.Err() != nil {
+			return
+		}
+		n, err := s.fetchRecent(ctx, figi, end)
+		if err != nil {
+			s.progress.Errors.Add(1)
+			s.log.Warn("recent minutes", "figi", figi, "err", err)
+			continue
+		}
+		fetched += n
+	}
+	if fetched > 0 {
+		s.progress.RecentBars.Add(int64(fetched))
+		s.log.Info("recent minutes fetched ahead of the REST lag", "bars", fetched, "until", end)
+	}
+}
+
+// fetchRecent stores figi's bars for the uncovered minutes in
+// [max(REST lag, last early fetch), end), without marking them covered.
+func (s *Service) fetchRecent(ctx context.Context, figi string, end time.Time) (int, error) {
+	if s.isUnstreamed(figi) {
+		return 0, nil // no stream to run ahead of; the backfill serves it
+	}
+	now := s.cfg.Clock.Now()
+	from := maxTime(now.Add(-s.cfg.RESTLag).Truncate(time.Minute), s.recentUntil[figi])
+	from = maxTime(from, now.Add(-s.cfg.BackfillDepth).Truncate(time.Minute))
+	if !from.Before(end) {
+		return 0, nil
+	}
+	window := tvbridge.Range{From: from, To: end}
+	covered, err := s.cfg.Store.Covered(ctx, figi, from, end)
+	if err != nil {
+		return 0, fmt.Errorf("coverage: %w", err)
+	}
+	n := 0
+	for _, gap := range complement(window, covered) {
+		for _, chunk := range splitDays(gap) {
+			q, ok := s.sessionHull(figi, chunk)
+			if !ok {
+				continue
+			}
+			candles, err := s.cfg.Upstream.Candles(ctx, figi, q.From, q.To, tvbridge.Interval1Min)
+			s.progress.Requests.Add(1)
+			if err != nil {
+				return n, fmt.Errorf("candles %s..%s: %w", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), err)
+			}
+			fresh := s.freshBars(figi, candles, chunk)
+			if len(fresh) == 0 {
+				continue
+			}
+			conflicts, err := s.cfg.Store.PutMinutesBatch(ctx, map[string][]tvbridge.Bar{figi: fresh}, nil)
+			if err != nil {
+				return n, fmt.Errorf("store: %w", err)
+			}
+			n += len(fresh) - conflicts
+		}
+	}
+	s.recentUntil[figi] = end
+	return n, nil
+}
