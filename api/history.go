@@ -75,6 +75,12 @@ func (h *Handler) history(ctx context.Context, q historyQuery) ([]byte, []piece,
 	if body, ok := h.responses.get(key); ok {
 		return body, nil, nil
 	}
+	if to < 0 {
+		// Before 1970: the store holds nothing that old. The answer is
+		// immediate, as for any range before the first bar.
+		return h.emptyBody(-1), nil, nil
+	}
+	q.from = max(q.from, 0)
 	first, known, err := h.cfg.History.FirstBar(ctx, figi)
 	if err != nil {
 		return nil, nil, fmt.Errorf("first bar of %s: %w", figi, err)

@@ -237,6 +237,27 @@ func TestHistoryEmptyRanges(t *testing.T) {
 	if string(body) != `{"s":"ok","t":[],"o":[],"h":[],"l":[],"c":[],"v":[]}`+"\n" {
 		t.Fatalf("empty body %s", body)
 	}
+	// TradingView walks back towards 1800 one day at a time: negative
+	// times are valid and empty, answered without storage.
+	reads = env.hist.reads.Load()
+	year1800 := time.Date(1800, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	for _, q := range []string{
+		histURL("SBER", "1", year1800, year1800+86399),
+		histURL("SBER", "D", year1800, year1800+86399),
+		fmt.Sprintf("/history?symbol=SBER&resolution=1&to=%d&countback=10", year1800),
+		histURL("SBER", "1", -86400, -1),
+	} {
+		if code, body := env.get(t, q); code != http.StatusOK || string(body) != `{"s":"ok","t":[],"o":[],"h":[],"l":[],"c":[],"v":[]}`+"\n" {
+			t.Errorf("%s: %d %s", q, code, body)
+		}
+	}
+	if env.hist.reads.Load() != reads {
+		t.Error("a request before 1970 read storage")
+	}
+	// A range from before 1970 into the data serves the data.
+	if got := env.fetchBars(t, histURL("SBER", "D", -86400, at(305, 2359))); got.S != "ok" || len(got.T) == 0 {
+		t.Errorf("a daily range starting before 1970: %+v", got)
+	}
 }
 
 func TestHistoryLegacyNoData(t *testing.T) {
@@ -363,7 +384,9 @@ func TestHistoryErrors(t *testing.T) {
 		"/history?symbol=SBER&resolution=1&from=200&to=100",
 		"/history?symbol=SBER&resolution=1&from=abc&to=100",
 		"/history?symbol=SBER&resolution=1&from=1.5&to=100",
-		"/history?symbol=SBER&resolution=1&from=-1&to=100",
+		"/history?symbol=SBER&resolution=1&from=-&to=100",
+		"/history?symbol=SBER&resolution=1&from=--1&to=100",
+		"/history?symbol=SBER&resolution=1&from=-99999999999&to=100", // before year 1
 		"/history?symbol=SBER&resolution=1&from=1e9&to=2e9",
 		"/history?symbol=SBER&resolution=1&from=1&to=99999999999999",
 		"/history?symbol=SBER&resolution=1&from=1&to=999999999999",

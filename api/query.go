@@ -78,8 +78,13 @@ func (r resolution) String() string {
 	return strconv.Itoa(r.n) + unitSuffix[r.unit]
 }
 
-// maxUnix is 9999-12-31T23:59:59Z; later times are refused as nonsense.
-const maxUnix = 253402300799
+// Times outside 0001-01-01..9999-12-31 are refused as nonsense. Negative
+// times are valid: without a data-requirements date TradingView walks
+// back one day at a time towards the year 1800, and gets empty answers.
+const (
+	minUnix = -62135596800 // 0001-01-01T00:00:00Z
+	maxUnix = 253402300799 // 9999-12-31T23:59:59Z
+)
 
 // historyQuery is a validated /history request. from and to are inclusive
 // Unix seconds; countback > 0 asks for that many bars ending at to, and then
@@ -128,17 +133,19 @@ func parseHistoryQuery(q url.Values, cat *Catalog, maxCountback int) (historyQue
 	return hq, nil
 }
 
-// parseUnix parses a required Unix time in whole seconds.
+// parseUnix parses a required Unix time in whole seconds, negative before
+// 1970.
 func parseUnix(name, v string) (int64, error) {
 	if v == "" {
 		return 0, fmt.Errorf("%s is required (Unix seconds)", name)
 	}
-	if len(v) > 12 || strings.Trim(v, "0123456789") != "" {
-		return 0, fmt.Errorf("%s %s must be a non-negative whole number of Unix seconds", name, quoteForMessage(v))
+	digits := strings.TrimPrefix(v, "-")
+	if digits == "" || len(digits) > 12 || strings.Trim(digits, "0123456789") != "" {
+		return 0, fmt.Errorf("%s %s must be a whole number of Unix seconds", name, quoteForMessage(v))
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n > maxUnix {
-		return 0, fmt.Errorf("%s %s is out of range (Unix seconds up to year 9999)", name, quoteForMessage(v))
+	if err != nil || n < minUnix || n > maxUnix {
+		return 0, fmt.Errorf("%s %s is out of range (Unix seconds from year 1 to year 9999)", name, quoteForMessage(v))
 	}
 	return n, nil
 }

@@ -54,7 +54,7 @@ var catalogue = []Check{
 	{"history/daily-matches-minutes", "a daily bar's open and close equal the first and last 1-minute bar of its session"},
 	{"history/daily-time", "daily bars are stamped 00:00 UTC of a trading day of session-regular"},
 	{"history/countback", "countback N returns exactly the N bars ending at to"},
-	{"history/left-boundary", "before the data's left boundary: empty ok arrays, or legacy no_data without nb"},
+	{"history/left-boundary", "before the data's left boundary, and on 1800-01-01 where TradingView's walk back ends: empty ok arrays, or legacy no_data without nb"},
 	{"history/gap", "inside a gap: empty ok arrays, or legacy no_data with nb = the previous bar"},
 
 	{"streaming/response", "/streaming answers HTTP 200 on every parallel connection"},

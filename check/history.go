@@ -402,7 +402,21 @@ func (r *runner) checkLeftBoundary(ctx context.Context, s *subject, t *tally) {
 			t.pass("%s: empty answers before %s (%s)", s, unixString(to+1), map[bool]string{true: "legacy no_data", false: "empty ok"}[h.Status == "no_data"])
 		}
 	}
+	if !declared {
+		// Without a data-requirements date TradingView walks back one day
+		// at a time to 1800: negative Unix times must be answered, empty.
+		ex, h, err := r.fetchHistory(ctx, s.sym, resMinute, year1800, year1800+secondsPerDay-1, 0)
+		switch {
+		case err != nil:
+			t.fail(ex, "%s 1 on 1800-01-01 (TradingView walks back there when no left boundary is declared): %v", s, err)
+		case len(h.Bars) > 0:
+			t.fail(ex, "%s 1: %s on 1800-01-01", s, plural(len(h.Bars), "bar"))
+		}
+	}
 }
+
+// year1800 is 1800-01-01T00:00:00Z, where TradingView's walk back ends.
+const year1800 = -5364662400
 
 // sameBar compares bars exactly, allowing only float noise.
 func sameBar(a, b bar) bool {
