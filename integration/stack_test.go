@@ -284,15 +284,21 @@ func (b *barBook) compare(t *testing.T, base string) (compared, mismatched int) 
 // run pumps the stream into the book, advancing the fake clock by step
 // once the bridge has read every frame the simulator sent and the stream is
 // quiet, until the clock reaches until. Frames lost to an injected drop are
-// recognised when nothing moves for a while, and not waited for again.
+// recognised when frames wait unread and none is read for lossAfter of real
+// time, and are not waited for again. That must be long: a reader merely
+// starved of CPU (the race detector, other test packages) loses nothing, and
+// advancing the clock past its frames would make them late corrections, and
+// its connection look stalled.
 func run(t *testing.T, ex *exchange, b *bridge, c *tvClient, book *barBook, step time.Duration, until time.Time) {
 	t.Helper()
+	const lossAfter = 2 * time.Second
 	guard := time.NewTimer(5 * time.Minute)
 	defer guard.Stop()
 	quiet := time.NewTicker(time.Millisecond)
 	defer quiet.Stop()
 	var lost uint64 // frames sent that will never be read
-	stuck := 0
+	var lastRead uint64
+	var waiting time.Time // since when frames have been unread and none read; zero: not waiting
 	for ex.clk.Now().Before(until) {
 		select {
 		case l, ok := <-c.lines:
@@ -304,14 +310,16 @@ func run(t *testing.T, ex *exchange, b *bridge, c *tvClient, book *barBook, step
 			t.Fatal(err)
 		case <-quiet.C:
 			sent, read := ex.srv.Stats().FramesSent, uint64(b.up.Pool().Stats().FramesRead)
-			if sent > read+lost && stuck < 50 {
-				stuck++
-				continue
-			}
-			if stuck >= 50 && sent > read {
+			if sent > read+lost {
+				if read != lastRead || waiting.IsZero() {
+					lastRead, waiting = read, time.Now()
+				}
+				if time.Since(waiting) < lossAfter {
+					continue
+				}
 				lost = sent - read
 			}
-			stuck = 0
+			waiting = time.Time{}
 			ex.clk.Advance(step)
 		case <-guard.C:
 			t.Fatalf("timed out at %s", ex.clk.Now())
