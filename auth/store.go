@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"tvbridge/bolt"
 )
 
 // Store is the auth database, one bbolt file (auth.db in the data dir):
@@ -49,7 +49,7 @@ type StoreOptions struct {
 	// KDF hashes new passwords; zero means DefaultKDF.
 	KDF KDF
 	// Timeout is how long to wait for the file lock held by another
-	// process (usually a running server); zero means 5 seconds.
+	// process (usually a running server); zero means bolt.DefaultTimeout.
 	Timeout time.Duration
 	// NoSync skips fsync on commit: for tests and benchmarks only.
 	NoSync bool
@@ -62,8 +62,11 @@ const DBFile = "auth.db"
 
 const schemaVersion = "1"
 
+// authSchema is the auth database's layout.
+var authSchema = bolt.Schema{Meta: []byte("meta"), Version: schemaVersion, Buckets: [][]byte{
+	bucketUsers, bucketClients, bucketFamilies, bucketAccess, bucketRefresh, bucketCodes, bucketAssertions}}
+
 var (
-	bucketMeta       = []byte("meta")
 	bucketUsers      = []byte("users")
 	bucketClients    = []byte("clients")
 	bucketFamilies   = []byte("families")
@@ -71,8 +74,6 @@ var (
 	bucketRefresh    = []byte("refresh")
 	bucketCodes      = []byte("codes")
 	bucketAssertions = []byte("assertions")
-	allBuckets       = [][]byte{bucketUsers, bucketClients, bucketFamilies, bucketAccess, bucketRefresh, bucketCodes, bucketAssertions}
-	keySchema        = []byte("schema")
 )
 
 // ErrLocked means another process (usually a running tvbridge serve) holds
@@ -84,60 +85,15 @@ func OpenStore(path string, opts StoreOptions) (*Store, error) {
 	if opts.KDF == (KDF{}) {
 		opts.KDF = DefaultKDF
 	}
-	if opts.Timeout == 0 {
-		opts.Timeout = 5 * time.Second
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("auth: create data dir: %w", err)
-	}
-	db, err := openDB(path, &bbolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync})
+	db, log, err := bolt.OpenFile(path, bolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync, Logger: opts.Logger},
+		"auth store", "a crash may lose users and tokens", authSchema)
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return nil, fmt.Errorf("auth: open %s: %w", path, ErrLocked)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("auth: open %s: %w", path, err)
+		return nil, fmt.Errorf("auth: %w", err)
 	}
-	s := &Store{db: db, kdf: opts.KDF, log: opts.Logger}
-	if err := s.update(initSchema); err != nil {
-		_ = db.Close() // the schema error is the one worth reporting
-		return nil, fmt.Errorf("auth: open %s: %w", path, err)
-	}
-	return s, nil
-}
-
-// openDB is bbolt.Open made to return an error where a damaged file makes
-// bbolt panic.
-func openDB(path string, opts *bbolt.Options) (db *bbolt.DB, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			db, err = nil, fmt.Errorf("bbolt panicked while opening (damaged file?): %v", p)
-		}
-	}()
-	return bbolt.Open(path, 0o600, opts)
-}
-
-func initSchema(tx *bbolt.Tx) error {
-	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-	if err != nil {
-		return fmt.Errorf("create meta bucket: %w", err)
-	}
-	switch v := meta.Get(keySchema); {
-	case v == nil:
-		if err := meta.Put(keySchema, []byte(schemaVersion)); err != nil {
-			return fmt.Errorf("write schema version: %w", err)
-		}
-	case string(v) != schemaVersion:
-		return fmt.Errorf("schema version %q, this build reads %q", v, schemaVersion)
-	}
-	for _, name := range allBuckets {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("create bucket %s: %w", name, err)
-		}
-	}
-	return nil
+	return &Store{db: db, kdf: opts.KDF, log: log}, nil
 }
 
 // Close releases the file.
@@ -203,7 +159,7 @@ func putJSON(tx *bbolt.Tx, bucket, key []byte, v any) error {
 func (s *Store) counts() (map[string]int, error) {
 	n := map[string]int{}
 	err := s.view(func(tx *bbolt.Tx) error {
-		for _, b := range allBuckets {
+		for _, b := range authSchema.Buckets {
 			n[string(b)] = tx.Bucket(b).Stats().KeyN
 		}
 		return nil

@@ -89,18 +89,57 @@ type Store struct {
 	log *slog.Logger
 }
 
+// barSchema is the bar store's layout.
+var barSchema = Schema{Meta: bucketMeta, Version: schemaVersion, Buckets: [][]byte{bucketFIGI}}
+
 // Open opens or creates the store at path, creating missing directories.
 func Open(path string, opts Options) (*Store, error) {
-	db, log, err := openFile(path, opts, "bar store", "a crash may lose bars", initSchema)
+	db, log, err := OpenFile(path, opts, "bar store", "a crash may lose bars", barSchema)
 	if err != nil {
 		return nil, err
 	}
 	return &Store{db: db, log: log}, nil
 }
 
-// openFile opens or creates one bbolt file of the data dir and runs its
-// schema initialisation; what names the store in logs.
-func openFile(path string, opts Options, what, noSyncRisk string, init func(*bbolt.Tx) error) (*bbolt.DB, *slog.Logger, error) {
+// Schema is the layout of one bbolt file of the data dir: a meta bucket
+// holding the schema version, and the top-level buckets.
+type Schema struct {
+	Meta    []byte
+	Version string // bumped when the layout or the value encoding changes
+	Buckets [][]byte
+}
+
+// init creates the top-level buckets of a new file and refuses a file
+// written by an incompatible version.
+func (sc Schema) init(tx *bbolt.Tx) error {
+	meta, err := tx.CreateBucketIfNotExists(sc.Meta)
+	if err != nil {
+		return fmt.Errorf("create %s bucket: %w", sc.Meta, err)
+	}
+	switch v := meta.Get(keySchema); {
+	case v == nil:
+		if err := meta.Put(keySchema, []byte(sc.Version)); err != nil {
+			return fmt.Errorf("write schema version: %w", err)
+		}
+	case string(v) != sc.Version:
+		return fmt.Errorf("schema version %q, this build reads %q", v, sc.Version)
+	}
+	for _, name := range sc.Buckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create %s bucket: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// OpenFile opens or creates one bbolt file of the data dir, creating
+// missing directories (owner-only: auth.db lives there too), and sets up
+// its schema; what names the store in
+// logs. A file locked by another process fails with bbolt.ErrTimeout after
+// Options.Timeout, and a damaged one with ErrCorrupt, never a panic. The
+// bar and trading stores open their files with it, and so does package
+// auth.
+func OpenFile(path string, opts Options, what, noSyncRisk string, sc Schema) (*bbolt.DB, *slog.Logger, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -109,14 +148,14 @@ func openFile(path string, opts Options, what, noSyncRisk string, init func(*bbo
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("bolt: create data dir: %w", err)
 	}
 	db, err := openDB(path, &bbolt.Options{Timeout: timeout, NoSync: opts.NoSync})
 	if err != nil {
 		return nil, nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	if err := initDB(db, init); err != nil {
+	if err := initDB(db, sc.init); err != nil {
 		_ = db.Close() // the init error is the one worth reporting
 		return nil, nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
@@ -148,27 +187,6 @@ func openDB(path string, opts *bbolt.Options) (db *bbolt.DB, err error) {
 		}
 	}()
 	return bbolt.Open(path, 0o600, opts)
-}
-
-// initSchema creates the top-level buckets of a new file and refuses a file
-// written by an incompatible version.
-func initSchema(tx *bbolt.Tx) error {
-	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-	if err != nil {
-		return fmt.Errorf("create meta bucket: %w", err)
-	}
-	switch v := meta.Get(keySchema); {
-	case v == nil:
-		if err := meta.Put(keySchema, []byte(schemaVersion)); err != nil {
-			return fmt.Errorf("write schema version: %w", err)
-		}
-	case string(v) != schemaVersion:
-		return fmt.Errorf("schema version %q, this build reads %q", v, schemaVersion)
-	}
-	if _, err := tx.CreateBucketIfNotExists(bucketFIGI); err != nil {
-		return fmt.Errorf("create figi bucket: %w", err)
-	}
-	return nil
 }
 
 // Close releases the file. Pending reads finish first.

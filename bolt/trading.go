@@ -51,35 +51,18 @@ var (
 	keySeq            = []byte("seq")
 )
 
+// tradingSchema is the trading store's layout.
+var tradingSchema = Schema{Meta: bucketTMeta, Version: tradingSchemaVersion,
+	Buckets: [][]byte{bucketTAccounts, bucketTOrders, bucketTPositions, bucketTExecutions}}
+
 // OpenTrading opens or creates the trading store at path (conventionally
 // trading.db in the data dir), creating missing directories.
 func OpenTrading(path string, opts Options) (*TradingStore, error) {
-	db, log, err := openFile(path, opts, "trading store", "a crash may lose acknowledged orders", initTradingSchema)
+	db, log, err := OpenFile(path, opts, "trading store", "a crash may lose acknowledged orders", tradingSchema)
 	if err != nil {
 		return nil, err
 	}
 	return &TradingStore{db: db, log: log}, nil
-}
-
-func initTradingSchema(tx *bbolt.Tx) error {
-	meta, err := tx.CreateBucketIfNotExists(bucketTMeta)
-	if err != nil {
-		return fmt.Errorf("create trading meta bucket: %w", err)
-	}
-	switch v := meta.Get(keySchema); {
-	case v == nil:
-		if err := meta.Put(keySchema, []byte(tradingSchemaVersion)); err != nil {
-			return fmt.Errorf("write trading schema version: %w", err)
-		}
-	case string(v) != tradingSchemaVersion:
-		return fmt.Errorf("trading schema version %q, this build reads %q", v, tradingSchemaVersion)
-	}
-	for _, name := range [][]byte{bucketTAccounts, bucketTOrders, bucketTPositions, bucketTExecutions} {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("create %s bucket: %w", name, err)
-		}
-	}
-	return nil
 }
 
 // Close releases the file.
