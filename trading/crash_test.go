@@ -1,23 +1,20 @@
 package trading_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"tvbridge"
 	"tvbridge/bolt"
 	"tvbridge/clock"
+	"tvbridge/internal/crashtest"
 	"tvbridge/tape"
 	"tvbridge/trading"
 )
@@ -113,45 +110,12 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
-// runCrashChild starts a child placing orders from start, SIGKILLs it after
-// killAfter acks plus a jitter, and returns the last order it acked.
+// runCrashChild starts a child placing orders from start, SIGKILLs it after killAfter
+// acks plus a jitter, and returns the last number it acked.
 func runCrashChild(t *testing.T, path string, start, killAfter int, jitter time.Duration) int {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=60s")
-	cmd.Env = append(os.Environ(), crashEnvDB+"="+path, crashEnvStart+"="+strconv.Itoa(start))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start child: %v", err)
-	}
-	watchdog := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
-	defer watchdog.Stop()
-	lastAck, acks := start-1, 0
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		n, ok := strings.CutPrefix(sc.Text(), "ack ")
-		if !ok {
-			continue
-		}
-		if lastAck, err = strconv.Atoi(n); err != nil {
-			t.Fatalf("child printed %q", sc.Text())
-		}
-		if acks++; acks == killAfter {
-			time.Sleep(jitter) // not synchronisation: moves the kill to a random point of the next order
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatalf("kill child: %v", err)
-			}
-		}
-	}
-	err = cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || acks < killAfter {
-		t.Fatalf("child was not killed as planned (acks %d of %d, wait: %v):\n%s", acks, killAfter, err, stderr.String())
-	}
-	return lastAck
+	return crashtest.KillAfterAcks(t, []string{crashEnvDB + "=" + path, crashEnvStart + "=" + strconv.Itoa(start)},
+		start, killAfter, jitter)
 }
 
 // verifyAfterCrash reopens the store and checks it.
