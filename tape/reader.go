@@ -121,49 +121,54 @@ func (r *Reader) Close() {
 }
 
 // read copies the entries after r's cursor into buf, skipping superseded
-// quotes while r is far behind. When it copies nothing, it returns the
-// channel that the next Append closes; when r has been lapped it sets
-// r.tooSlow and returns a nil channel.
+// quotes while r is far behind. When it copies nothing, it returns a
+// channel that a later Append closes; when r has been lapped it sets
+// r.tooSlow and returns a nil channel. It takes no lock: see publish.
 func (t *Tape) read(r *Reader, buf []tvbridge.TapeEntry) ([]tvbridge.TapeEntry, <-chan struct{}) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-
-	last := t.last.Load()
-	next := r.cursor.Load() + 1
-	if next+t.mask < last { // next < oldest retained Seq, last-capacity+1
-		r.tooSlow = true
-		return buf, nil
-	}
-	n, skipped := len(buf), uint64(0)
-	for ; next <= last && len(buf) < cap(buf); next++ {
-		e := &t.ring[next&t.mask]
-		if t.superseded(e, last) {
-			skipped++
+	for {
+		last := t.last.Load()
+		next := r.cursor.Load() + 1
+		if next > last {
+			// Nothing to deliver: ask the next Append to wake us, then look
+			// once more, in case it published before it could see the flag.
+			wake := *t.wake.Load()
+			t.waiting.Store(true)
+			if t.last.Load() < next {
+				return buf, wake
+			}
 			continue
 		}
-		buf = append(buf, *e)
+		n, skipped := len(buf), uint64(0)
+		for ; next <= last && len(buf) < cap(buf); next++ {
+			s := t.ring[next&t.mask].Load()
+			if s == nil || s.entry.Seq != next { // overwritten by a later lap
+				r.tooSlow = true
+				return buf[:n], nil
+			}
+			if t.superseded(s, last) {
+				skipped++
+				continue
+			}
+			buf = append(buf, s.entry)
+		}
+		r.cursor.Store(next - 1)
+		if skipped > 0 {
+			r.skipped.Add(skipped)
+		}
+		if len(buf) > n {
+			return buf, nil
+		}
+		// Everything read was a superseded quote: look again.
 	}
-	r.cursor.Store(next - 1)
-	if skipped > 0 {
-		r.skipped.Add(skipped)
-	}
-	if len(buf) > n {
-		return buf, nil
-	}
-	// Nothing to deliver: tell the next Append to wake us. Doing this under
-	// the read lock means no Append can slip in between this check and the
-	// wait, because Append needs the write lock to publish.
-	t.waiting.Store(true)
-	return buf, t.wake
 }
 
-// superseded reports whether a reader at e, with last the newest Seq, may
-// skip e: it is a quote, the reader is more than conflateAfter entries
-// behind, and a newer quote of the same symbol is already on the tape.
-// Trades and daily bars are never superseded. Callers hold mu.
-func (t *Tape) superseded(e *tvbridge.TapeEntry, last uint64) bool {
+// superseded reports whether a reader at s, with last the newest Seq it has
+// seen, may skip s: it is a quote, the reader is more than conflateAfter
+// entries behind, and a newer quote of the same symbol is on the tape.
+// Trades and daily bars are never superseded.
+func (t *Tape) superseded(s *slot, last uint64) bool {
 	return t.conflateAfter != 0 &&
-		e.Tick.Kind == tvbridge.TickQuote &&
-		last-e.Seq > t.conflateAfter &&
-		t.latestQuote[e.Tick.Symbol] > e.Seq
+		s.entry.Tick.Kind == tvbridge.TickQuote &&
+		last-s.entry.Seq > t.conflateAfter &&
+		s.supersededBy.Load() != 0
 }

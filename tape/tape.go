@@ -71,23 +71,24 @@ type Tape struct {
 	mask          uint64 // capacity-1
 	conflateAfter uint64 // 0 when conflation is disabled
 
-	// appendMu serialises producers. It guards the encoding state below, so
-	// that encoding, the slow part of Append, happens without blocking
-	// readers.
+	// appendMu serialises producers. It guards the encoding state below and
+	// the producer's side of publication; readers never take it.
 	appendMu sync.Mutex
 	scratch  []byte               // reused encoder output
 	chunk    []byte               // current line chunk; bytes before len are immutable
 	pending  []tvbridge.TapeEntry // encoded entries waiting to be published
 	dropped  atomic.Uint64
 
-	// mu guards what readers see. Producers hold it only to copy encoded
-	// entries into the ring; readers hold the read lock while copying out.
-	mu          sync.RWMutex
-	ring        []tvbridge.TapeEntry
-	latestQuote map[string]uint64 // symbol -> Seq of its newest quote
-	wake        chan struct{}     // closed and replaced when entries arrive
-	last        atomic.Uint64     // newest Seq; written under mu
-	waiting     atomic.Bool       // a reader is about to wait on wake
+	// What readers see. The single producer holding appendMu stores each
+	// entry as an immutable slot, then advances last; readers take no lock
+	// at all. With a lock, a reader descheduled while copying stalled the
+	// producer, and every /streaming line behind it (the 104-connection
+	// tail was such stalls, not work).
+	ring        []atomic.Pointer[slot]
+	latestQuote map[string]*slot              // symbol -> its newest quote; under appendMu
+	wake        atomic.Pointer[chan struct{}] // closed and replaced when entries arrive
+	last        atomic.Uint64                 // newest published Seq
+	waiting     atomic.Bool                   // a reader is about to wait on wake
 
 	readers atomic.Int64
 }
@@ -107,10 +108,11 @@ func New(cfg Config) *Tape {
 	t := &Tape{
 		encode:      encode,
 		mask:        capacity - 1,
-		ring:        make([]tvbridge.TapeEntry, capacity),
-		latestQuote: make(map[string]uint64),
-		wake:        make(chan struct{}),
+		ring:        make([]atomic.Pointer[slot], capacity),
+		latestQuote: make(map[string]*slot),
 	}
+	wake := make(chan struct{})
+	t.wake.Store(&wake)
 	switch {
 	case cfg.ConflateAfter == 0:
 		t.conflateAfter = max(capacity/4, 1)
@@ -183,42 +185,58 @@ func (t *Tape) encodeLine(tick tvbridge.Tick) ([]byte, bool) {
 	return t.chunk[start : start+n : start+n], true
 }
 
-// publish assigns sequence numbers to entries, copies them into the ring
-// and wakes readers. Callers hold appendMu.
-func (t *Tape) publish(entries []tvbridge.TapeEntry) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// slot is one published entry. Only supersededBy changes after publication.
+type slot struct {
+	entry        tvbridge.TapeEntry
+	supersededBy atomic.Uint64 // Seq of the next quote of the same symbol; 0 while none
+}
 
+// publish assigns sequence numbers to entries, stores them in the ring and
+// wakes readers. Callers hold appendMu, so there is one publisher at a time.
+//
+// Ordering is what makes this safe without a lock: a slot is complete
+// before its pointer is stored, and last moves only after the pointers, so
+// a reader that sees last also sees every slot up to it. A reader that
+// finds a slot holding a later Seq than it asked for has been lapped.
+func (t *Tape) publish(entries []tvbridge.TapeEntry) {
+	slots := make([]slot, len(entries)) // one allocation per Append
 	seq := t.last.Load()
 	for i := range entries {
 		seq++
-		e := &entries[i]
-		e.Seq = seq
-		t.ring[seq&t.mask] = *e
-		if e.Tick.Kind == tvbridge.TickQuote {
-			t.latestQuote[e.Tick.Symbol] = seq
+		s := &slots[i]
+		s.entry = entries[i]
+		s.entry.Seq = seq
+		t.ring[seq&t.mask].Store(s)
+		if s.entry.Tick.Kind == tvbridge.TickQuote {
+			if prev := t.latestQuote[s.entry.Tick.Symbol]; prev != nil {
+				prev.supersededBy.Store(seq)
+			}
+			t.latestQuote[s.entry.Tick.Symbol] = s
 		}
 		if seq&t.mask == 0 {
 			t.pruneQuotes(seq)
 		}
 	}
 	t.last.Store(seq)
+	// A reader sets waiting before it checks last one final time, so
+	// either it sees this Seq or this Swap sees its flag.
 	if t.waiting.Swap(false) {
-		close(t.wake)
-		t.wake = make(chan struct{})
+		next := make(chan struct{})
+		close(*t.wake.Swap(&next))
 	}
 }
 
 // pruneQuotes forgets symbols whose newest quote has left the ring: such a
 // quote supersedes nothing a reader can still see. Run once per lap, it keeps
-// the map bounded by the symbols seen in the last two laps. Callers hold mu.
+// the map bounded by the symbols seen in the last two laps. Callers hold
+// appendMu.
 func (t *Tape) pruneQuotes(seq uint64) {
 	capacity := t.mask + 1
 	if seq < capacity {
 		return
 	}
 	for sym, s := range t.latestQuote {
-		if s <= seq-capacity {
+		if s.entry.Seq <= seq-capacity {
 			delete(t.latestQuote, sym)
 		}
 	}
