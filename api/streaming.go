@@ -1,11 +1,15 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"tvbridge"
@@ -26,36 +30,116 @@ func (h *Handler) serveStreaming(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no") // tell nginx not to buffer the stream
-	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	h.streams.Add(1)
 	defer h.streams.Add(-1)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	s := &stream{
-		w:       w,
-		rc:      http.NewResponseController(w),
 		timeout: h.cfg.WriteTimeout,
 		window:  h.flushWindow,
-		buf:     make([]byte, 0, 32<<10),
+		buf:     make([]byte, chunkHeadroom, 32<<10),
 	}
-	reason, err := s.run(r.Context(), h.cfg.Tape, h.clock, h.cfg.Heartbeat)
+	// Subscribe before the headers go out: once the client sees the
+	// stream open, it gets every tick from then on.
+	reader := h.cfg.Tape.Subscribe()
+	if err := s.open(w, r, cancel); err != nil {
+		reader.Close()
+		s.close(false)
+		h.log.Warn("streaming: cannot start", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	reason, err := s.run(ctx, reader, h.clock, h.cfg.Heartbeat)
+	reader.Close()
+	shutdown := r.Context().Err() != nil
 	level := slog.LevelWarn // the server cut the stream: TradingView will reconnect
-	if r.Context().Err() != nil {
-		level = slog.LevelInfo // the client left
+	if shutdown || reason == "client gone" {
+		level = slog.LevelInfo
 	}
-	h.log.Log(r.Context(), level, "streaming: connection closed",
+	h.log.Log(ctx, level, "streaming: connection closed",
 		"remote", r.RemoteAddr, "reason", reason, "err", err, "seq", s.seq)
+	// End the body properly where the stream did not break: the server
+	// shuts down, or it cut a client that is too slow.
+	s.close(shutdown || (reason != "write failed" && reason != "client gone"))
 }
 
 // stream is the writing side of one /streaming connection.
+//
+// Over HTTP/1.1 it takes the connection over from net/http and frames the
+// chunks itself: each flush is then one chunk in one write syscall and one
+// copy of the lines, where the ResponseWriter's two buffers cost a second
+// copy and, for a chunk over 4 KB, a second syscall. At a hundred
+// connections those writes are most of the server's CPU. Where there is
+// no connection to take (an HTTP/1.0 client, a test recorder) it writes
+// through the ResponseWriter.
 type stream struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
+	conn    net.Conn                 // the taken-over connection, or nil
+	w       http.ResponseWriter      // when conn is nil
+	rc      *http.ResponseController // when conn is nil
 	timeout time.Duration
 	window  func() time.Duration // least time between two tape reads; <= 0 reads at once
-	buf     []byte
-	seq     uint64 // Seq of the last entry written
+	buf     []byte               // chunkHeadroom bytes, then the lines of the next chunk
+	seq     uint64               // Seq of the last entry written
+}
+
+// chunkHeadroom is the room kept in front of a chunk's data for its size
+// line: up to 16 hex digits and CRLF.
+const chunkHeadroom = 18
+
+// open sends the response headers. gone is called when the client closes
+// a taken-over connection, which net/http no longer watches.
+func (s *stream) open(w http.ResponseWriter, r *http.Request, gone func()) error {
+	rc := http.NewResponseController(w)
+	if r.ProtoAtLeast(1, 1) {
+		conn, brw, err := rc.Hijack()
+		switch {
+		case err == nil:
+			s.conn = conn
+			go func() {
+				// A client says nothing after its request; reading only
+				// learns when it leaves. Ends when close closes conn.
+				_, _ = io.Copy(io.Discard, brw.Reader)
+				gone()
+			}()
+			return s.writeHeader(w.Header())
+		case !errors.Is(err, http.ErrNotSupported):
+			return fmt.Errorf("take over connection: %w", err)
+		}
+	}
+	s.w, s.rc = w, rc
+	w.WriteHeader(http.StatusOK)
+	return s.flush()
+}
+
+// writeHeader writes the status line and headers of a chunked response.
+func (s *stream) writeHeader(h http.Header) error {
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	h = h.Clone()
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	h.Set("Transfer-Encoding", "chunked")
+	h.Set("Connection", "close") // the stream ends only with the connection
+	if err := h.Write(&b); err != nil {
+		return err
+	}
+	b.WriteString("\r\n")
+	return s.writeConn(b.Bytes())
+}
+
+// close ends a taken-over connection, with the final empty chunk when
+// complete is set, so the client sees a whole response. (net/http ends the
+// other kind when the handler returns.)
+func (s *stream) close(complete bool) {
+	if s.conn == nil {
+		return
+	}
+	if complete {
+		_ = s.writeConn([]byte("0\r\n\r\n"))
+	}
+	s.conn.Close()
 }
 
 // run streams until the connection must close and says why. One goroutine
@@ -66,14 +150,7 @@ type stream struct {
 // Reads are paced: the tape is read at most once per window (wall clock,
 // like socket deadlines: it paces syscalls, not market time), and what one
 // read returns is written and flushed as one chunk.
-func (s *stream) run(ctx context.Context, tp tvbridge.Tape, clk clock.Clock, every time.Duration) (string, error) {
-	// Subscribe before the headers go out: once the client sees the
-	// stream open, it gets every tick from then on.
-	reader := tp.Subscribe()
-	defer reader.Close()
-	if err := s.flush(); err != nil {
-		return "write failed", err
-	}
+func (s *stream) run(ctx context.Context, reader tvbridge.TapeReader, clk clock.Clock, every time.Duration) (string, error) {
 	heartbeat := clk.NewTimer(every)
 	defer heartbeat.Stop()
 	pace := time.NewTimer(time.Hour)
@@ -100,9 +177,6 @@ func (s *stream) run(ctx context.Context, tp tvbridge.Tape, clk clock.Clock, eve
 				if err := s.writeEntries(entries); err != nil {
 					return "write failed", err
 				}
-				if err := s.flush(); err != nil {
-					return "write failed", err
-				}
 				restart(heartbeat, every)
 				if len(entries) == cap(buf) {
 					lastRead = time.Time{} // a full batch: more is waiting
@@ -113,15 +187,12 @@ func (s *stream) run(ctx context.Context, tp tvbridge.Tape, clk clock.Clock, eve
 		}
 		select {
 		case <-ctx.Done():
-			return "client gone", ctx.Err()
+			return "client gone", context.Cause(ctx) // the server's cause on shutdown
 		case <-ready:
 		case <-paced:
 		case <-heartbeat.C():
-			s.buf = tape.AppendHeartbeat(s.buf[:0], clk.Now())
-			if err := s.write(); err != nil {
-				return "write failed", err
-			}
-			if err := s.flush(); err != nil {
+			s.buf = tape.AppendHeartbeat(s.buf[:chunkHeadroom], clk.Now())
+			if err := s.send(); err != nil {
 				return "write failed", err
 			}
 			heartbeat.Reset(every)
@@ -146,11 +217,10 @@ func poll(reader tvbridge.TapeReader, buf []tvbridge.TapeEntry) (entries []tvbri
 	return reader.Poll(buf)
 }
 
-// writeEntries writes a batch of lines; the caller decides when to flush.
-// The tape encodes each line once for all connections; an entry without one
-// is encoded here.
+// writeEntries sends a batch of lines as one chunk. The tape encodes each
+// line once for all connections; an entry without one is encoded here.
 func (s *stream) writeEntries(entries []tvbridge.TapeEntry) error {
-	s.buf = s.buf[:0]
+	s.buf = s.buf[:chunkHeadroom]
 	for _, e := range entries {
 		if len(e.Line) > 0 {
 			s.buf = append(s.buf, e.Line...)
@@ -158,7 +228,7 @@ func (s *stream) writeEntries(entries []tvbridge.TapeEntry) error {
 			s.buf = tape.AppendLine(s.buf, e.Tick)
 		}
 	}
-	if err := s.write(); err != nil {
+	if err := s.send(); err != nil {
 		return err
 	}
 	if len(entries) > 0 {
@@ -167,23 +237,56 @@ func (s *stream) writeEntries(entries []tvbridge.TapeEntry) error {
 	return nil
 }
 
-// write sends s.buf within the write timeout; it reaches the client at the
-// next flush (or sooner, when the response buffer fills). Deadlines on
-// sockets are wall-clock time, hence time.Now rather than the clock.
-func (s *stream) write() error {
-	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+// send delivers the lines in s.buf after the headroom as one chunk, within
+// the write timeout.
+func (s *stream) send() error {
+	body := s.buf[chunkHeadroom:]
+	if len(body) == 0 {
+		return nil
+	}
+	if s.conn == nil {
+		if err := s.deadline(); err != nil {
+			return err
+		}
+		if _, err := s.w.Write(body); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		return s.flush()
+	}
+	var size [chunkHeadroom]byte
+	line := append(strconv.AppendUint(size[:0], uint64(len(body)), 16), '\r', '\n')
+	start := chunkHeadroom - len(line)
+	copy(s.buf[start:], line)
+	s.buf = append(s.buf, '\r', '\n')
+	return s.writeConn(s.buf[start:])
+}
+
+// writeConn writes p to the taken-over connection within the write timeout.
+// Deadlines on sockets are wall-clock time, hence time.Now rather than the
+// clock.
+func (s *stream) writeConn(p []byte) error {
+	if err := s.conn.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
 	}
-	if _, err := s.w.Write(s.buf); err != nil {
+	if _, err := s.conn.Write(p); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }
 
-// flush pushes everything written to the client as one chunk.
-func (s *stream) flush() error {
+// deadline sets the ResponseWriter's write deadline; a writer without
+// deadlines (a test recorder) goes without.
+func (s *stream) deadline() error {
 	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return fmt.Errorf("set write deadline: %w", err)
+	}
+	return nil
+}
+
+// flush pushes what was written through the ResponseWriter to the client.
+func (s *stream) flush() error {
+	if err := s.deadline(); err != nil {
+		return err
 	}
 	if err := s.rc.Flush(); err != nil {
 		return fmt.Errorf("flush: %w", err)

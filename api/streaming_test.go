@@ -135,7 +135,7 @@ func TestStreamingChunkedLinesAndHeartbeat(t *testing.T) {
 	srv := newServer(t, env.h)
 	s := dialStream(t, srv)
 	for k, v := range map[string]string{"Transfer-Encoding": "chunked", "Content-Type": "application/json",
-		"X-Accel-Buffering": "no", "Cache-Control": "no-cache", "Content-Length": ""} {
+		"X-Accel-Buffering": "no", "Cache-Control": "no-cache", "Content-Length": "", "Connection": "close"} {
 		if got := s.header.Get(k); got != v {
 			t.Errorf("header %s = %q, want %q", k, got, v)
 		}
@@ -335,5 +335,61 @@ func TestStreamingClientGone(t *testing.T) {
 	r := <-records
 	if attr(r, "reason") != "client gone" || env.tape.Stats().Readers != 0 {
 		t.Fatalf("reason %q, %d readers", attr(r, "reason"), env.tape.Stats().Readers)
+	}
+}
+
+// A server shutting down ends each stream with the last chunk, so clients
+// see a complete response rather than a broken connection.
+func TestStreamingShutdownEndsTheBody(t *testing.T) {
+	env := newTestEnv(t, nil)
+	records := env.logs.watch()
+	base, shutdown := context.WithCancel(context.Background())
+	srv := httptest.NewUnstartedServer(env.h)
+	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	srv.Start()
+	t.Cleanup(srv.Close)
+	s := dialStream(t, srv)
+	env.clk.BlockUntil(1)
+	env.tape.Append(sampleTicks(fixtureNow)[0])
+	checkStreamLine(t, s.line(t))
+
+	shutdown()
+	rest, err := io.ReadAll(s.r)
+	if err != nil || string(rest) != "0\r\n\r\n" {
+		t.Fatalf("after shutdown the stream sent %q, %v; want the last chunk, then EOF", rest, err)
+	}
+	if r := <-records; r.Level != slog.LevelInfo || attr(r, "reason") != "client gone" {
+		t.Fatalf("log %s at %v, reason %q", r.Message, r.Level, attr(r, "reason"))
+	}
+}
+
+// An HTTP/1.0 client cannot read chunks: it gets the lines unframed, through
+// net/http, until the connection closes.
+func TestStreamingHTTP10GetsUnchunkedLines(t *testing.T) {
+	env := newTestEnv(t, nil)
+	srv := newServer(t, env.h)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /streaming HTTP/1.0\r\nHost: tradingview\r\n\r\n")
+	tp := textproto.NewReader(bufio.NewReader(conn))
+	if status, err := tp.ReadLine(); err != nil || status != "HTTP/1.0 200 OK" {
+		t.Fatalf("status line %q, %v", status, err)
+	}
+	hdr, err := tp.ReadMIMEHeader()
+	if err != nil || hdr.Get("Transfer-Encoding") != "" || hdr.Get("Content-Type") != "application/json" {
+		t.Fatalf("headers %v, %v", hdr, err)
+	}
+	env.clk.BlockUntil(1)
+	ticks := sampleTicks(fixtureNow)
+	env.tape.Append(ticks...)
+	for range ticks {
+		line, err := tp.R.ReadBytes('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkStreamLine(t, line)
 	}
 }
