@@ -157,7 +157,7 @@ func (s *stream) run(ctx context.Context, reader tvbridge.TapeReader, clk clock.
 	pace.Stop()
 	defer pace.Stop()
 
-	buf := make([]tvbridge.TapeEntry, 0, batchSize)
+	read := s.reader(reader)
 	var lastRead time.Time
 	for {
 		var ready <-chan struct{} // the tape has news
@@ -166,19 +166,19 @@ func (s *stream) run(ctx context.Context, reader tvbridge.TapeReader, clk clock.
 			pace.Reset(wait)
 			paced = pace.C
 		} else {
-			entries, wake, err := poll(reader, buf[:0])
+			n, wake, err := read()
 			lastRead = time.Now()
 			switch {
 			case errors.Is(err, tvbridge.ErrTooSlow):
 				return "client too slow", err
 			case err != nil:
 				return "tape failed", err
-			case len(entries) > 0:
-				if err := s.writeEntries(entries); err != nil {
+			case n > 0:
+				if err := s.send(); err != nil {
 					return "write failed", err
 				}
 				restart(heartbeat, every)
-				if len(entries) == cap(buf) {
+				if n == batchSize {
 					lastRead = time.Time{} // a full batch: more is waiting
 				}
 				continue
@@ -206,35 +206,44 @@ func (s *stream) run(ctx context.Context, reader tvbridge.TapeReader, clk clock.
 	}
 }
 
-// poll is reader.Poll with a panic turned into an error, so a faulty tape
-// implementation closes one connection instead of the process.
-func poll(reader tvbridge.TapeReader, buf []tvbridge.TapeEntry) (entries []tvbridge.TapeEntry, wake <-chan struct{}, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("tape reader panicked: %v", p)
-		}
-	}()
-	return reader.Poll(buf)
+// lineReader is what the in-process tape's readers offer besides Poll:
+// the lines alone, appended straight to the chunk being built.
+type lineReader interface {
+	PollLines(dst []byte, max int) (out []byte, n int, last uint64, wake <-chan struct{}, err error)
 }
 
-// writeEntries sends a batch of lines as one chunk. The tape encodes each
-// line once for all connections; an entry without one is encoded here.
-func (s *stream) writeEntries(entries []tvbridge.TapeEntry) error {
-	s.buf = s.buf[:chunkHeadroom]
-	for _, e := range entries {
-		if len(e.Line) > 0 {
-			s.buf = append(s.buf, e.Line...)
-		} else {
-			s.buf = tape.AppendLine(s.buf, e.Tick)
+// reader returns the function that reads the next batch of lines into
+// s.buf (after the headroom) and says how many entries it took, or when
+// there were none, what to wait on. A panic in the tape becomes an error,
+// so a faulty implementation closes one connection, not the process.
+func (s *stream) reader(reader tvbridge.TapeReader) func() (int, <-chan struct{}, error) {
+	lr, lines := reader.(lineReader)
+	entries := make([]tvbridge.TapeEntry, 0, batchSize)
+	return func() (n int, wake <-chan struct{}, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("tape reader panicked: %v", p)
+			}
+		}()
+		s.buf = s.buf[:chunkHeadroom]
+		if lines {
+			var last uint64
+			if s.buf, n, last, wake, err = lr.PollLines(s.buf, batchSize); n > 0 {
+				s.seq = last
+			}
+			return n, wake, err
 		}
+		got, wake, err := reader.Poll(entries[:0])
+		for _, e := range got {
+			if len(e.Line) > 0 {
+				s.buf = append(s.buf, e.Line...)
+			} else {
+				s.buf = tape.AppendLine(s.buf, e.Tick) // a tape that does not encode
+			}
+			s.seq = e.Seq
+		}
+		return len(got), wake, err
 	}
-	if err := s.send(); err != nil {
-		return err
-	}
-	if len(entries) > 0 {
-		s.seq = entries[len(entries)-1].Seq
-	}
-	return nil
 }
 
 // send delivers the lines in s.buf after the headroom as one chunk, within

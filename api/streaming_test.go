@@ -393,3 +393,30 @@ func TestStreamingHTTP10GetsUnchunkedLines(t *testing.T) {
 		checkStreamLine(t, line)
 	}
 }
+
+// panickyReader is a faulty tape reader: its Poll panics.
+type panickyReader struct{ scriptedReader }
+
+func (panickyReader) Poll([]tvbridge.TapeEntry) ([]tvbridge.TapeEntry, <-chan struct{}, error) {
+	panic("broken tape")
+}
+
+type panickyTape struct{ scriptedTape }
+
+func (*panickyTape) Subscribe() tvbridge.TapeReader { return &panickyReader{} }
+
+// A tape that panics closes the one connection reading it, not the server.
+func TestStreamingTapePanicClosesTheConnection(t *testing.T) {
+	logs := &logRecorder{}
+	records := logs.watch()
+	h := NewHandler(Config{Catalog: fixtureCatalog(t), History: newFakeHistory(), Tape: &panickyTape{}, Logger: slog.New(logs)})
+	srv := newServer(t, h)
+	s := dialStream(t, srv)
+	r := <-records
+	if attr(r, "reason") != "tape failed" || !strings.Contains(attr(r, "err"), "broken tape") {
+		t.Fatalf("log %s reason=%q err=%q", r.Message, attr(r, "reason"), attr(r, "err"))
+	}
+	if rest, err := io.ReadAll(s.r); err != nil || string(rest) != "0\r\n\r\n" {
+		t.Fatalf("after the tape failed the stream sent %q, %v; want the last chunk", rest, err)
+	}
+}

@@ -57,11 +57,8 @@ func (r *Reader) Next(ctx context.Context, buf []tvbridge.TapeEntry) ([]tvbridge
 		if err := r.check(ctx); err != nil {
 			return buf, err
 		}
-		n := len(buf)
-		var wake <-chan struct{}
-		buf, wake = r.tape.read(r, buf)
-		if len(buf) > n {
-			r.delivered.Add(uint64(len(buf) - n))
+		n, wake := r.tape.read(r, cap(buf)-len(buf), func(s *slot) { buf = append(buf, s.entry) })
+		if n > 0 {
 			return buf, nil
 		}
 		if wake == nil {
@@ -88,16 +85,40 @@ func (r *Reader) Poll(buf []tvbridge.TapeEntry) ([]tvbridge.TapeEntry, <-chan st
 	if err := r.check(context.Background()); err != nil {
 		return buf, nil, err
 	}
-	n := len(buf)
-	buf, wake := r.tape.read(r, buf)
-	if len(buf) > n {
-		r.delivered.Add(uint64(len(buf) - n))
+	n, wake := r.tape.read(r, cap(buf)-len(buf), func(s *slot) { buf = append(buf, s.entry) })
+	if n > 0 {
 		return buf, nil, nil
 	}
 	if wake == nil { // lapped
 		return buf, nil, r.check(context.Background())
 	}
 	return buf, wake, nil
+}
+
+// PollLines is Poll for a writer that needs only the encoded lines: it
+// appends the lines of up to max entries to dst, and returns the extended
+// buffer, how many entries it took and the Seq of the last one. A
+// /streaming connection sends them as they are, and copying whole entries
+// (a tick is some 200 bytes) for a hundred connections cost more than the
+// lines themselves.
+func (r *Reader) PollLines(dst []byte, max int) (out []byte, n int, last uint64, wake <-chan struct{}, err error) {
+	if max <= 0 {
+		return dst, 0, 0, nil, errNoRoom
+	}
+	if err := r.check(context.Background()); err != nil {
+		return dst, 0, 0, nil, err
+	}
+	n, wake = r.tape.read(r, max, func(s *slot) {
+		dst = append(dst, s.entry.Line...)
+		last = s.entry.Seq
+	})
+	if n > 0 {
+		return dst, n, last, nil, nil
+	}
+	if wake == nil { // lapped
+		return dst, 0, 0, nil, r.check(context.Background())
+	}
+	return dst, 0, 0, wake, nil
 }
 
 func (r *Reader) check(ctx context.Context) error {
@@ -120,11 +141,12 @@ func (r *Reader) Close() {
 	})
 }
 
-// read copies the entries after r's cursor into buf, skipping superseded
-// quotes while r is far behind. When it copies nothing, it returns a
-// channel that a later Append closes; when r has been lapped it sets
-// r.tooSlow and returns a nil channel. It takes no lock: see publish.
-func (t *Tape) read(r *Reader, buf []tvbridge.TapeEntry) ([]tvbridge.TapeEntry, <-chan struct{}) {
+// read hands up to max entries after r's cursor to take, skipping
+// superseded quotes while r is far behind, and says how many it took.
+// When it takes none, it returns a channel that a later Append closes;
+// when r has been lapped it sets r.tooSlow and returns a nil channel. It
+// takes no lock: see publish.
+func (t *Tape) read(r *Reader, max int, take func(*slot)) (int, <-chan struct{}) {
 	for {
 		last := t.last.Load()
 		next := r.cursor.Load() + 1
@@ -134,29 +156,36 @@ func (t *Tape) read(r *Reader, buf []tvbridge.TapeEntry) ([]tvbridge.TapeEntry, 
 			wake := *t.wake.Load()
 			t.waiting.Store(true)
 			if t.last.Load() < next {
-				return buf, wake
+				return 0, wake
 			}
 			continue
 		}
-		n, skipped := len(buf), uint64(0)
-		for ; next <= last && len(buf) < cap(buf); next++ {
+		n, skipped := 0, uint64(0)
+		for ; next <= last && n < max; next++ {
 			s := t.ring[next&t.mask].Load()
-			if s == nil || s.entry.Seq != next { // overwritten by a later lap
+			if s == nil || s.entry.Seq != next {
+				// Overwritten by a later lap: what was taken is valid;
+				// the next call reports ErrTooSlow.
 				r.tooSlow = true
-				return buf[:n], nil
+				break
 			}
 			if t.superseded(s, last) {
 				skipped++
 				continue
 			}
-			buf = append(buf, s.entry)
+			take(s)
+			n++
 		}
 		r.cursor.Store(next - 1)
 		if skipped > 0 {
 			r.skipped.Add(skipped)
 		}
-		if len(buf) > n {
-			return buf, nil
+		if n > 0 {
+			r.delivered.Add(uint64(n))
+			return n, nil
+		}
+		if r.tooSlow {
+			return 0, nil
 		}
 		// Everything read was a superseded quote: look again.
 	}

@@ -1,6 +1,7 @@
 package tape
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -514,5 +515,58 @@ func TestPollDoesNotWait(t *testing.T) {
 	}
 	if _, _, err := r.Poll(buf); !errors.Is(err, tvbridge.ErrTooSlow) {
 		t.Fatalf("lapped reader: %v", err)
+	}
+}
+
+// PollLines delivers exactly the lines Next would, in order, skips the same
+// superseded quotes, and reports a lap like Poll.
+func TestPollLinesMatchesNext(t *testing.T) {
+	tp := New(Config{Capacity: 64, ConflateAfter: 4})
+	byEntries, byLines := tp.NewReader(), tp.NewReader()
+	_, _, _, wake, err := byLines.PollLines(nil, 8)
+	if err != nil || wake == nil {
+		t.Fatalf("empty tape: wake %v, err %v", wake != nil, err)
+	}
+	for i := range 20 {
+		tp.Append(quote("A", float64(i)), trade("B", float64(i)))
+	}
+	select {
+	case <-wake:
+	default:
+		t.Fatal("Append did not close the wake channel")
+	}
+	var want []byte
+	var wantLast uint64
+	for _, e := range readN(t, byEntries, 22, 64) { // 18 A quotes are superseded and far enough behind
+		want = append(want, e.Line...)
+		wantLast = e.Seq
+	}
+	var got []byte
+	var total int
+	for total < 22 {
+		var n int
+		var last uint64
+		got, n, last, _, err = byLines.PollLines(got, 5)
+		if err != nil || n == 0 || n > 5 {
+			t.Fatalf("PollLines took %d entries, err %v", n, err)
+		}
+		if total += n; total == 22 && last != wantLast {
+			t.Errorf("last Seq %d, want %d", last, wantLast)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("PollLines lines differ from Next's:\n%s\nwant\n%s", got, want)
+	}
+	if s, w := byLines.Stats(), byEntries.Stats(); s != w {
+		t.Errorf("stats %+v, Next's reader %+v", s, w)
+	}
+	if _, _, _, _, err := byLines.PollLines(nil, 0); err == nil {
+		t.Error("PollLines with max 0 should fail: it could never deliver")
+	}
+	for range 70 { // lap both
+		tp.Append(trade("B", 1))
+	}
+	if _, n, _, _, err := byLines.PollLines(nil, 8); !errors.Is(err, tvbridge.ErrTooSlow) || n != 0 {
+		t.Fatalf("lapped reader: %d entries, err %v", n, err)
 	}
 }
