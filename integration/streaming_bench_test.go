@@ -4,15 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,13 +63,15 @@ func (f *firehose) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.conns = append(f.conns, c)
 	f.mu.Unlock()
-	go func() {
-		for frame := range c.out {
-			if ws.WriteMessage(websocket.TextMessage, frame) != nil {
-				return
-			}
+	// Pongs go through the same writer: it owns the connection's writes.
+	ws.SetPingHandler(func(data string) error {
+		select {
+		case c.out <- appendFrame(nil, websocket.PongMessage, []byte(data)):
+		default:
 		}
-	}()
+		return nil
+	})
+	go c.write(ws.UnderlyingConn())
 	for {
 		var req wire.StreamRequest
 		if err := ws.ReadJSON(&req); err != nil {
@@ -77,6 +83,42 @@ func (f *firehose) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.mu.Unlock()
 		}
 	}
+}
+
+// write sends the queued frames, as many as are waiting in one write, as a
+// busy server's socket does. With a syscall per frame the emulated upstream
+// took a fifth of the bridge's process's CPU, which is not the bridge's.
+func (c *fhConn) write(conn net.Conn) {
+	var buf []byte
+	for frame := range c.out {
+		buf = append(buf[:0], frame...)
+		for more := true; more && len(buf) < 64<<10; {
+			select {
+			case frame := <-c.out:
+				buf = append(buf, frame...)
+			default:
+				more = false
+			}
+		}
+		if _, err := conn.Write(buf); err != nil {
+			return
+		}
+	}
+}
+
+// appendFrame appends an unmasked (server to client) WebSocket frame.
+func appendFrame(dst []byte, opcode int, payload []byte) []byte {
+	dst = append(dst, 0x80|byte(opcode))
+	switch n := len(payload); {
+	case n < 126:
+		dst = append(dst, byte(n))
+	case n < 1<<16:
+		dst = append(dst, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, payload...)
 }
 
 // pace sends frames until ctx is done: every millisecond, rate/1000 frames
@@ -122,7 +164,7 @@ func (f *firehose) pace(ctx context.Context) {
 					frame = bookFrame(figi, now, st.c, i)
 				}
 				select {
-				case c.out <- frame:
+				case c.out <- appendFrame(nil, websocket.TextMessage, frame):
 					f.sent.Add(1)
 				default: // the client is not reading: that is its problem
 				}
@@ -202,6 +244,11 @@ func (u firehoseUpstream) OrderBook(context.Context, string, int) (tvbridge.Orde
 // /streaming line it caused being read by each client, at 20,000 upstream
 // frames a second over 1,000 instruments; and counts trades any client lost.
 //
+// Beside p50/p99 it reports where a tail comes from: append_p99 (frame read
+// to tape), tape_p99 (frame read to a tape reader woken), and the Go
+// scheduler's p99 wait to run in the bridge's and the clients' processes.
+// TVBRIDGE_BENCH_CPUPROFILE=file profiles the bridge while it measures.
+//
 //	go test -run '^$' -bench StreamingLatency -benchtime 1x ./integration/
 func BenchmarkStreamingLatency(b *testing.B) {
 	for _, c := range []struct {
@@ -254,7 +301,8 @@ func benchStreaming(b *testing.B, clients int, flushWindow time.Duration, separa
 		}
 		defer store.Close()
 		tp := tape.New(tape.Config{})
-		svc, err := ingest.New(ingest.Config{Upstream: up, Store: store, Tape: tp, Instruments: specs, Logger: quietLog(),
+		timed := &timedTape{Tape: tp}
+		svc, err := ingest.New(ingest.Config{Upstream: up, Store: store, Tape: timed, Instruments: specs, Logger: quietLog(),
 			BackfillDepth: time.Hour, BookDepth: 1})
 		if err != nil {
 			b.Fatal(err)
@@ -274,7 +322,7 @@ func benchStreaming(b *testing.B, clients int, flushWindow time.Duration, separa
 
 		// The monitor reads the tape itself to learn each line's receipt
 		// time. A line that occurs twice is ambiguous and not timed.
-		received := sync.Map{} // line hash -> *stamp
+		received := map[uint64]*stamp{} // line hash; the monitor's until it is done
 		var tapeTrades, tapeLines atomic.Int64
 		var tapeLag []time.Duration // receipt to the monitor reading it off the tape
 		measuring := atomic.Bool{}
@@ -290,8 +338,10 @@ func benchStreaming(b *testing.B, clients int, flushWindow time.Duration, separa
 				}
 				now := time.Now()
 				for _, e := range es {
-					if st, loaded := received.LoadOrStore(hashLine(e.Line), &stamp{at: e.Tick.Received}); loaded {
-						st.(*stamp).dup = true
+					if st := received[hashLine(e.Line)]; st != nil {
+						st.dup = true
+					} else {
+						received[hashLine(e.Line)] = &stamp{at: e.Tick.Received}
 					}
 					if e.Tick.Kind == tvbridge.TickTrade {
 						tapeTrades.Add(1)
@@ -310,10 +360,16 @@ func benchStreaming(b *testing.B, clients int, flushWindow time.Duration, separa
 		time.Sleep(warmup) // load-generator pacing, not synchronisation
 		framesBefore := pool.Stats().FramesRead
 		measuring.Store(true)
+		timed.measuring.Store(true)
 		gen.setMeasuring(true)
 		b.ResetTimer()
+		schedBefore := schedLatencies()
+		stopProfile := profileCPU(b)
 		time.Sleep(measure)
+		stopProfile()
+		schedP99 := schedLatencies().minus(schedBefore).quantile(0.99)
 		measuring.Store(false)
+		timed.measuring.Store(false)
 		gen.setMeasuring(false)
 		b.StopTimer()
 		frames := pool.Stats().FramesRead - framesBefore
@@ -322,7 +378,7 @@ func benchStreaming(b *testing.B, clients int, flushWindow time.Duration, separa
 		// in flight add trades after this count; the clients stop reading
 		// once they have it, so the loss is measured against it too.
 		want := tapeTrades.Load()
-		res := gen.finish(want)
+		res, clientSched := gen.finish(want)
 		cancel()
 		apiSrv.CloseClientConnections()
 		wg.Wait()
@@ -332,17 +388,18 @@ func benchStreaming(b *testing.B, clients int, flushWindow time.Duration, separa
 		lost, ambiguous := int64(0), 0
 		for _, r := range res {
 			for _, s := range r.Samples {
-				st, ok := received.Load(s.Hash)
-				if !ok || st.(*stamp).dup {
+				st := received[s.Hash]
+				if st == nil || st.dup {
 					ambiguous++
 					continue
 				}
-				lat = append(lat, time.Duration(s.At-st.(*stamp).at.UnixNano()))
+				lat = append(lat, time.Duration(s.At-st.at.UnixNano()))
 			}
 			lost = max(lost, want-r.Trades)
 		}
 		slices.Sort(lat)
 		slices.Sort(tapeLag)
+		slices.Sort(timed.lags)
 		if len(lat) == 0 || len(tapeLag) == 0 {
 			b.Fatal("no latency samples")
 		}
@@ -355,6 +412,13 @@ func benchStreaming(b *testing.B, clients int, flushWindow time.Duration, separa
 		b.ReportMetric(float64(tpct(0.5).Microseconds()), "tape_p50_µs")
 		b.ReportMetric(float64(tpct(0.99).Microseconds()), "tape_p99_µs")
 		b.ReportMetric(float64(lost), "max_trades_lost_per_client")
+		b.ReportMetric(float64(schedP99.Microseconds()), "sched_p99_µs")
+		if separate {
+			b.ReportMetric(float64(clientSched.Microseconds()), "client_sched_p99_µs")
+		}
+		if n := len(timed.lags); n > 0 {
+			b.ReportMetric(float64(timed.lags[(n-1)*99/100].Microseconds()), "append_p99_µs")
+		}
 		b.ReportMetric(float64(len(lat))/measure.Seconds()/float64(clients), "timed_trades/s/client")
 		b.ReportMetric(float64(tapeLines.Load())/measure.Seconds(), "tape_lines/s")
 		stats := svc.Engine().Stats()
@@ -371,6 +435,12 @@ type sample struct {
 type stamp struct {
 	at  time.Time
 	dup bool
+}
+
+// loadResult is what the load generator's process reports.
+type loadResult struct {
+	Clients  []clientResult
+	SchedP99 time.Duration // its scheduler's p99 wait while measuring
 }
 
 // clientResult is what one /streaming client saw.
@@ -412,6 +482,8 @@ type load struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	out   *bufio.Reader
+
+	schedP99 time.Duration // own process: measured while measuring
 }
 
 func startLoad(b *testing.B, url string, clients int, separate bool) *load {
@@ -470,10 +542,10 @@ func (l *load) setMeasuring(on bool) {
 
 // finish waits (up to 30 s) until every client has read want trades, then
 // stops the clients and returns what they saw.
-func (l *load) finish(want int64) []clientResult {
+func (l *load) finish(want int64) ([]clientResult, time.Duration) {
 	if l.cmd != nil {
 		fmt.Fprintf(l.stdin, "finish %d\n", want)
-		var res []clientResult
+		var res loadResult
 		if err := json.NewDecoder(l.out).Decode(&res); err != nil {
 			l.b.Fatalf("load generator results: %v", err)
 		}
@@ -481,7 +553,7 @@ func (l *load) finish(want int64) []clientResult {
 		if err := l.cmd.Wait(); err != nil {
 			l.b.Fatalf("load generator: %v", err)
 		}
-		return res
+		return res.Clients, res.SchedP99
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for !allRead(l.trades, want) && time.Now().Before(deadline) {
@@ -494,7 +566,7 @@ func (l *load) finish(want int64) []clientResult {
 	for i := range l.results {
 		l.results[i].Trades = l.trades[i].Load()
 	}
-	return l.results
+	return l.results, l.schedP99
 }
 
 func allRead(trades []atomic.Int64, want int64) bool {
@@ -523,18 +595,21 @@ func TestLoadGenerator(t *testing.T) {
 	}
 	fmt.Println("ready")
 	in := bufio.NewScanner(os.Stdin)
+	var sched schedHist
 	for in.Scan() {
 		var want int64
 		switch cmd := in.Text(); {
 		case cmd == "start":
 			l.measuring.Store(true)
+			sched = schedLatencies()
 		case cmd == "stop":
 			l.measuring.Store(false)
+			l.schedP99 = schedLatencies().minus(sched).quantile(0.99)
 		case strings.HasPrefix(cmd, "finish "):
 			want, _ = strconv.ParseInt(strings.TrimPrefix(cmd, "finish "), 10, 64)
 			l.b = nil
-			res := l.finish(want)
-			if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+			clients, sched := l.finish(want)
+			if err := json.NewEncoder(os.Stdout).Encode(loadResult{clients, sched}); err != nil {
 				t.Fatal(err)
 			}
 			return
@@ -550,4 +625,82 @@ func hashLine(l []byte) uint64 {
 		h *= 1099511628211
 	}
 	return h
+}
+
+// schedHist is the Go scheduler's histogram of how long goroutines waited
+// to run after becoming runnable: in a saturated process it is where a
+// streaming tail comes from.
+type schedHist struct {
+	counts  []uint64
+	buckets []float64
+}
+
+func schedLatencies() schedHist {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	h := s[0].Value.Float64Histogram()
+	return schedHist{counts: slices.Clone(h.Counts), buckets: h.Buckets}
+}
+
+func (h schedHist) minus(o schedHist) schedHist {
+	d := schedHist{counts: slices.Clone(h.counts), buckets: h.buckets}
+	for i := range d.counts {
+		d.counts[i] -= o.counts[i]
+	}
+	return d
+}
+
+// quantile returns the upper bound of the bucket holding quantile q.
+func (h schedHist) quantile(q float64) time.Duration {
+	var total uint64
+	for _, c := range h.counts {
+		total += c
+	}
+	want, seen := uint64(float64(total)*q), uint64(0)
+	for i, c := range h.counts {
+		if seen += c; seen > want {
+			return time.Duration(h.buckets[i+1] * float64(time.Second))
+		}
+	}
+	return 0
+}
+
+// timedTape records, while measuring, how long after its frame was read
+// each tick reached the tape: the ingest part of the latency, without the
+// wake-up of whoever reads the tape. Append has one caller, the event loop.
+type timedTape struct {
+	*tape.Tape
+	measuring atomic.Bool
+	lags      []time.Duration // read after the event loop has stopped
+}
+
+func (t *timedTape) Append(ticks ...tvbridge.Tick) {
+	if t.measuring.Load() {
+		now := time.Now()
+		for _, tk := range ticks {
+			t.lags = append(t.lags, now.Sub(tk.Received))
+		}
+	}
+	t.Tape.Append(ticks...)
+}
+
+// profileCPU profiles the bridge's process while the benchmark measures,
+// into the file TVBRIDGE_BENCH_CPUPROFILE names (go test's -cpuprofile
+// would also take in setup and the analysis of the results).
+func profileCPU(b *testing.B) (stop func()) {
+	path := os.Getenv("TVBRIDGE_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
