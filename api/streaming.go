@@ -142,66 +142,65 @@ func (s *stream) close(complete bool) {
 	s.conn.Close()
 }
 
-// run streams until the connection must close and says why. One goroutine
-// per connection waits for the tape, its pacing window and its heartbeat in
-// one select: with a hundred connections, every extra wake-up per tick
-// costs more than the ticks themselves.
+// run streams until the connection must close and says why.
 //
 // Reads are paced: the tape is read at most once per window (wall clock,
 // like socket deadlines: it paces syscalls, not market time), and what one
-// read returns is written and flushed as one chunk.
+// read returns goes out as one chunk. While lines flow the goroutine only
+// sleeps out the rest of each window: with a hundred connections a timer
+// reset and a select per chunk cost more than the lines, and a client that
+// left or a heartbeat due is noticed at most one window late. Only an idle
+// stream waits in a select, for the tape, its heartbeat or its context.
+// The heartbeat timer is not reset per chunk either: when it fires after
+// output, it is moved to Heartbeat after that output.
 func (s *stream) run(ctx context.Context, reader tvbridge.TapeReader, clk clock.Clock, every time.Duration) (string, error) {
+	lastOut := clk.Now() // taken first, so the timer never fires before lastOut+every
 	heartbeat := clk.NewTimer(every)
 	defer heartbeat.Stop()
-	pace := time.NewTimer(time.Hour)
-	pace.Stop()
-	defer pace.Stop()
-
 	read := s.reader(reader)
 	var lastRead time.Time
 	for {
-		var ready <-chan struct{} // the tape has news
-		var paced <-chan time.Time
-		if wait := s.window() - time.Since(lastRead); wait > 0 {
-			pace.Reset(wait)
-			paced = pace.C
-		} else {
-			n, wake, err := read()
-			lastRead = time.Now()
-			switch {
-			case errors.Is(err, tvbridge.ErrTooSlow):
-				return "client too slow", err
-			case err != nil:
-				return "tape failed", err
-			case n > 0:
-				if err := s.send(); err != nil {
-					return "write failed", err
-				}
-				restart(heartbeat, every)
-				if n == batchSize {
-					lastRead = time.Time{} // a full batch: more is waiting
-				}
-				continue
-			}
-			ready = wake
-		}
 		select {
 		case <-ctx.Done():
 			return "client gone", context.Cause(ctx) // the server's cause on shutdown
-		case <-ready:
-		case <-paced:
+		default:
+		}
+		if wait := s.window() - time.Since(lastRead); wait > 0 {
+			time.Sleep(wait)
+		}
+		n, wake, err := read()
+		lastRead = time.Now()
+		switch {
+		case errors.Is(err, tvbridge.ErrTooSlow):
+			return "client too slow", err
+		case err != nil:
+			return "tape failed", err
+		case n > 0:
+			lastOut = clk.Now()
+			if err := s.send(); err != nil {
+				return "write failed", err
+			}
+			if n == batchSize {
+				lastRead = time.Time{} // a full batch: more is waiting
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return "client gone", context.Cause(ctx)
+		case <-wake:
 		case <-heartbeat.C():
-			s.buf = tape.AppendHeartbeat(s.buf[:chunkHeadroom], clk.Now())
+			now := clk.Now()
+			if idle := now.Sub(lastOut); idle < every {
+				heartbeat.Reset(every - idle)
+				continue
+			}
+			s.buf = tape.AppendHeartbeat(s.buf[:chunkHeadroom], now)
+			lastOut = now
 			if err := s.send(); err != nil {
 				return "write failed", err
 			}
 			heartbeat.Reset(every)
-		}
-		if paced != nil && !pace.Stop() {
-			select {
-			case <-pace.C:
-			default:
-			}
 		}
 	}
 }
@@ -301,17 +300,6 @@ func (s *stream) flush() error {
 		return fmt.Errorf("flush: %w", err)
 	}
 	return nil
-}
-
-// restart makes t fire d from now, dropping a tick that is already pending.
-func restart(t clock.Timer, d time.Duration) {
-	if !t.Stop() {
-		select {
-		case <-t.C():
-		default:
-		}
-	}
-	t.Reset(d)
 }
 
 // flushWindow is the configured window, or the adaptive one: 1ms plus 10µs

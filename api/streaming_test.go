@@ -420,3 +420,22 @@ func TestStreamingTapePanicClosesTheConnection(t *testing.T) {
 		t.Fatalf("after the tape failed the stream sent %q, %v; want the last chunk", rest, err)
 	}
 }
+
+// The heartbeat follows Heartbeat of silence, counted from the last line.
+func TestStreamingHeartbeatOnlyAfterSilence(t *testing.T) {
+	env := newTestEnv(t, nil)
+	srv := newServer(t, env.h)
+	s := dialStream(t, srv)
+	env.clk.BlockUntil(1) // heartbeat armed for fixtureNow+5s
+	env.clk.Advance(3 * time.Second)
+	env.tape.Append(sampleTicks(fixtureNow)[0])
+	checkStreamLine(t, s.line(t))
+
+	env.clk.Advance(2 * time.Second) // the timer fires, 2 s after the line: no heartbeat yet
+	env.clk.BlockUntil(1)            // re-armed for 5 s after the line
+	env.clk.Advance(3 * time.Second)
+	hb := checkStreamLine(t, s.line(t))
+	if want := fixtureNow.Add(8 * time.Second).Unix(); hb["heartbeat"] != float64(want) {
+		t.Fatalf("first line after the trade: %v, want the heartbeat of %d", hb, want)
+	}
+}
