@@ -217,7 +217,10 @@ type lineReader interface {
 // so a faulty implementation closes one connection, not the process.
 func (s *stream) reader(reader tvbridge.TapeReader) func() (int, <-chan struct{}, error) {
 	lr, lines := reader.(lineReader)
-	entries := make([]tvbridge.TapeEntry, 0, batchSize)
+	var entries []tvbridge.TapeEntry // for a tape without PollLines
+	if !lines {
+		entries = make([]tvbridge.TapeEntry, 0, batchSize)
+	}
 	return func() (n int, wake <-chan struct{}, err error) {
 		defer func() {
 			if p := recover(); p != nil {
