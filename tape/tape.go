@@ -30,6 +30,7 @@ import (
 const (
 	DefaultCapacity = 1 << 16
 	lineChunk       = 64 << 10 // bytes per chunk of encoded lines
+	slabSlots       = 32       // slots per allocation; a slab is freed once the ring has moved past all of them
 )
 
 // ErrClosed is returned by Next after the reader was closed.
@@ -77,6 +78,7 @@ type Tape struct {
 	scratch  []byte               // reused encoder output
 	chunk    []byte               // current line chunk; bytes before len are immutable
 	pending  []tvbridge.TapeEntry // encoded entries waiting to be published
+	slab     []slot               // unused slots, allocated slabSlots at a time
 	dropped  atomic.Uint64
 
 	// What readers see. The single producer holding appendMu stores each
@@ -199,11 +201,14 @@ type slot struct {
 // a reader that sees last also sees every slot up to it. A reader that
 // finds a slot holding a later Seq than it asked for has been lapped.
 func (t *Tape) publish(entries []tvbridge.TapeEntry) {
-	slots := make([]slot, len(entries)) // one allocation per Append
 	seq := t.last.Load()
 	for i := range entries {
 		seq++
-		s := &slots[i]
+		if len(t.slab) == 0 {
+			t.slab = make([]slot, slabSlots)
+		}
+		s := &t.slab[0]
+		t.slab = t.slab[1:]
 		s.entry = entries[i]
 		s.entry.Seq = seq
 		t.ring[seq&t.mask].Store(s)
