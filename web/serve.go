@@ -86,11 +86,14 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, opts Options) e
 func shutdown(srv *http.Server, cancelBase context.CancelCauseFunc, drain time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	err := srv.Shutdown(ctx)
+	// What is still running does not end by itself: streams, including
+	// those that took their connection over (Shutdown does not wait for
+	// those at all).
+	cancelBase(errShutdown)
+	if !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	// What is still running does not end by itself: streams.
-	cancelBase(errShutdown)
 	ctx2, cancel2 := context.WithTimeout(context.Background(), drain)
 	defer cancel2()
 	if err := srv.Shutdown(ctx2); err != nil {
