@@ -65,11 +65,8 @@ func (s *Service) backfillLimit(figi string) time.Time {
 	if s.unstreamed[figi] {
 		return limit // the stream marks nothing of it
 	}
-	// Ranges the stream has marked but not yet committed are not gaps.
-	for _, bound := range []time.Time{s.streamFrom, firstFrom(s.pendCov), firstFrom(s.flushCov)} {
-		if !bound.IsZero() && bound.Before(limit) {
-			limit = bound
-		}
+	if start := s.streamStartLocked(figi); !start.IsZero() && start.Before(limit) {
+		limit = start
 	}
 	return limit
 }

@@ -9,12 +9,13 @@
 // flushed, plus the engine's open minute.
 //
 // Coverage is how the service knows that no minute is missing. A minute range
-// is "covered" once it is known complete: either the stream was connected for
-// all of it (and the bars it produced are stored), or REST candles for it were
-// stored. Only covered ranges are immutable; everything else is a gap that the
-// backfill loop fills, within the upstream's REST rate limit. The minutes
-// just before a start or reconnect are fetched ahead of REST's lag and served
-// uncovered until it has passed (see recent.go).
+// is "covered" once it is known complete: either the instrument's candle
+// stream was live for all of it (and the bars it produced are stored; see
+// streams.go), or REST candles for it were stored. Only covered ranges are
+// immutable; everything else is a gap that the backfill loop fills, within
+// the upstream's REST rate limit. The minutes just before a start or
+// reconnect are fetched ahead of REST's lag and served uncovered until it has
+// passed (see recent.go).
 package ingest
 
 import (
@@ -36,13 +37,6 @@ import (
 type Store interface {
 	tvbridge.BarStore
 	PutMinutesBatch(ctx context.Context, bars map[string][]tvbridge.Bar, covered map[string][]tvbridge.Range) (int, error)
-}
-
-// StreamEpocher is implemented by upstreams that can tell when their stream
-// may have missed data: the epoch changes whenever any stream connection is
-// (re)established. Upstreams without it are trusted to be gapless while running.
-type StreamEpocher interface {
-	StreamEpoch() uint64
 }
 
 // Config configures the service.
@@ -115,10 +109,13 @@ type Service struct {
 	pendCov  []tvbridge.Range          // streamed ranges waiting to be marked covered
 	flushCov []tvbridge.Range          // streamed ranges being committed right now
 	// streamFrom mirrors coverFrom for the backfill: the stream is
-	// responsible for everything from here on.
-	streamFrom time.Time
-	sealed     map[string]time.Time // per FIGI: daily bars stored for trading days before this
-	closed     map[string]time.Time // per FIGI: everything before is covered and durable
+	// responsible for everything from here on, for each instrument from
+	// the later of this and its restartFrom (see streams.go).
+	streamFrom  time.Time
+	restartFrom map[string]time.Time // per FIGI: its stream's last restart; never while down
+	streams     map[string]streamState
+	sealed      map[string]time.Time // per FIGI: daily bars stored for trading days before this
+	closed      map[string]time.Time // per FIGI: everything before is covered and durable
 	// unstreamed lists the FIGIs whose candle subscription the upstream
 	// refused: the stream covers none of their minutes, so they are left to
 	// the backfill.
@@ -128,10 +125,7 @@ type Service struct {
 	kick        chan struct{}        // wakes recentLoop after a stream restart
 	recentUntil map[string]time.Time // owned by recentLoop: fetched early up to here
 
-	// Owned by the event loop.
-	epoch0    uint64 // epoch before the stream first connected
-	epoch     uint64
-	coverFrom time.Time
+	coverFrom time.Time // owned by the event loop
 
 	progress Progress
 }
@@ -168,6 +162,8 @@ func New(cfg Config) (*Service, error) {
 		kick:    make(chan struct{}, 1),
 
 		recentUntil: make(map[string]time.Time),
+		restartFrom: make(map[string]time.Time),
+		streams:     make(map[string]streamState),
 	}
 	s.engine = bars.New(bars.Config{
 		Clock:      cfg.Clock,
@@ -273,10 +269,7 @@ func (s *Service) restore(ctx context.Context) error {
 		}
 	}
 	s.setCoverFrom(nextMinute(now))
-	if e, ok := s.cfg.Upstream.(StreamEpocher); ok {
-		s.epoch = e.StreamEpoch()
-		s.epoch0 = s.epoch
-	}
+	s.initStreams()
 	return nil
 }
 
@@ -336,25 +329,13 @@ func (s *Service) handle(ev tvbridge.Event) {
 }
 
 // markCoverage records the streamed minutes that are now known complete:
-// closed for longer than CoverageLag, with no stream reconnect since they
-// began. A reconnect restarts coverage at the next minute, which leaves the
-// minutes around the outage as a gap for the backfill.
+// closed for longer than CoverageLag. The range is marked for every
+// streamed instrument at flush, from the instrument's last stream restart
+// on (see streams.go): the minutes around a restart are left as a gap for
+// the backfill, for the instruments concerned only.
 func (s *Service) markCoverage() {
 	now := s.cfg.Clock.Now()
-	if e, ok := s.cfg.Upstream.(StreamEpocher); ok {
-		if ep := e.StreamEpoch(); ep != s.epoch {
-			// The first change is the pool's initial connections.
-			first := s.epoch == s.epoch0
-			s.epoch = ep
-			s.setCoverFrom(nextMinute(now))
-			s.kickRecent()
-			if !first {
-				s.log.Info("upstream stream reconnected; the minutes around it will be backfilled",
-					"covered_from", s.coverFrom)
-			}
-			return
-		}
-	}
+	s.trackStreams(now)
 	end := now.Add(-s.cfg.CloseGrace - s.cfg.CoverageLag).Truncate(time.Minute)
 	if !end.After(s.coverFrom) {
 		return
@@ -427,11 +408,16 @@ func (s *Service) flush(ctx context.Context) {
 
 	covered := make(map[string][]tvbridge.Range, len(s.order))
 	if len(covRanges) > 0 {
+		s.mu.Lock()
 		for _, figi := range s.order {
-			if !s.isUnstreamed(figi) {
-				covered[figi] = covRanges
+			if s.unstreamed[figi] {
+				continue
+			}
+			if rs := clipRanges(covRanges, s.restartFrom[figi]); len(rs) > 0 {
+				covered[figi] = rs
 			}
 		}
+		s.mu.Unlock()
 	}
 	began := time.Now()
 	conflicts, err := s.cfg.Store.PutMinutesBatch(ctx, batch, covered)

@@ -11,22 +11,22 @@ import (
 
 // Recent minutes.
 //
-// When the stream (re)starts at R, it takes over from minute R on (the
-// first candle update of a minute is cumulative, so the engine streams R
+// When an instrument's stream (re)starts at R, it takes over from minute R on
+// (the first candle update of a minute is cumulative, so the engine streams R
 // whole); the minutes before R that the store lacks are a gap. The gap
-// backfill fills a minute only once RESTLag has passed, when upstream REST
-// is final for it. Left at that, the last RESTLag of minutes before every
-// start or reconnect would be empty for two minutes while /history already
-// served the minutes after them, and TradingView caches such a hole as a
-// closed minute without trades: a bar "appears" in it later.
+// backfill fills a minute only once RESTLag has passed, when upstream REST is
+// final for it. Left at that, the last RESTLag of minutes before every start
+// or reconnect would be empty for two minutes while /history already served
+// the minutes after them, and TradingView caches such a hole as a closed
+// minute without trades: a bar "appears" in it later.
 //
 // So those minutes are fetched ahead of the lag, each as soon as it has
 // closed (CloseGrace after its end), and stored without coverage: /history
-// serves them at once, and they are not yet immutable (ClosedBefore does
-// not move). When RESTLag has passed, the gap backfill fetches them again
-// and marks them covered; the store keeps the bars already served (first
-// write wins) and counts one that differs as a conflict. A minute REST
-// lacked early and has late still appears then; nothing served changes.
+// serves them at once, and they are not yet immutable (ClosedBefore does not
+// move). When RESTLag has passed, the gap backfill fetches them again and
+// marks them covered; the store keeps the bars already served (first write
+// wins) and counts one that differs as a conflict. A minute REST lacked early
+// and has late still appears then; nothing served changes.
 
 // recentLoop fetches the recent minutes after startup and after every
 // stream reconnect. It closes ready after the first pass, so the initial
@@ -64,26 +64,14 @@ func (s *Service) kickRecent() {
 	}
 }
 
-// streamStart is the first minute the stream is responsible for: nothing
-// at or after it is ever fetched early. Zero before Run.
-func (s *Service) streamStart() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	start := s.streamFrom
-	for _, bound := range []time.Time{firstFrom(s.pendCov), firstFrom(s.flushCov)} {
-		if !bound.IsZero() && bound.Before(start) {
-			start = bound
-		}
-	}
-	return start
-}
-
-// recentEnd is where the early window of every streamed instrument ends:
-// before the stream's first minute (that one is streamed), and before any
-// minute that has not been closed for CloseGrace.
-func (s *Service) recentEnd(now time.Time) time.Time {
-	start := s.streamStart()
-	if start.IsZero() {
+// recentEnd is where figi's early window ends: before the minute the stream
+// takes over (that one is streamed), and before any minute that has not
+// been closed for CloseGrace. Zero when there is no window: before Run, or
+// while figi's stream is down after it was live (the minutes before its
+// return are fetched once it is back).
+func (s *Service) recentEnd(figi string, now time.Time) time.Time {
+	start := s.takeover(figi)
+	if start.IsZero() || start.Equal(never) {
 		return time.Time{}
 	}
 	return minTime(start.Add(-time.Minute), now.Add(-s.cfg.CloseGrace).Truncate(time.Minute))
@@ -91,28 +79,37 @@ func (s *Service) recentEnd(now time.Time) time.Time {
 
 // recentDue returns how long until another recent minute can be fetched,
 // or false when every early window is complete (the loop then waits for
-// a reconnect).
+// a restart).
 func (s *Service) recentDue() (time.Duration, bool) {
 	now := s.cfg.Clock.Now()
-	start := s.streamStart()
-	end := s.recentEnd(now)
-	if start.IsZero() || !end.Before(start.Add(-time.Minute)) {
+	var next time.Time
+	for _, figi := range s.order {
+		end := s.recentEnd(figi, now)
+		if end.IsZero() || !end.Before(s.takeover(figi).Add(-time.Minute)) {
+			continue
+		}
+		if due := end.Add(time.Minute + s.cfg.CloseGrace); next.IsZero() || due.Before(next) { // when minute end closes
+			next = due
+		}
+	}
+	if next.IsZero() {
 		return 0, false
 	}
-	next := end.Add(time.Minute + s.cfg.CloseGrace) // when minute end closes
 	return max(next.Sub(now), time.Millisecond), true
 }
 
 // recentPass fetches every instrument's recent minutes that are due.
 func (s *Service) recentPass(ctx context.Context) {
-	end := s.recentEnd(s.cfg.Clock.Now())
-	if end.IsZero() {
-		return
-	}
+	now := s.cfg.Clock.Now()
 	fetched := 0
+	var until time.Time
 	for _, figi := range s.order {
 		if ctx.Err() != nil {
 			return
+		}
+		end := s.recentEnd(figi, now)
+		if end.IsZero() {
+			continue
 		}
 		n, err := s.fetchRecent(ctx, figi, end)
 		if err != nil {
@@ -121,10 +118,11 @@ func (s *Service) recentPass(ctx context.Context) {
 			continue
 		}
 		fetched += n
+		until = maxTime(until, end)
 	}
 	if fetched > 0 {
 		s.progress.RecentBars.Add(int64(fetched))
-		s.log.Info("recent minutes fetched ahead of the REST lag", "bars", fetched, "until", end)
+		s.log.Info("recent minutes fetched ahead of the REST lag", "bars", fetched, "until", until)
 	}
 }
 

@@ -45,7 +45,7 @@ func (u *restUpstream) Candles(_ context.Context, figi string, from, to time.Tim
 	return out, nil
 }
 
-func (u *restUpstream) StreamEpoch() uint64 { return u.epoch.Load() }
+func (u *restUpstream) StreamState(string) (uint64, bool) { return u.epoch.Load(), true }
 
 func (u *restUpstream) latest() tvbridge.Range {
 	u.mu.Lock()

@@ -157,10 +157,10 @@ func (u *Upstream) Unsubscribe(subs ...tvbridge.Subscription) { u.pool.Unsubscri
 // Events delivers the stream's events; see stream.Pool.Events.
 func (u *Upstream) Events() <-chan tvbridge.Event { return u.pool.Events() }
 
-// StreamEpoch changes whenever the stream may have missed data: on every
-// connection attempt (so on every reconnect) and on every instrument found
-// stalled and resubscribed. Package ingest uses it to backfill such minutes.
-func (u *Upstream) StreamEpoch() uint64 {
-	s := u.pool.Stats()
-	return uint64(s.Dials) + uint64(s.InstrumentStalls)
+// StreamState tells whether figi's candle stream is live and a counter that
+// changes whenever it was re-established; see stream.Pool.StreamState.
+// Package ingest uses it to backfill the minutes the stream may have missed,
+// for the instruments concerned only.
+func (u *Upstream) StreamState(figi string) (epoch uint64, live bool) {
+	return u.pool.StreamState(figi)
 }

@@ -145,7 +145,10 @@ func TestUpstreamEndToEnd(t *testing.T) {
 	if err != nil || book.TradeStatus != tvbridge.StatusNormalTrading {
 		t.Fatalf("order book: %+v, %v", book, err)
 	}
-	epoch := u.StreamEpoch()
+	epoch, live := u.StreamState("F1")
+	if live {
+		t.Error("F1's stream is live before it was subscribed")
+	}
 	u.Subscribe(tvbridge.Subscription{Kind: tvbridge.SubCandle, FIGI: "F1", Interval: tvbridge.Interval1Min})
 
 	deadline := time.After(10 * time.Second) // an overall guard only; the test does not wait on it
@@ -175,8 +178,8 @@ func TestUpstreamEndToEnd(t *testing.T) {
 	case <-deadline:
 		t.Fatal("no candle event")
 	}
-	if u.StreamEpoch() == epoch {
-		t.Error("StreamEpoch did not change when the stream connected")
+	if e, live := u.StreamState("F1"); e == epoch || !live {
+		t.Errorf("StreamState after the stream connected: epoch %d (was %d), live %v", e, epoch, live)
 	}
 	u.Unsubscribe(tvbridge.Subscription{Kind: tvbridge.SubCandle, FIGI: "F1", Interval: tvbridge.Interval1Min})
 	select {

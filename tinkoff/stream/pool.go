@@ -54,16 +54,21 @@ type Pool struct {
 	badFrameLog, unknownLog *logLimiter
 
 	mu       sync.Mutex
-	slots    []*slot                 // MaxConnections of them; a slot has a socket only while it has subscriptions
-	figiSlot map[string]*slot        // where each subscribed FIGI lives; all its subscriptions share it
-	pending  []tvbridge.Subscription // desired but waiting for room, in arrival order
-	requests requestLog
-	nextID   uint64
-	gate     time.Time // no handshake before this, after a 423 or 429
-	runCtx   context.Context
-	started  bool
-	stopped  bool
-	wg       sync.WaitGroup
+	slots    []*slot          // MaxConnections of them; a slot has a socket only while it has subscriptions
+	figiSlot map[string]*slot // where each subscribed FIGI lives; all its subscriptions share it
+	// candleEpoch counts, per FIGI, the times its candle subscription was
+	// sent on a live connection; see StreamState. Never reset, so a FIGI
+	// unsubscribed and subscribed again cannot repeat an epoch; its size is
+	// the FIGIs this process subscribed.
+	candleEpoch map[string]uint64
+	pending     []tvbridge.Subscription // desired but waiting for room, in arrival order
+	requests    requestLog
+	nextID      uint64
+	gate        time.Time // no handshake before this, after a 423 or 429
+	runCtx      context.Context
+	started     bool
+	stopped     bool
+	wg          sync.WaitGroup
 }
 
 // slot is one connection's share of the desired set. Fields are guarded by
@@ -86,14 +91,15 @@ type slot struct {
 func New(cfg Config) *Pool {
 	cfg = cfg.withDefaults()
 	p := &Pool{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "tinkoff/stream"),
-		clock:    cfg.Clock,
-		bo:       newBackoff(cfg.BackoffMin, cfg.BackoffMax),
-		inst:     newInstruments(),
-		fatal:    make(chan error, 1),
-		figiSlot: make(map[string]*slot),
-		requests: newRequestLog(requestLogSize),
+		cfg:         cfg,
+		log:         cfg.Logger.With("component", "tinkoff/stream"),
+		clock:       cfg.Clock,
+		bo:          newBackoff(cfg.BackoffMin, cfg.BackoffMax),
+		inst:        newInstruments(),
+		fatal:       make(chan error, 1),
+		figiSlot:    make(map[string]*slot),
+		candleEpoch: make(map[string]uint64),
+		requests:    newRequestLog(requestLogSize),
 		dialer: &websocket.Dialer{
 			Proxy:            http.ProxyFromEnvironment,
 			HandshakeTimeout: cfg.HandshakeTimeout,
@@ -221,6 +227,26 @@ func (p *Pool) Stats() Stats {
 	return st
 }
 
+// StreamState tells, for figi, whether its candle subscription is live (on
+// a connected socket) and a counter that changes every time that
+// subscription is sent again: at a (re)connect, or when the instrument was
+// found stalled and resubscribed. Around each change, and while it is not
+// live, the stream may have missed figi's candles; package ingest leaves
+// those minutes to the REST backfill, for the instruments concerned only.
+func (p *Pool) StreamState(figi string) (epoch uint64, live bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	epoch = p.candleEpoch[figi]
+	if s := p.figiSlot[figi]; s != nil && s.conn != nil {
+		for sub := range s.subs[figi] {
+			if sub.Kind == tvbridge.SubCandle {
+				return epoch, true
+			}
+		}
+	}
+	return epoch, false
+}
+
 // normalize checks a subscription and clears the fields its kind does not
 // use, so that equal subscriptions compare equal.
 func normalize(sub tvbridge.Subscription) (tvbridge.Subscription, error) {
@@ -333,6 +359,7 @@ func (p *Pool) removeLocked(s *slot, sub tvbridge.Subscription, notify bool) {
 		delete(p.figiSlot, sub.FIGI)
 		p.inst.untrack(sub.FIGI)
 	}
+
 	p.out.forget(sub)
 	if s.nsubs == 0 && s.conn != nil {
 		s.conn.retire()
@@ -376,6 +403,9 @@ func (p *Pool) startSlotLocked(s *slot) {
 // sendLocked queues a subscribe or unsubscribe frame for sub on s's
 // connection and returns its request id.
 func (p *Pool) sendLocked(s *slot, sub tvbridge.Subscription, subscribe bool) string {
+	if subscribe && sub.Kind == tvbridge.SubCandle {
+		p.candleEpoch[sub.FIGI]++
+	}
 	p.nextID++
 	id := strconv.FormatUint(p.nextID, 10)
 	p.requests.add(&request{id: id, slot: s.index, sub: sub, subscribe: subscribe})

@@ -768,3 +768,54 @@ func TestConnectsOverTLS(t *testing.T) {
 	p.Subscribe(infoSub("A"))
 	srv.waitFor("subscribed over TLS", func() bool { return srv.exactlyLocked([]tvbridge.Subscription{infoSub("A")}) })
 }
+
+// StreamState follows each instrument's own connection: a drop makes the
+// instruments on it not live, their reconnect changes their epoch, and the
+// instruments on the other connection are untouched.
+func TestStreamStatePerInstrument(t *testing.T) {
+	srv := newFakeServer(t)
+	fake := clock.NewFake(t0)
+	cfg, _ := testConfig(t, srv, fake)
+	cfg.MaxPerConnection = 2
+	p := New(cfg)
+	startPool(t, p)
+	figis := []string{"A", "B", "C", "D"}
+	var subs []tvbridge.Subscription
+	for _, f := range figis {
+		subs = append(subs, candleSub(f))
+		if _, live := p.StreamState(f); live {
+			t.Fatalf("%s live before it was subscribed", f)
+		}
+	}
+	p.Subscribe(append(subs, bookSub("E"))...)
+	srv.waitFor("every subscription placed", func() bool { return srv.exactlyLocked(append(subs, bookSub("E"))) })
+	before := map[string]uint64{}
+	for _, f := range figis {
+		e, live := p.StreamState(f)
+		if !live || e == 0 {
+			t.Fatalf("%s after connecting: epoch %d, live %v", f, e, live)
+		}
+		before[f] = e
+	}
+	if _, live := p.StreamState("E"); live {
+		t.Error("E has no candle subscription, yet its candle stream is live")
+	}
+
+	srv.drop("A") // A and B share a connection: at most 2 instruments each, in order
+	eventually(t, "A's connection noticed down", func() bool {
+		_, liveA := p.StreamState("A")
+		_, liveB := p.StreamState("B")
+		return !liveA && !liveB
+	})
+	srv.advanceUntil(fake, 100*time.Millisecond, "A and B resubscribed", func() bool {
+		return srv.exactlyLocked(append(subs, bookSub("E")))
+	})
+	for _, f := range figis {
+		e, live := p.StreamState(f)
+		moved := f == "A" || f == "B"
+		if !live || (e != before[f]) != moved {
+			t.Errorf("%s after A's connection came back: epoch %d (was %d), live %v; want it changed: %v",
+				f, e, before[f], live, moved)
+		}
+	}
+}

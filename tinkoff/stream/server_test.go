@@ -251,6 +251,27 @@ func (s *fakeServer) dropAll() {
 	}
 }
 
+// drop closes the first open connection that carries figi.
+func (s *fakeServer) drop(figi string) {
+	s.mu.Lock()
+	var victim *serverConn
+	for _, sc := range s.openConnsLocked() {
+		if _, ok := sc.figis[figi]; ok {
+			victim = sc
+			break
+		}
+	}
+	if victim != nil {
+		victim.closed = true
+		s.open--
+		s.notifyLocked()
+	}
+	s.mu.Unlock()
+	if victim != nil {
+		victim.ws.NetConn().Close()
+	}
+}
+
 // openConns returns the connections not closed yet. Called with s.mu held.
 func (s *fakeServer) openConnsLocked() []*serverConn {
 	var out []*serverConn

@@ -1,0 +1,159 @@
+package ingest
+
+import (
+	"time"
+
+	"tvbridge"
+)
+
+// Per-instrument stream state.
+//
+// The stream is trusted to carry every candle update of an instrument while
+// its candle subscription is live. When the subscription is re-established
+// (the instrument's connection came back, or the instrument was found
+// stalled and resubscribed), the minutes around that moment may lack
+// updates; while it is not live, every minute may. Coverage, the mark that
+// makes stored minutes immutable, is therefore restarted per instrument:
+// only the instruments on the connection that dropped, or the one that
+// stalled, are left to the REST backfill, not the whole catalogue (which
+// would cost a REST request per instrument on every reconnect).
+
+// StreamStater is implemented by upstreams that can tell, per instrument,
+// when their stream may have missed candles: epoch changes whenever figi's
+// candle subscription was re-established, and live is false while it has
+// none on a connected socket. Upstreams without it are trusted to be
+// gapless while running.
+type StreamStater interface {
+	StreamState(figi string) (epoch uint64, live bool)
+}
+
+// streamState is what the event loop last saw of an instrument's stream.
+type streamState struct {
+	epoch uint64
+	live  bool
+}
+
+// never is the restart of an instrument whose stream is down: the stream
+// covers nothing of it until it is live again.
+var never = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// initStreams records each instrument's stream state at startup. One that
+// is not live yet is covered only from its first connection on.
+func (s *Service) initStreams() {
+	st, ok := s.cfg.Upstream.(StreamStater)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, figi := range s.order {
+		epoch, live := st.StreamState(figi)
+		s.streams[figi] = streamState{epoch, live}
+		if !live {
+			s.restartFrom[figi] = never
+		}
+	}
+}
+
+// trackStreams restarts the coverage of each instrument whose stream went
+// down or was re-established since the last sweep, and wakes the recent
+// loop for the minutes just before the restarts.
+func (s *Service) trackStreams(now time.Time) {
+	st, ok := s.cfg.Upstream.(StreamStater)
+	if !ok {
+		return
+	}
+	// Ask the upstream first, without s.mu: the event loop is the only
+	// writer of s.streams, so it may read them unlocked.
+	type change struct {
+		figi string
+		to   streamState
+	}
+	var changes []change
+	for _, figi := range s.order {
+		epoch, live := st.StreamState(figi)
+		if cur := (streamState{epoch, live}); cur != s.streams[figi] {
+			changes = append(changes, change{figi, cur})
+		}
+	}
+	if len(changes) == 0 {
+		return
+	}
+	var restarted, down, first int
+	s.mu.Lock()
+	for _, c := range changes {
+		was := s.streams[c.figi]
+		s.streams[c.figi] = c.to
+		switch {
+		case !c.to.live:
+			s.restartFrom[c.figi] = never
+			down++
+		case was.epoch == 0 && !was.live:
+			s.restartFrom[c.figi] = nextMinute(now) // its first connection
+			first++
+		default:
+			s.restartFrom[c.figi] = nextMinute(now)
+			restarted++
+		}
+	}
+	s.mu.Unlock()
+	if restarted+first > 0 {
+		s.kickRecent()
+	}
+	if restarted+down > 0 {
+		s.log.Info("upstream stream changed for some instruments; the minutes around it will be backfilled",
+			"reestablished", restarted, "down", down, "covered_from", nextMinute(now))
+	}
+}
+
+// streamStartLocked is the first minute the stream is responsible for figi:
+// the backfill must leave it and later minutes alone. It is never (far
+// future) while figi's stream is down, and zero before Run. Callers hold
+// s.mu.
+func (s *Service) streamStartLocked(figi string) time.Time {
+	return s.streamStartFromLocked(s.restartFrom[figi])
+}
+
+// streamStartFromLocked is streamStartLocked for a stream restarted at
+// restart (zero: not restarted since Run began).
+func (s *Service) streamStartFromLocked(restart time.Time) time.Time {
+	start := maxTime(s.streamFrom, restart)
+	// Ranges the stream has marked but not yet committed are its too.
+	for _, rs := range [][]tvbridge.Range{s.pendCov, s.flushCov} {
+		if b := firstFrom(clipRanges(rs, restart)); !b.IsZero() && b.Before(start) {
+			start = b
+		}
+	}
+	return start
+}
+
+// takeover is the minute from which the stream is expected to carry figi,
+// for the recent loop: its stream start, or, for an instrument not
+// connected yet, the start of Run, as if it were. Never while a stream that
+// was live is down: its return decides.
+func (s *Service) takeover(figi string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	restart := s.restartFrom[figi]
+	if restart.Equal(never) {
+		if st := s.streams[figi]; st.epoch != 0 || st.live {
+			return never
+		}
+		restart = time.Time{}
+	}
+	return s.streamStartFromLocked(restart)
+}
+
+// clipRanges returns the parts of rs (sorted) at or after from.
+func clipRanges(rs []tvbridge.Range, from time.Time) []tvbridge.Range {
+	if from.IsZero() {
+		return rs
+	}
+	var out []tvbridge.Range
+	for _, r := range rs {
+		if r.To.After(from) {
+			out = append(out, tvbridge.Range{From: maxTime(r.From, from), To: r.To})
+		}
+	}
+	return out
+}
