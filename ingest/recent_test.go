@@ -2,19 +2,12 @@ package ingest
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"tvbridge"
-	"tvbridge/bars"
-	"tvbridge/bolt"
-	"tvbridge/clock"
-	"tvbridge/tape"
 )
 
 // restUpstream answers REST candles with one candle per minute (a price of
@@ -64,25 +57,8 @@ func (u *restUpstream) latest() tvbridge.Range {
 func TestRecentMinutesAreServedBeforeTheRESTLag(t *testing.T) {
 	ctx := context.Background()
 	start := time.Date(2026, 3, 2, 9, 0, 1, 0, time.UTC) // 1 s into 09:00
-	clk := clock.NewFake(start)
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "bars.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	up := &restUpstream{quietUpstream: quietUpstream{events: make(chan tvbridge.Event)}, revised: map[int64]float64{}}
-	s, err := New(Config{
-		Upstream:      up,
-		Store:         store,
-		Tape:          tape.New(tape.Config{}),
-		Instruments:   []bars.InstrumentSpec{{Instrument: tvbridge.Instrument{FIGI: "F", Ticker: "F"}}},
-		Clock:         clk,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		BackfillDepth: time.Hour,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, store, clk := testService(t, up, start, "F")
 	if err := s.restore(ctx); err != nil {
 		t.Fatal(err)
 	}

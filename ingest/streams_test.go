@@ -3,18 +3,11 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"tvbridge"
-	"tvbridge/bars"
-	"tvbridge/bolt"
-	"tvbridge/clock"
-	"tvbridge/tape"
 )
 
 // perInstrumentUpstream reports a stream state per instrument, set by the
@@ -63,23 +56,9 @@ func (u *perInstrumentUpstream) requests(figi string) int {
 func TestStreamRestartUncoversOnlyItsInstrument(t *testing.T) {
 	ctx := context.Background()
 	start := time.Date(2026, 3, 2, 9, 0, 1, 0, time.UTC)
-	clk := clock.NewFake(start)
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "bars.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	up := &perInstrumentUpstream{quietUpstream: quietUpstream{events: make(chan tvbridge.Event)},
 		states: map[string]streamState{}, asked: map[string]int{}}
-	spec := func(figi string) bars.InstrumentSpec {
-		return bars.InstrumentSpec{Instrument: tvbridge.Instrument{FIGI: figi, Ticker: figi}}
-	}
-	s, err := New(Config{Upstream: up, Store: store, Tape: tape.New(tape.Config{}),
-		Instruments: []bars.InstrumentSpec{spec("F"), spec("G")}, Clock: clk,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BackfillDepth: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, store, clk := testService(t, up, start, "F", "G")
 	if err := s.restore(ctx); err != nil { // neither stream is live yet
 		t.Fatal(err)
 	}

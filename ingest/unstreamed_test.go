@@ -29,6 +29,29 @@ func (quietUpstream) Subscribe(...tvbridge.Subscription)   {}
 func (quietUpstream) Unsubscribe(...tvbridge.Subscription) {}
 func (u quietUpstream) Events() <-chan tvbridge.Event      { return u.events }
 
+// testService builds a Service for tests that drive its loops by hand: on
+// a fake clock at start, a real store in a temporary directory, and one
+// instrument per FIGI (its ticker the FIGI), with an hour of backfill.
+func testService(t *testing.T, up tvbridge.MarketData, start time.Time, figis ...string) (*Service, *bolt.Store, *clock.Fake) {
+	t.Helper()
+	clk := clock.NewFake(start)
+	store, err := bolt.Open(filepath.Join(t.TempDir(), "bars.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	var specs []bars.InstrumentSpec
+	for _, figi := range figis {
+		specs = append(specs, bars.InstrumentSpec{Instrument: tvbridge.Instrument{FIGI: figi, Ticker: figi}})
+	}
+	s, err := New(Config{Upstream: up, Store: store, Tape: tape.New(tape.Config{}), Instruments: specs, Clock: clk,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BackfillDepth: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, store, clk
+}
+
 // An instrument whose candle subscription the upstream refuses is never
 // marked covered by the stream, so its minutes stay gaps for the backfill,
 // which may fill them right up to the REST lag; other instruments are
@@ -36,26 +59,7 @@ func (u quietUpstream) Events() <-chan tvbridge.Event      { return u.events }
 func TestRefusedCandleStreamIsLeftToBackfill(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	clk := clock.NewFake(now)
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "bars.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	spec := func(figi string) bars.InstrumentSpec {
-		return bars.InstrumentSpec{Instrument: tvbridge.Instrument{FIGI: figi, Ticker: figi}}
-	}
-	s, err := New(Config{
-		Upstream:    quietUpstream{events: make(chan tvbridge.Event)},
-		Store:       store,
-		Tape:        tape.New(tape.Config{}),
-		Instruments: []bars.InstrumentSpec{spec("OK"), spec("REFUSED")},
-		Clock:       clk,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, store, clk := testService(t, quietUpstream{events: make(chan tvbridge.Event)}, now, "OK", "REFUSED")
 	s.setCoverFrom(now)
 	s.handle(&tvbridge.ErrorEvent{Message: "FIGI not found",
 		Subscription: &tvbridge.Subscription{Kind: tvbridge.SubCandle, FIGI: "REFUSED", Interval: tvbridge.Interval1Min}})
