@@ -359,7 +359,6 @@ func (p *Pool) removeLocked(s *slot, sub tvbridge.Subscription, notify bool) {
 		delete(p.figiSlot, sub.FIGI)
 		p.inst.untrack(sub.FIGI)
 	}
-
 	p.out.forget(sub)
 	if s.nsubs == 0 && s.conn != nil {
 		s.conn.retire()
