@@ -281,11 +281,14 @@ func (b *barBook) compare(t *testing.T, base string) (compared, mismatched int) 
 	return compared, mismatched
 }
 
-// run pumps the stream into the book, advancing the fake clock by step
-// once the bridge has read every frame the simulator sent and the stream is
-// quiet, until the clock reaches until. Frames lost to an injected drop are
-// recognised when frames wait unread and none is read for lossAfter of real
-// time, and are not waited for again. That must be long: a reader merely
+// run pumps the stream into the book, advancing the fake clock by step once
+// the simulator has emitted everything due at the clock's time, the bridge
+// has read every frame the simulator queued, and the stream is quiet, until
+// the clock reaches until. (Checking only frames already written let a
+// starved simulator fall behind: the clock then raced ahead with nothing to
+// read, and every connection looked stalled.) Frames lost to an injected drop
+// are recognised when frames wait unread and none is read for lossAfter of
+// real time, and are not waited for again. That must be long: a reader merely
 // starved of CPU (the race detector, other test packages) loses nothing, and
 // advancing the clock past its frames would make them late corrections, and
 // its connection look stalled.
@@ -298,7 +301,8 @@ func run(t *testing.T, ex *exchange, b *bridge, c *tvClient, book *barBook, step
 	defer quiet.Stop()
 	var lost uint64 // frames sent that will never be read
 	var lastRead uint64
-	var waiting time.Time // since when frames have been unread and none read; zero: not waiting
+	var waiting time.Time    // since when frames have been unread and none read; zero: not waiting
+	var advancedTo time.Time // the clock's time after the last step; the simulator must reach it
 	for ex.clk.Now().Before(until) {
 		select {
 		case l, ok := <-c.lines:
@@ -309,7 +313,11 @@ func run(t *testing.T, ex *exchange, b *bridge, c *tvClient, book *barBook, step
 		case err := <-c.errc:
 			t.Fatal(err)
 		case <-quiet.C:
-			sent, read := ex.srv.Stats().FramesSent, uint64(b.up.Pool().Stats().FramesRead)
+			st := ex.srv.Stats()
+			if st.LastTick.Before(advancedTo) {
+				continue // the simulator has not emitted what is due yet
+			}
+			sent, read := st.FramesQueued, uint64(b.up.Pool().Stats().FramesRead)
 			if sent > read+lost {
 				if read != lastRead || waiting.IsZero() {
 					lastRead, waiting = read, time.Now()
@@ -321,6 +329,7 @@ func run(t *testing.T, ex *exchange, b *bridge, c *tvClient, book *barBook, step
 			}
 			waiting = time.Time{}
 			ex.clk.Advance(step)
+			advancedTo = ex.clk.Now()
 		case <-guard.C:
 			t.Fatalf("timed out at %s", ex.clk.Now())
 		}

@@ -232,6 +232,9 @@ func (c *streamConn) enqueue(f outFrame) {
 	}
 	select {
 	case c.out <- f:
+		if f.op == opText {
+			c.srv.stats.framesQueued.Add(1)
+		}
 	default:
 		if c.abort() {
 			c.srv.stats.slowDrops.Add(1)

@@ -216,6 +216,7 @@ func (s *Server) loop() {
 		case <-t.C():
 			now := s.clock.Now()
 			s.tick(now)
+			s.stats.lastTick.Store(now.UnixNano())
 			if s.tickHook != nil {
 				select {
 				case s.tickHook <- now:

@@ -3,14 +3,22 @@ package sim
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Stats is a snapshot of the server's counters.
 type Stats struct {
-	Connections    int   // stream connections open now
-	MaxConcurrent  int   // most stream connections open at once so far
-	Subscriptions  []int // subscriptions of each open connection, duplicates counted, oldest first
-	FramesSent     uint64
+	Connections   int   // stream connections open now
+	MaxConcurrent int   // most stream connections open at once so far
+	Subscriptions []int // subscriptions of each open connection, duplicates counted, oldest first
+	FramesSent    uint64
+	// FramesQueued counts data frames queued for sending, and LastTick is
+	// the clock time of the last finished emission tick: with a fake clock,
+	// a test knows the simulator has produced everything due at time T once
+	// LastTick reaches T, and that it has all been read once the client has
+	// read FramesQueued frames (less those lost with a dropped connection).
+	FramesQueued   uint64
+	LastTick       time.Time
 	PingsSent      uint64
 	FramesWithheld uint64 // frames and pings not sent because of Stall
 	// HandshakesRefused counts refused stream handshakes by HTTP status
@@ -36,6 +44,8 @@ type FaultStats struct {
 // counters are the server's live counters behind Stats.
 type counters struct {
 	framesSent, pingsSent, withheld atomic.Uint64
+	framesQueued                    atomic.Uint64
+	lastTick                        atomic.Int64 // Unix nanoseconds; 0 before the first tick
 	slowDrops                       atomic.Uint64
 	restRequests, restRateLimited   atomic.Uint64
 	dropped, duplicated, reordered  atomic.Uint64
@@ -60,6 +70,7 @@ func (s *Server) Stats() Stats {
 	c := &s.stats
 	st := Stats{
 		FramesSent:      c.framesSent.Load(),
+		FramesQueued:    c.framesQueued.Load(),
 		PingsSent:       c.pingsSent.Load(),
 		FramesWithheld:  c.withheld.Load(),
 		SlowReaderDrops: c.slowDrops.Load(),
@@ -75,6 +86,9 @@ func (s *Server) Stats() Stats {
 			StallChanges:  c.stalls.Load(),
 		},
 		HandshakesRefused: make(map[int]uint64),
+	}
+	if ns := c.lastTick.Load(); ns != 0 {
+		st.LastTick = time.Unix(0, ns).UTC()
 	}
 	c.mu.Lock()
 	for k, v := range c.refused {

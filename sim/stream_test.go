@@ -463,3 +463,25 @@ func TestAppendDecimal(t *testing.T) {
 		}
 	}
 }
+
+// Stats tell a test driving a fake clock when the simulator has produced
+// what was due: LastTick reaches the clock's time after a tick, and every
+// data frame queued is counted before it is written.
+func TestStatsTellWhatIsDue(t *testing.T) {
+	h := newHarness(t, nil)
+	bond := h.liveInstrument(tvbridge.Bond)
+	if st := h.srv.Stats(); !st.LastTick.IsZero() || st.FramesQueued != 0 {
+		t.Fatalf("before any tick: %+v", st)
+	}
+	c := h.connect()
+	c.send(wire.StreamRequest{Event: "candle:subscribe", FIGI: bond.FIGI, Interval: "1min"})
+	c.sync()
+	h.advance(30 * time.Second)
+	st := h.srv.Stats()
+	if !st.LastTick.Equal(h.now()) {
+		t.Errorf("LastTick %v after a tick at %v", st.LastTick, h.now())
+	}
+	if st.FramesQueued < st.FramesSent || st.FramesQueued == 0 {
+		t.Errorf("FramesQueued %d, FramesSent %d: every frame sent was queued first", st.FramesQueued, st.FramesSent)
+	}
+}
