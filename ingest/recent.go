@@ -70,11 +70,20 @@ func (s *Service) kickRecent() {
 // while figi's stream is down after it was live (the minutes before its
 // return are fetched once it is back).
 func (s *Service) recentEnd(figi string, now time.Time) time.Time {
+	end, _ := s.recentWindow(figi, now)
+	return end
+}
+
+// recentWindow is recentEnd, and whether the window is still open: it ends
+// before the minute just ahead of the takeover, which has yet to close.
+func (s *Service) recentWindow(figi string, now time.Time) (end time.Time, open bool) {
 	start := s.takeover(figi)
 	if start.IsZero() || start.Equal(never) {
-		return time.Time{}
+		return time.Time{}, false
 	}
-	return minTime(start.Add(-time.Minute), now.Add(-s.cfg.CloseGrace).Truncate(time.Minute))
+	last := start.Add(-time.Minute)
+	end = minTime(last, now.Add(-s.cfg.CloseGrace).Truncate(time.Minute))
+	return end, end.Before(last)
 }
 
 // recentDue returns how long until another recent minute can be fetched,
@@ -84,8 +93,8 @@ func (s *Service) recentDue() (time.Duration, bool) {
 	now := s.cfg.Clock.Now()
 	var next time.Time
 	for _, figi := range s.order {
-		end := s.recentEnd(figi, now)
-		if end.IsZero() || !end.Before(s.takeover(figi).Add(-time.Minute)) {
+		end, open := s.recentWindow(figi, now)
+		if !open {
 			continue
 		}
 		if due := end.Add(time.Minute + s.cfg.CloseGrace); next.IsZero() || due.Before(next) { // when minute end closes

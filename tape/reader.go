@@ -8,8 +8,9 @@ import (
 	"tvbridge"
 )
 
-// Reader reads a Tape from where it was created. Next must be called from
-// one goroutine at a time; Close and Stats may be called from any goroutine.
+// Reader reads a Tape from where it was created. Next, Poll and PollLines
+// must be called from one goroutine at a time; Close and Stats may be called
+// from any goroutine.
 type Reader struct {
 	tape      *Tape
 	closed    chan struct{}

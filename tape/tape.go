@@ -1,15 +1,16 @@
 // Package tape is the in-process tvbridge.Tape: one ordered, sequence-numbered
 // stream of ticks, encoded once and fanned out to every /streaming connection.
 //
-// Producers call Append; each /streaming connection owns a Reader and calls
-// Next in a loop. Entries live in a ring of Config.Capacity slots. A reader
+// Producers call Append; each /streaming connection owns a Reader and polls
+// it (PollLines, or Poll and Next for whole entries). Entries live in a ring
+// of Config.Capacity immutable slots that readers read without a lock. A reader
 // that is lapped by the ring gets tvbridge.ErrTooSlow instead of silently
 // losing trades; a reader that is merely behind skips quotes that a newer
 // quote of the same symbol already supersedes ("latest wins" for quotes).
 //
 // Memory: the ring holds Capacity entries. Encoded lines are packed into
 // append-only chunks of lineChunk bytes that are never written again once a
-// line is in them, so a reader may keep the Line slices Next gave it for as
+// line is in them, so a reader may keep the Line slices it was given for as
 // long as it likes; a chunk is freed by the garbage collector once no ring
 // slot and no reader refers to it. This costs one small allocation per
 // chunk (hundreds of lines) instead of a copy per line per reader, and it
