@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"tvbridge/bolt"
 )
@@ -87,7 +88,7 @@ func OpenStore(path string, opts StoreOptions) (*Store, error) {
 	}
 	db, log, err := bolt.OpenFile(path, bolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync, Logger: opts.Logger},
 		"auth store", "a crash may lose users and tokens", authSchema)
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("auth: open %s: %w", path, ErrLocked)
 	}
 	if err != nil {

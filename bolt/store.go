@@ -135,7 +135,7 @@ func (sc Schema) init(tx *bbolt.Tx) error {
 // OpenFile opens or creates one bbolt file of the data dir, creating
 // missing directories (owner-only: auth.db lives there too), and sets up
 // its schema; what names the store in
-// logs. A file locked by another process fails with bbolt.ErrTimeout after
+// logs. A file locked by another process fails with bbolt/errors.ErrTimeout after
 // Options.Timeout, and a damaged one with ErrCorrupt, never a panic. The
 // bar and trading stores open their files with it, and so does package
 // auth.

@@ -93,15 +93,6 @@ func Catalogue() []Check {
 	return append([]Check(nil), catalogue...)
 }
 
-func knownCheck(name string) bool {
-	for _, c := range catalogue {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
 // selection decides which checks run, from --only and --skip patterns.
 type selection struct {
 	only, skip []string

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run): formatting, vet, and the whole
+# The project's test command (README, .ci/run): formatting, vet, staticcheck, and the whole
 # suite with the race detector. Fuzz targets run their seed corpora here;
 # run them for longer with `go test -fuzz=FuzzName ./pkg/`.
 set -euo pipefail
@@ -21,4 +21,6 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+# staticcheck is pinned in go.mod's tool block (honnef.co/go/tools).
+go tool staticcheck ./...
 CGO_ENABLED=1 go test -race -timeout 20m "$@" ./...

@@ -66,7 +66,7 @@ func FuzzParseRequest(f *testing.F) {
 // that decode into the wire types with the same strings and prices.
 func FuzzFrames(f *testing.F) {
 	f.Add("BBG004730N88", "1min", 250.5, 1e-9, 12.0, 0.01)
-	f.Add("q\"\\\n\x01ü\xff", "2hour", math.NaN(), math.Inf(1), -0.0, 0.0025)
+	f.Add("q\"\\\n\x01ü\xff", "2hour", math.NaN(), math.Inf(1), math.Copysign(0, -1), 0.0025)
 	f.Add("", "", 1e21, 5e-324, math.MaxFloat64, 1e-9)
 	f.Add("X", "day", 0.30000000000000004, -12.5, 1e15, 0.1)
 	ts := appendTime(nil, testStart)

@@ -108,7 +108,7 @@ func FuzzAppendLine(f *testing.F) {
 	f.Add(uint8(tvbridge.TickQuote), "BTC/USDT", 250.4, 12.0, 250.35, 3.0, 0.0, int64(1700000000))
 	f.Add(uint8(tvbridge.TickDaily), "SBER", 249.0, 251.5, 248.1, 250.35, 123456.0, int64(1699920000))
 	f.Add(uint8(tvbridge.TickTrade), "A\"B\\\n\x00\xff\u2028é", 1e-7, 1e21, 0.0, 0.0, 0.0, int64(-1))
-	f.Add(uint8(tvbridge.TickQuote), "", math.MaxFloat64, math.SmallestNonzeroFloat64, -0.0, -1e-300, 5e-324, int64(0))
+	f.Add(uint8(tvbridge.TickQuote), "", math.MaxFloat64, math.SmallestNonzeroFloat64, math.Copysign(0, -1), -1e-300, 5e-324, int64(0))
 	f.Add(uint8(tvbridge.TickTrade), "NAN", math.NaN(), 1.0, 0.0, 0.0, 0.0, int64(1))
 	f.Add(uint8(9), "X", 1.0, 1.0, 1.0, 1.0, 1.0, int64(1))
 	f.Fuzz(func(t *testing.T, kind uint8, symbol string, a, b, c, d, e float64, unix int64) {

@@ -132,15 +132,15 @@ func NewVenue(cfg VenueConfig) (*OrderVenue, error) {
 func checkVenueConfig(cfg *VenueConfig) error {
 	switch {
 	case cfg.Client == nil:
-		return errors.New("Client is required")
+		return errors.New("tinkoff venue: client is required")
 	case cfg.Instrument == nil:
-		return errors.New("Instrument is required")
+		return errors.New("tinkoff venue: instrument lookup is required")
 	case cfg.PollInterval < 0 || cfg.VanishGrace < 0 || cfg.ClockSkew < 0 || cfg.RestoreLookback < 0:
 		return errors.New("durations must not be negative")
 	}
 	for user, ids := range cfg.Users {
 		if user == "" {
-			return errors.New("Users has an empty user name")
+			return errors.New("tinkoff venue: a user with an empty name in the account list")
 		}
 		for _, id := range ids {
 			if strings.TrimSpace(id) == "" {

@@ -70,17 +70,6 @@ func (f fields) enum(name string, allowed []string) (string, bool, error) {
 	return v, true, nil
 }
 
-func (f fields) requiredEnum(name string, allowed []string) (string, error) {
-	v, ok, err := f.enum(name, allowed)
-	if err != nil {
-		return "", err
-	}
-	if !ok {
-		return "", fieldError(name, msgRequired)
-	}
-	return v, nil
-}
-
 // bound says which numbers a field accepts: up to max, and zero only when
 // zeroOK (a zero stop loss means "no stop loss").
 type bound struct {

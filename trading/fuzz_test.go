@@ -25,7 +25,7 @@ func FuzzPlaceOrder(f *testing.F) {
 	f.Add(uint8(1), "buy", "market", 1.0, 0.0, 0.0, "gtc", 0.0, 0.0, 10.0)
 	f.Add(uint8(0), "buy", "limit", 15.0, 99.555, 0.0, "GTT", -1.0, math.NaN(), math.Inf(1))
 	f.Add(uint8(2), "", "", 0.0, 0.0, 0.0, "", 0.0, 0.0, 0.0)
-	f.Add(uint8(3), "sell", "limit", 1e300, 1e-300, -0.0, "DAY", 0.0, 0.0, 0.0)
+	f.Add(uint8(3), "sell", "limit", 1e300, 1e-300, math.Copysign(0, -1), "DAY", 0.0, 0.0, 0.0)
 	f.Fuzz(func(t *testing.T, which uint8, side, typ string, qty, limit, stop float64, duration string, sl, tp, trail float64) {
 		figi := []string{figiA, figiB, figiUSD, "UNKNOWN"}[which%4]
 		req := tvbridge.OrderRequest{FIGI: figi, Side: tvbridge.Side(side), Type: tvbridge.OrderType(typ), Qty: qty,

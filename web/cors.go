@@ -78,7 +78,7 @@ func parsePattern(s string) (originPattern, error) {
 	wild := strings.Contains(s, "://*.")
 	o, ok := parseOrigin(strings.Replace(s, "://*.", "://", 1))
 	if !ok {
-		return originPattern{}, fmt.Errorf("web: CORS origin %q: want scheme://host[:port], host optionally starting with *.", s)
+		return originPattern{}, fmt.Errorf("web: CORS origin %q: want scheme://host[:port], host optionally starting with \"*.\"", s)
 	}
 	return originPattern{scheme: o.scheme, host: o.host, port: o.port, subdomains: wild}, nil
 }
