@@ -26,8 +26,8 @@ func (c *manualClock) NewTicker(time.Duration) clock.Ticker {
 // discardSink counts what it receives, as cheaply as a sink can.
 type discardSink struct{ ticks, bars int }
 
-func (s *discardSink) Ticks(t []tvbridge.Tick)                  { s.ticks += len(t) }
-func (s *discardSink) MinutesClosed(_ string, b []tvbridge.Bar) { s.bars += len(b) }
+func (s *discardSink) Ticks(t []tvbridge.Tick)            { s.ticks += len(t) }
+func (s *discardSink) MinutesClosed(_ string, b []Closed) { s.bars += len(b) }
 
 func benchEngine(n int, daily bool) (*Engine, *manualClock, *discardSink, []string) {
 	clk := &manualClock{now: t0}

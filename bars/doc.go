@@ -65,11 +65,28 @@
 //
 // # Minutes closing
 //
-// An update for a newer minute closes the open minute and opens the new one.
-// A minute also closes CloseGrace after its end, by Sweep or lazily when the
-// instrument's next event is handled, so the result does not depend on how
-// often Sweep runs. A minute with no streamed volume closes silently: bars
-// with zero volume never exist. Closed bars go to Sink.MinutesClosed once.
+// An update for a newer minute closes the open minute and opens the new one:
+// a minute ends on the instrument's own next event. The upstream sends a
+// minute's final state just after the next minute begins (its last trades
+// may reach the stream only then), so a minute without a newer update closes
+// CloseGrace after its end, by Sweep or lazily when the instrument's next
+// event is handled, so the result does not depend on how often Sweep runs.
+// Whether an update is within the grace is judged by its receipt time, not
+// by when it is handled: a busy event loop does not turn a final into a
+// correction. (The caller must handle the events received before a Sweep
+// first; package ingest drains its queue before every Sweep.) The grace
+// bounds the tick delay of a late final: its trades are stamped in their
+// minute, so they reach TradingView up to 1 s + CloseGrace after their time,
+// and TradingView's streaming test fails a tick more than 5 s late.
+//
+// A minute with no streamed volume closes silently: bars with zero volume
+// never exist. Closed bars go to Sink.MinutesClosed once, marked Final when
+// the upstream's final state of the minute reached the stream (an update
+// received after the minute ended, before any newer minute's, equal to the
+// streamed bar). A bar that is not Final may lack the minute's last trades
+// (a connection dropped at the turn of the minute, or the upstream never
+// sent the final state); only the REST candles can tell (package ingest
+// audits them).
 //
 // Every minute starting before LastClosed is closed, including minutes that
 // were skipped (no update, or only updates that arrived after their grace).
@@ -99,7 +116,11 @@
 // # Quotes
 //
 // An order book becomes a quote (best bid, best ask and their sizes) when it
-// is at most QuoteMaxAge old at handling time (by receipt), not older than the
+// was received inside a session period of the instrument's schedule (if it
+// has one) while its latest trading status (instrument_info), if any, is a
+// trading one: outside, the upstream still sends the last book, on every
+// subscribe and as re-sends, and a stale snapshot is not a real-time quote.
+// It must also be at most QuoteMaxAge old at handling time (by receipt), not older than the
 // book behind the current quote, has both sides, valid best levels (finite
 // prices, positive finite sizes) and is not crossed (bid > ask; a locked book,
 // bid == ask, is allowed). A quote tick is emitted only when one of the four

@@ -34,8 +34,19 @@ type Config struct {
 // concurrent OpenMinute never misses a bar that is moving from "open" to
 // "closed"; it must not call back into the engine.
 type Sink interface {
-	Ticks(ticks []tvbridge.Tick)                    // to the tape, in order
-	MinutesClosed(figi string, bars []tvbridge.Bar) // closed 1-minute bars, to the store
+	Ticks(ticks []tvbridge.Tick)              // to the tape, in order
+	MinutesClosed(figi string, bars []Closed) // closed 1-minute bars, to the store
+}
+
+// Closed is a closed 1-minute bar as streamed.
+type Closed struct {
+	tvbridge.Bar
+	// Final reports that the upstream's final state of the minute reached
+	// the stream: an update received after the minute ended (the upstream
+	// sends one when the next minute begins), before any update of a later
+	// minute, equal to the bar as streamed. A bar without it may lack the
+	// minute's last trades, which only REST candles can tell.
+	Final bool
 }
 
 // InstrumentSpec is what the engine needs to know about an instrument.
@@ -67,7 +78,7 @@ type Engine struct {
 
 	// Owned by the feeding goroutine.
 	ticks  []tvbridge.Tick
-	closed [1]tvbridge.Bar
+	closed [1]Closed
 }
 
 // New returns an engine writing to sink, which must not be nil.
@@ -138,9 +149,11 @@ func (e *Engine) Handle(ev tvbridge.Event) {
 		e.handleCandle(ev, now)
 	case *tvbridge.OrderBookEvent:
 		e.handleBook(ev, now)
+	case *tvbridge.InstrumentInfoEvent:
+		e.handleInfo(ev)
 	}
-	// instrument_info and error events carry nothing the engine needs: trades
-	// come from candles whatever the status says.
+	// Error events carry nothing the engine needs. The trading status only
+	// gates quotes: trades come from candles whatever it says.
 	e.flushTicks()
 }
 

@@ -387,3 +387,57 @@ func TestReadersOfUnknownInstrument(t *testing.T) {
 		t.Fatal("Daily of an unknown instrument")
 	}
 }
+
+// TestLatenessJudgedByReceipt: a final received within the grace but handled
+// after it (the event loop was busy) is still applied, stamped in its minute.
+func TestLatenessJudgedByReceipt(t *testing.T) {
+	h := newHarness(t, Config{CloseGrace: 3 * time.Second}, mkSpec("F1", nil))
+	h.candle(t0.Add(sec(30)), t0, 100, 100, 100, 100, 1)
+	h.clk.Set(t0.Add(sec(65))) // handled 2.5 s after the grace
+	h.eng.Handle(&tvbridge.CandleEvent{
+		EventMeta: tvbridge.EventMeta{Received: t0.Add(61500 * time.Millisecond)},
+		Candle:    tvbridge.Candle{FIGI: "F1", Interval: tvbridge.Interval1Min, Time: t0, Open: 100, High: 102, Low: 100, Close: 102, Volume: 2},
+	})
+	h.sweepAt(t0.Add(sec(66)))
+	got := h.sink.closed["F1"]
+	if len(got) != 1 || !sameBar(got[0], bar(t0, 100, 102, 100, 102, 2)) {
+		t.Fatalf("closed %v, want the final applied", got)
+	}
+	if st := h.eng.Stats(); st.Corrections != 0 {
+		t.Fatalf("a final received in time was counted as a correction: %+v", st)
+	}
+	if !h.sink.final["F1"][0] {
+		t.Fatal("the final state was received but the bar is not marked Final")
+	}
+	if last := h.sink.ticks[len(h.sink.ticks)-1]; !last.Time.Equal(t0.Add(sec(59))) {
+		t.Fatalf("late trade stamped %v, want the minute's last second", last.Time)
+	}
+}
+
+// TestFinalMarksTheMinute: a closed bar is Final only when an update received
+// after the minute ended matched the streamed bar.
+func TestFinalMarksTheMinute(t *testing.T) {
+	h := newHarness(t, Config{CloseGrace: 3 * time.Second}, mkSpec("F1", nil))
+	m1, m2, m3 := t0.Add(time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute)
+	// t0: the final state repeats what was streamed: Final.
+	h.candle(t0.Add(sec(50)), t0, 100, 101, 100, 101, 3)
+	h.candle(t0.Add(sec(60)), t0, 100, 101, 100, 101, 3)
+	// m1: no update after the minute: not Final.
+	h.candle(m1.Add(sec(10)), m1, 101, 101, 101, 101, 1)
+	// m2: a stale (older) update after the minute ended: not Final.
+	h.candle(m2.Add(sec(10)), m2, 101, 101, 101, 101, 1)
+	h.candle(m2.Add(sec(20)), m2, 101, 102, 101, 102, 2)
+	h.candle(m2.Add(sec(61)), m2, 101, 101, 101, 101, 1)
+	h.candle(m3.Add(sec(10)), m3, 102, 102, 102, 102, 1)
+	h.closeAll()
+	want := []bool{true, false, false, false}
+	got := h.sink.final["F1"]
+	if len(got) != len(want) {
+		t.Fatalf("final flags %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("final flags %v, want %v", got, want)
+		}
+	}
+}

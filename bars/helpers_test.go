@@ -20,11 +20,12 @@ type recSink struct {
 	ticks   []tvbridge.Tick
 	emitted []time.Time // clock when each tick was handed over
 	closed  map[string][]tvbridge.Bar
-	calls   int // MinutesClosed calls
+	final   map[string][]bool // Closed.Final of each closed bar
+	calls   int               // MinutesClosed calls
 }
 
 func newRecSink(clk clock.Clock) *recSink {
-	return &recSink{clk: clk, closed: make(map[string][]tvbridge.Bar)}
+	return &recSink{clk: clk, closed: make(map[string][]tvbridge.Bar), final: make(map[string][]bool)}
 }
 
 func (s *recSink) Ticks(ticks []tvbridge.Tick) {
@@ -35,9 +36,12 @@ func (s *recSink) Ticks(ticks []tvbridge.Tick) {
 	}
 }
 
-func (s *recSink) MinutesClosed(figi string, bars []tvbridge.Bar) {
+func (s *recSink) MinutesClosed(figi string, bars []Closed) {
 	s.calls++
-	s.closed[figi] = append(s.closed[figi], bars...)
+	for _, b := range bars {
+		s.closed[figi] = append(s.closed[figi], b.Bar)
+		s.final[figi] = append(s.final[figi], b.Final)
+	}
 }
 
 // kind returns the recorded ticks of one kind and instrument.
@@ -55,6 +59,7 @@ func (s *recSink) kind(figi string, k tvbridge.TickKind) []tvbridge.Tick {
 func (s *recSink) reset() {
 	s.ticks, s.emitted = nil, nil
 	s.closed = make(map[string][]tvbridge.Bar)
+	s.final = make(map[string][]bool)
 	s.calls = 0
 }
 

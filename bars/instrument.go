@@ -57,6 +57,8 @@ type instrument struct {
 	// clock ahead of ours); deferredRecv is its receipt time.
 	deferred     bool
 	deferredRecv time.Time
+	// openFinal: the open minute's final state was received (see Closed).
+	openFinal bool
 
 	hasPrev     bool
 	prev        minuteBar // the most recently closed bar, to tell re-sends from corrections
@@ -75,7 +77,8 @@ type instrument struct {
 	dailySent  int64     // clock second of the last TickDaily
 	dailyRecv  time.Time // receipt of the update behind the pending change
 
-	// Quote.
+	// Quote. status is the latest trading status from the upstream.
+	status    tvbridge.TradeStatus
 	hasQuote  bool
 	quote     quote
 	quoteTime int64 // Unix second of the last quote tick
@@ -90,7 +93,7 @@ func (in *instrument) resetOpen() {
 	in.hasOpen, in.open = false, minuteBar{}
 	in.hasLast, in.last = false, ohlcv{}
 	in.deferred, in.deferredRecv = false, time.Time{}
-	in.openInDay = false
+	in.openInDay, in.openFinal = false, false
 }
 
 // dayBar returns the current trading day's bar so far: its closed minutes

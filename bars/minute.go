@@ -34,7 +34,10 @@ func (e *Engine) handleCandle(ev *tvbridge.CandleEvent, now time.Time) {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	e.advance(in, now)
+	// Whether the update is late is a matter of when it was received, not
+	// of when the loop got round to it: a final received within the grace
+	// and handled after it is still on time.
+	e.advanceAt(in, now, earliest(recv, now))
 	e.applyCandle(in, c.Time.Unix(), u, recv, now)
 }
 
@@ -48,11 +51,15 @@ func validCandle(t time.Time, u ohlcv) bool {
 }
 
 // advance does the instrument's clock-driven work; the caller holds in.mu.
-func (e *Engine) advance(in *instrument, now time.Time) {
+func (e *Engine) advance(in *instrument, now time.Time) { e.advanceAt(in, now, now) }
+
+// advanceAt is advance where the open minute closes only if its deadline
+// had passed at closeRef (the receipt of the event being handled).
+func (e *Engine) advanceAt(in *instrument, now, closeRef time.Time) {
 	if in.deferred && now.Unix() >= in.open.start {
 		e.stream(in, in.last, in.deferredRecv, now)
 	}
-	if in.hasOpen && !now.Before(e.deadline(in.open.start)) {
+	if in.hasOpen && !closeRef.Before(e.deadline(in.open.start)) {
 		e.closeOpen(in, now)
 	}
 	if in.dailyDirty && now.Unix() > in.dailySent {
@@ -65,7 +72,7 @@ func (e *Engine) deadline(start int64) time.Time { return unix(start + 60).Add(e
 
 // applyCandle routes an update by its minute: closed, open, or newer.
 func (e *Engine) applyCandle(in *instrument, start int64, u ohlcv, recv, now time.Time) {
-	if start < in.closedUntil || !now.Before(e.deadline(start)) {
+	if start < in.closedUntil || !earliest(recv, now).Before(e.deadline(start)) {
 		e.closedUpdate(in, start, u)
 		return
 	}
@@ -73,6 +80,11 @@ func (e *Engine) applyCandle(in *instrument, start int64, u ohlcv, recv, now tim
 		e.openMinute(in, start, now)
 	}
 	e.updateOpen(in, u, recv, now)
+	if recv.Unix() >= start+60 && in.open.v == u.v && in.open.pricesEqual(u) {
+		// Received after the minute ended, and the streamed bar is exactly
+		// it: the upstream's final state of the minute reached the stream.
+		in.openFinal = true
+	}
 }
 
 // closedUpdate handles an update for a closed minute: it never changes
@@ -128,7 +140,7 @@ func (e *Engine) openMinute(in *instrument, start int64, now time.Time) {
 // closeOpen closes the open minute: its bar, if it has volume, goes to the
 // sink and into the day's bar.
 func (e *Engine) closeOpen(in *instrument, now time.Time) {
-	m := in.open
+	m, final := in.open, in.openFinal
 	inDay := in.openInDay && in.hasDay && in.openDay == in.day
 	in.closedUntil = max(in.closedUntil, m.start+60)
 	in.resetOpen()
@@ -138,7 +150,7 @@ func (e *Engine) closeOpen(in *instrument, now time.Time) {
 	in.hasPrev, in.prev = true, m
 	e.stats.minutesClosed.Add(1)
 	sp := in.spec.Load()
-	e.closed[0] = m.bar()
+	e.closed[0] = Closed{Bar: m.bar(), Final: final}
 	e.sink.MinutesClosed(sp.figi, e.closed[:1])
 	switch {
 	case inDay:
@@ -230,4 +242,11 @@ func (e *Engine) inconsistent(in *instrument, why string, u ohlcv) {
 		e.log.Debug("inconsistent candle update", "why", why, "figi", in.spec.Load().figi,
 			"minute", unix(in.open.start), "candle", u.String(), "streamed", in.open.ohlcv.String())
 	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -29,6 +29,10 @@ func (e *Engine) handleBook(ev *tvbridge.OrderBookEvent, now time.Time) {
 		e.stats.booksStale.Add(1)
 		return
 	}
+	if !in.quotable(recv) {
+		e.stats.booksClosed.Add(1)
+		return
+	}
 	q, ok := topOfBook(&ev.Book)
 	if !ok {
 		e.stats.booksRejected.Add(1)
@@ -63,4 +67,23 @@ func topOfBook(b *tvbridge.OrderBook) (quote, bool) {
 func validLevel(l tvbridge.PriceLevel) bool {
 	return !math.IsNaN(l.Price) && !math.IsInf(l.Price, 0) &&
 		l.Quantity > 0 && !math.IsInf(l.Quantity, 0)
+}
+
+// quotable reports whether the instrument's book is live at t: inside a
+// session period of its schedule (if it has one), and not in a trading
+// status that says otherwise. Outside, the upstream still sends the last
+// book (on every subscribe, and as re-sends), but it is a stale snapshot,
+// and TradingView wants real-time quotes only.
+func (in *instrument) quotable(t time.Time) bool {
+	if sched := in.spec.Load().sched; sched != nil && !sched.InSession(t) {
+		return false
+	}
+	return in.status == tvbridge.StatusUnknown || in.status.Trading()
+}
+
+// handleInfo records the instrument's trading status (see quotable).
+func (e *Engine) handleInfo(ev *tvbridge.InstrumentInfoEvent) {
+	if in := e.lookup(ev.Info.FIGI); in != nil {
+		in.status = ev.Info.TradeStatus
+	}
 }

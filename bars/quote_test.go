@@ -71,3 +71,31 @@ func TestQuoteTimesMonotonicAndNotInFuture(t *testing.T) {
 		t.Fatalf("quote times %v, want %v", times, want)
 	}
 }
+
+// TestNoQuotesOutOfSession: books received outside the session, or while
+// the status says trading stopped, are stale snapshots, not quotes.
+func TestNoQuotesOutOfSession(t *testing.T) {
+	// t0 is Monday 10:00 UTC; the session is 12:00-14:00 UTC.
+	sched := tvbridge.MustSchedule("1200-1400:23456", "UTC")
+	h := newHarness(t, Config{}, mkSpec("F1", sched))
+	h.book("F1", h.clk.Now(), 99, 1, 101, 1) // the snapshot sent on subscribe, at 10:00
+	if got := h.sink.kind("F1", tvbridge.TickQuote); len(got) != 0 {
+		t.Fatalf("quote out of session: %+v", got)
+	}
+	open := t0.Add(2 * time.Hour)
+	h.clk.Set(open)
+	h.book("F1", open, 99, 1, 101, 1)
+	if got := h.sink.kind("F1", tvbridge.TickQuote); len(got) != 1 {
+		t.Fatalf("%d quotes in session, want 1", len(got))
+	}
+	h.eng.Handle(&tvbridge.InstrumentInfoEvent{EventMeta: tvbridge.EventMeta{Received: open},
+		Info: tvbridge.InstrumentInfo{FIGI: "F1", TradeStatus: tvbridge.StatusBreakInTrading}})
+	h.clk.Set(open.Add(time.Second))
+	h.book("F1", open.Add(time.Second), 98, 1, 102, 1)
+	if got := h.sink.kind("F1", tvbridge.TickQuote); len(got) != 1 {
+		t.Fatalf("quote during a break in trading: %+v", got)
+	}
+	if st := h.eng.Stats(); st.BooksClosed != 2 {
+		t.Fatalf("BooksClosed %d, want 2", st.BooksClosed)
+	}
+}

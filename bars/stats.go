@@ -23,6 +23,7 @@ type Stats struct {
 	Quotes        uint64 // quote ticks emitted
 	BooksStale    uint64 // books older than QuoteMaxAge, or than the current quote's book
 	BooksRejected uint64 // books with an empty side, an invalid best level or crossed
+	BooksClosed   uint64 // books received outside the session or in a non-trading status (stale snapshots)
 
 	Dailies uint64 // daily-bar ticks emitted
 	Panics  uint64 // panics recovered in Handle or Sweep (bugs)
@@ -33,7 +34,7 @@ type counters struct {
 	updates, ignored, unknown, invalid                               atomic.Uint64
 	trades, duplicates, stale, outOfOrder, corrections, inconsistent atomic.Uint64
 	pending, deferred, minutesClosed, outOfSession                   atomic.Uint64
-	quotes, booksStale, booksRejected, dailies, panics               atomic.Uint64
+	quotes, booksStale, booksRejected, booksClosed, dailies, panics  atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -44,6 +45,7 @@ func (c *counters) snapshot() Stats {
 		Inconsistent: c.inconsistent.Load(), Pending: c.pending.Load(), Deferred: c.deferred.Load(),
 		MinutesClosed: c.minutesClosed.Load(), OutOfSession: c.outOfSession.Load(),
 		Quotes: c.quotes.Load(), BooksStale: c.booksStale.Load(), BooksRejected: c.booksRejected.Load(),
-		Dailies: c.dailies.Load(), Panics: c.panics.Load(),
+		BooksClosed: c.booksClosed.Load(),
+		Dailies:     c.dailies.Load(), Panics: c.panics.Load(),
 	}
 }

@@ -195,9 +195,11 @@ type sink struct{ s *Service }
 
 func (k sink) Ticks(ticks []tvbridge.Tick) { k.s.cfg.Tape.Append(ticks...) }
 
-func (k sink) MinutesClosed(figi string, closed []tvbridge.Bar) {
+func (k sink) MinutesClosed(figi string, closed []bars.Closed) {
 	k.s.mu.Lock()
-	k.s.pending[figi] = append(k.s.pending[figi], closed...)
+	for _, c := range closed {
+		k.s.pending[figi] = append(k.s.pending[figi], c.Bar)
+	}
 	k.s.mu.Unlock()
 }
 

@@ -15,7 +15,7 @@ import (
 type tapeSink struct{ tp *tape.Tape }
 
 func (s tapeSink) Ticks(ticks []tvbridge.Tick)          { s.tp.Append(ticks...) }
-func (s tapeSink) MinutesClosed(string, []tvbridge.Bar) {}
+func (s tapeSink) MinutesClosed(string, []bars.Closed) {}
 
 // BenchmarkIngestToTape measures upstream events (alternating 1-minute
 // candle updates and order books over 1,000 instruments) through the bar

@@ -31,6 +31,7 @@ import (
 // exchange is the simulated exchange; it outlives bridge restarts.
 type exchange struct {
 	clk  *clock.Fake
+	m    *market.Market
 	srv  *sim.Server
 	http *httptest.Server
 }
@@ -41,7 +42,7 @@ func newExchange(t testing.TB, start time.Time, instruments int) *exchange {
 	srv := sim.New(sim.Config{Market: m, Clock: clk, Logger: quietLog()})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
-	return &exchange{clk: clk, srv: srv, http: hs}
+	return &exchange{clk: clk, m: m, srv: srv, http: hs}
 }
 
 func quietLog() *slog.Logger {
