@@ -103,21 +103,42 @@ func (s *Service) fillGaps(ctx context.Context, figi string) error {
 // for the part that overlaps trading periods, and marks the whole chunk
 // covered together with the bars, atomically.
 func (s *Service) fillChunk(ctx context.Context, figi string, chunk tvbridge.Range) error {
-	var fetched []tvbridge.Bar
+	var candles []tvbridge.Candle
 	if q, ok := s.sessionHull(figi, chunk); ok {
-		candles, err := s.cfg.Upstream.Candles(ctx, figi, q.From, q.To, tvbridge.Interval1Min)
+		var err error
+		candles, err = s.cfg.Upstream.Candles(ctx, figi, q.From, q.To, tvbridge.Interval1Min)
 		s.progress.Requests.Add(1)
 		if err != nil {
 			return fmt.Errorf("candles %s %s..%s: %w", figi, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), err)
 		}
-		fetched = s.freshBars(figi, candles, chunk)
 	}
+	if s.cfg.HistoryFollows == FollowExchange {
+		// REST is final here: it replaces whatever the stream stored.
+		var bars []tvbridge.Bar
+		for _, c := range candles {
+			if c.Volume > 0 && !c.Time.Before(chunk.From) && c.Time.Before(chunk.To) {
+				bars = append(bars, candleBar(c))
+			}
+		}
+		replaced, _, err := s.cfg.Store.(ReplacingStore).ReplaceMinutes(ctx, figi, bars, []tvbridge.Range{chunk})
+		if err != nil {
+			return fmt.Errorf("store backfill of %s: %w", figi, err)
+		}
+		s.progress.ExchangeDiffers.Add(int64(replaced))
+		s.progress.ExchangeReplaced.Add(int64(replaced))
+		s.progress.BarsBackfilled.Add(int64(len(bars)))
+		return nil
+	}
+	fetched := s.freshBars(figi, candles, chunk)
 	conflicts, err := s.cfg.Store.PutMinutesBatch(ctx,
 		map[string][]tvbridge.Bar{figi: fetched},
 		map[string][]tvbridge.Range{figi: {chunk}})
 	if err != nil {
 		return fmt.Errorf("store backfill of %s: %w", figi, err)
 	}
+	// A conflict is a streamed bar (kept) that the exchange's final
+	// candle contradicts: a minute around a stream restart.
+	s.progress.ExchangeDiffers.Add(int64(conflicts))
 	s.progress.BarsBackfilled.Add(int64(len(fetched) - conflicts))
 	return nil
 }

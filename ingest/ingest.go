@@ -61,6 +61,18 @@ type Config struct {
 	BookDepth int  // order-book depth subscribed for quotes; default 5
 	DailyBars bool // stream "d" messages
 
+	// HistoryFollows decides what /history keeps for a minute whose bar as
+	// streamed differs from the upstream's final REST candle: FollowStream
+	// (the default) or FollowExchange; see audit.go.
+	HistoryFollows Follow
+	// AuditInterval is how often streamed minutes are compared with the
+	// REST candles once final; default 5 minutes, negative: never (not
+	// allowed with FollowExchange).
+	AuditInterval time.Duration
+	// SummaryInterval is how often the counters are logged; default 10
+	// minutes, negative: never.
+	SummaryInterval time.Duration
+
 	// Observe, when set, sees every upstream market-data event after the
 	// bar engine, on the event loop: it must be quick and must not keep the
 	// event. The live market view for trading is fed this way.
@@ -91,6 +103,15 @@ func (c *Config) defaults() {
 	}
 	if c.BookDepth <= 0 {
 		c.BookDepth = 5
+	}
+	if c.HistoryFollows == "" {
+		c.HistoryFollows = FollowStream
+	}
+	if c.AuditInterval == 0 {
+		c.AuditInterval = 5 * time.Minute
+	}
+	if c.SummaryInterval == 0 {
+		c.SummaryInterval = 10 * time.Minute
 	}
 }
 
@@ -125,6 +146,13 @@ type Service struct {
 	kick        chan struct{}        // wakes recentLoop after a stream restart
 	recentUntil map[string]time.Time // owned by recentLoop: fetched early up to here
 
+	// The audit (audit.go): per FIGI, the stream's ranges waiting to be
+	// compared with the exchange, and whether each streamed minute since
+	// the last pass had its final state.
+	auditQueue map[string][]tvbridge.Range
+	finals     map[string]map[int64]bool
+	auditedTo  time.Time
+
 	coverFrom time.Time // owned by the event loop
 
 	progress Progress
@@ -144,6 +172,12 @@ type Progress struct {
 	RecentBars      atomic.Int64 // bars fetched ahead of the REST lag (see recent.go)
 	LastFlushMillis atomic.Int64
 	Unstreamed      atomic.Int64 // instruments whose candle stream the upstream refused
+
+	// History against the exchange (audit.go).
+	AuditedMinutes       atomic.Int64 // streamed minutes compared with final REST candles
+	ExchangeDiffers      atomic.Int64 // minutes whose /history bar differed from the exchange's final candle
+	ExchangeDiffersFinal atomic.Int64 // of those, minutes whose final state the stream had carried (defects)
+	ExchangeReplaced     atomic.Int64 // bars replaced (or removed) to follow the exchange
 }
 
 // New builds the service and its bar engine.
@@ -151,6 +185,18 @@ func New(cfg Config) (*Service, error) {
 	cfg.defaults()
 	if cfg.Upstream == nil || cfg.Store == nil || cfg.Tape == nil {
 		return nil, errors.New("ingest: Upstream, Store and Tape are required")
+	}
+	switch cfg.HistoryFollows {
+	case FollowStream:
+	case FollowExchange:
+		if _, ok := cfg.Store.(ReplacingStore); !ok {
+			return nil, errors.New("ingest: following the exchange needs a store that can replace minutes")
+		}
+		if cfg.AuditInterval < 0 {
+			return nil, errors.New("ingest: following the exchange needs the audit (AuditInterval >= 0)")
+		}
+	default:
+		return nil, fmt.Errorf("ingest: HistoryFollows %q: want %q or %q", cfg.HistoryFollows, FollowStream, FollowExchange)
 	}
 	s := &Service{
 		cfg:     cfg,
@@ -164,6 +210,8 @@ func New(cfg Config) (*Service, error) {
 		recentUntil: make(map[string]time.Time),
 		restartFrom: make(map[string]time.Time),
 		streams:     make(map[string]streamState),
+		auditQueue:  make(map[string][]tvbridge.Range),
+		finals:      make(map[string]map[int64]bool),
 	}
 	s.engine = bars.New(bars.Config{
 		Clock:      cfg.Clock,
@@ -199,6 +247,7 @@ func (k sink) MinutesClosed(figi string, closed []bars.Closed) {
 	k.s.mu.Lock()
 	for _, c := range closed {
 		k.s.pending[figi] = append(k.s.pending[figi], c.Bar)
+		k.s.noteClosedLocked(figi, c.Time, c.Final)
 	}
 	k.s.mu.Unlock()
 }
@@ -216,6 +265,14 @@ func (s *Service) Run(ctx context.Context) error {
 	flushCtx, stopFlush := context.WithCancel(context.Background())
 	recentDone := make(chan struct{})
 	wg.Add(3)
+	if s.cfg.AuditInterval > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.auditLoop(ctx) }()
+	}
+	if s.cfg.SummaryInterval > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.summaryLoop(ctx) }()
+	}
 	go func() { defer wg.Done(); s.flushLoop(flushCtx) }()
 	go func() { defer wg.Done(); s.recentLoop(ctx, recentDone) }()
 	go func() {
@@ -234,6 +291,7 @@ func (s *Service) Run(ctx context.Context) error {
 	stopFlush()
 	wg.Wait()
 	s.flush(context.Background())
+	s.logSummary()
 	return err
 }
 
@@ -310,10 +368,28 @@ func (s *Service) eventLoop(ctx context.Context) error {
 			}
 			s.handle(ev)
 		case <-sweep.C():
-			s.engine.Sweep()
-			s.markCoverage()
+			if !s.sweep(events) {
+				return errors.New("ingest: upstream event channel closed")
+			}
 		}
 	}
+}
+
+// sweep does the clock-driven work. Events received before it are handled
+// first: a minute closes on the clock only once every update received in
+// its grace has been applied, whichever channel select happened to pick.
+// It returns false when the event channel was closed.
+func (s *Service) sweep(events <-chan tvbridge.Event) bool {
+	for range len(events) {
+		ev, ok := <-events
+		if !ok {
+			return false
+		}
+		s.handle(ev)
+	}
+	s.engine.Sweep()
+	s.markCoverage()
+	return true
 }
 
 func (s *Service) handle(ev tvbridge.Event) {
@@ -421,6 +497,11 @@ func (s *Service) flush(ctx context.Context) {
 		}
 		s.mu.Unlock()
 	}
+	audited := covered
+	if s.cfg.HistoryFollows == FollowExchange {
+		// The stream's minutes become immutable only once audited.
+		covered = nil
+	}
 	began := time.Now()
 	conflicts, err := s.cfg.Store.PutMinutesBatch(ctx, batch, covered)
 	s.progress.LastFlushMillis.Store(time.Since(began).Milliseconds())
@@ -428,6 +509,11 @@ func (s *Service) flush(ctx context.Context) {
 	s.mu.Lock()
 	s.inflight = nil
 	s.flushCov = nil
+	if err == nil {
+		for figi, rs := range audited {
+			s.queueAuditLocked(figi, rs)
+		}
+	}
 	if err != nil {
 		// Put everything back; the next flush retries. Nothing is lost
 		// unless the process dies, and then the backfill refills it.

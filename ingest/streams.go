@@ -111,16 +111,22 @@ func (s *Service) trackStreams(now time.Time) {
 // future) while figi's stream is down, and zero before Run. Callers hold
 // s.mu.
 func (s *Service) streamStartLocked(figi string) time.Time {
-	return s.streamStartFromLocked(s.restartFrom[figi])
+	return s.streamStartFromLocked(figi, s.restartFrom[figi])
 }
 
 // streamStartFromLocked is streamStartLocked for a stream restarted at
 // restart (zero: not restarted since Run began).
-func (s *Service) streamStartFromLocked(restart time.Time) time.Time {
+func (s *Service) streamStartFromLocked(figi string, restart time.Time) time.Time {
 	start := maxTime(s.streamFrom, restart)
 	// Ranges the stream has marked but not yet committed are its too.
 	for _, rs := range [][]tvbridge.Range{s.pendCov, s.flushCov} {
 		if b := firstFrom(clipRanges(rs, restart)); !b.IsZero() && b.Before(start) {
+			start = b
+		}
+	}
+	if s.cfg.HistoryFollows == FollowExchange {
+		// So are those waiting for the audit, which will commit them.
+		if b := firstFrom(s.auditQueue[figi]); !b.IsZero() && b.Before(start) {
 			start = b
 		}
 	}
@@ -141,7 +147,7 @@ func (s *Service) takeover(figi string) time.Time {
 		}
 		restart = time.Time{}
 	}
-	return s.streamStartFromLocked(restart)
+	return s.streamStartFromLocked(figi, restart)
 }
 
 // clipRanges returns the parts of rs (sorted) at or after from.

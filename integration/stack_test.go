@@ -63,19 +63,32 @@ type bridge struct {
 }
 
 func startBridge(t testing.TB, ex *exchange, dir string, depth time.Duration) *bridge {
-	return startBridgeWith(t, ex, dir, depth, false)
+	return startBridgeOpts(t, ex, dir, depth, bridgeOptions{})
 }
 
 // startBridgeWith starts a bridge; legacy selects the pre-1.3.26 no_data
 // answers for empty /history ranges.
 func startBridgeWith(t testing.TB, ex *exchange, dir string, depth time.Duration, legacy bool) *bridge {
+	return startBridgeOpts(t, ex, dir, depth, bridgeOptions{legacy: legacy})
+}
+
+// bridgeOptions are the settings tests vary.
+type bridgeOptions struct {
+	legacy  bool          // pre-1.3.26 no_data answers
+	follows ingest.Follow // what /history follows where stream and exchange differ
+	audit   time.Duration // ingest.Config.AuditInterval
+	stream  stream.Config // overrides of the pool's settings (zero fields: the test defaults)
+}
+
+func startBridgeOpts(t testing.TB, ex *exchange, dir string, depth time.Duration, o bridgeOptions) *bridge {
 	t.Helper()
+	legacy := o.legacy
 	log := quietLog()
 	up := tinkoff.NewUpstream(tinkoff.UpstreamConfig{
 		REST: tinkoff.ClientConfig{BaseURL: ex.http.URL + wire.RESTPrefix, Token: "t", Clock: ex.clk,
 			MarketPerMinute: 1_000_000, Logger: log},
-		Stream: stream.Config{URL: "ws" + ex.http.URL[len("http"):] + wire.StreamPath, Token: "t", Clock: ex.clk,
-			BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Logger: log},
+		Stream: streamConfig(o.stream, stream.Config{URL: "ws" + ex.http.URL[len("http"):] + wire.StreamPath, Token: "t", Clock: ex.clk,
+			BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Logger: log}),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &bridge{up: up, cancel: cancel, done: make(chan error, 2)}
@@ -102,7 +115,8 @@ func startBridgeWith(t testing.TB, ex *exchange, dir string, depth time.Duration
 	b.tape = tape.New(tape.Config{})
 	b.market = live.New()
 	b.svc, err = ingest.New(ingest.Config{Upstream: up, Store: b.store, Tape: b.tape, Instruments: specs, Observe: b.market.Observe,
-		Clock: ex.clk, Logger: log, BackfillDepth: depth, DailyBars: true})
+		Clock: ex.clk, Logger: log, BackfillDepth: depth, DailyBars: true,
+		HistoryFollows: o.follows, AuditInterval: o.audit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,6 +264,12 @@ func getHistory(t *testing.T, base, symbol, res string, from, to int64) historyR
 // /history and returns the number of minutes compared and mismatched.
 func (b *barBook) compare(t *testing.T, base string) (compared, mismatched int) {
 	t.Helper()
+	return b.compareWith(t, base, true)
+}
+
+// compareWith is compare; report selects whether mismatches are errors.
+func (b *barBook) compareWith(t *testing.T, base string, report bool) (compared, mismatched int) {
+	t.Helper()
 	from := b.firstSeen - b.firstSeen%60 + 60 // the first whole minute observed
 	for sym, last := range b.lastTrade {
 		// A trade in minute L means every earlier minute of sym is closed
@@ -272,7 +292,7 @@ func (b *barBook) compare(t *testing.T, base string) (compared, mismatched int) 
 			compared++
 			if !streamed || !served || *sb != hb {
 				mismatched++
-				if mismatched <= 10 {
+				if report && mismatched <= 10 {
 					t.Errorf("%s minute %s: streamed %v (%v), history %v (%v)", sym, time.Unix(m, 0).UTC().Format("15:04"),
 						streamed, sb, served, hb)
 				}
@@ -335,4 +355,21 @@ func run(t *testing.T, ex *exchange, b *bridge, c *tvClient, book *barBook, step
 			t.Fatalf("timed out at %s", ex.clk.Now())
 		}
 	}
+}
+
+// streamConfig is base with the non-zero settings of o.
+func streamConfig(o, base stream.Config) stream.Config {
+	if o.MaxConnections != 0 {
+		base.MaxConnections = o.MaxConnections
+	}
+	if o.MaxPerConnection != 0 {
+		base.MaxPerConnection = o.MaxPerConnection
+	}
+	if o.StallTimeout != 0 {
+		base.StallTimeout = o.StallTimeout
+	}
+	if o.InstrumentStall != 0 {
+		base.InstrumentStall = o.InstrumentStall
+	}
+	return base
 }

@@ -47,6 +47,20 @@ func TestBadCommandLines(t *testing.T) {
 	if code := run(context.Background(), []string{"serve", "--book-depth", "0"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "book-depth") {
 		t.Errorf("bad --book-depth: exit %d, %q", code, out.String())
 	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--history-follows", "vendor"}, "--history-follows"},
+		{[]string{"--history-follows", "exchange", "--audit-interval", "0"}, "needs the audit"},
+		{[]string{"--audit-interval", "-1m"}, "--audit-interval"},
+		{[]string{"--close-grace", "0s"}, "--close-grace"},
+	} {
+		out.Reset()
+		if code := run(context.Background(), append([]string{"serve"}, c.args...), io.Discard, &out); code != 1 || !strings.Contains(out.String(), c.want) {
+			t.Errorf("%v: exit %d, %q", c.args, code, out.String())
+		}
+	}
 	t.Setenv("TINKOFF_TOKEN", "")
 	out.Reset()
 	if code := run(context.Background(), []string{"serve", "--upstream-rest-url", "http://127.0.0.1:1/openapi"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "TINKOFF_TOKEN") {

@@ -31,6 +31,8 @@ import (
 
 type serveOptions struct {
 	listen, dataDir, wsURL, restURL, tokenFile, groupPrefix, logLevel *string
+	historyFollows                                                    *string
+	closeGrace, auditInterval                                         *time.Duration
 	restRate, backfillDays, maxConns, perConn, bookDepth, gcPercent   *int
 	legacyNoData, dailyBars                                           *bool
 	sim                                                               simOptions
@@ -54,6 +56,15 @@ func serveFlags(fs *flagSet) serveOptions {
 		legacyNoData: fs.Bool("legacy-no-data", false, "answer empty /history ranges with the pre-1.3.26 {\"s\":\"no_data\",\"nb\":...} form"),
 		dailyBars:    fs.Bool("daily-bars", true, "stream daily-bar (\"d\") messages and serve daily history"),
 		logLevel:     fs.String("log-level", "info", "log level: debug, info, warn or error"),
+		closeGrace: fs.Duration("close-grace", 3*time.Second, "how long after its end a minute waits for the upstream's final state when no newer update came;\n"+
+			"      a later final is not streamed. Late trades reach TradingView up to 1s + this after their time,\n"+
+			"      and TradingView's streaming test fails a tick more than 5s late"),
+		historyFollows: fs.String("history-follows", string(ingest.FollowStream), "what /history keeps for a minute whose streamed bar differs from the upstream's final REST\n"+
+			"      candle (its last trades never reached the stream): \"stream\" (stream and history always agree;\n"+
+			"      the chart differs from the exchange in those minutes) or \"exchange\" (history equals the exchange's\n"+
+			"      candles once audited; each such minute is a mismatch in TradingView's 5 % stream-vs-history test)"),
+		auditInterval: fs.Duration("audit-interval", 5*time.Minute, "how often streamed minutes are compared with the upstream's final REST candles (one request\n"+
+			"      per instrument per pass; differences are counted and logged); 0 disables it (not with --history-follows exchange)"),
 		gcPercent: fs.Int("gc-percent", 400, "Go garbage-collector target (as GOGC): a larger value trades memory for fewer collections,\n"+
 			"      which keeps /streaming's latency tail short under load; -1 leaves the runtime's setting"),
 		sim:   simFlags(fs),
@@ -87,6 +98,10 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	if *o.backfillDays < 1 {
 		return fmt.Errorf("--backfill-days %d: want at least 1", *o.backfillDays)
+	}
+	follows, audit, err := o.auditSettings()
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -123,15 +138,18 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	tp := tape.New(tape.Config{})
 	market := live.New()
 	svc, err := ingest.New(ingest.Config{
-		Observe:       market.Observe,
-		Upstream:      up,
-		Store:         store,
-		Tape:          tp,
-		Instruments:   instrumentSpecs(catalog),
-		Logger:        log,
-		BackfillDepth: time.Duration(*o.backfillDays) * 24 * time.Hour,
-		BookDepth:     *o.bookDepth,
-		DailyBars:     *o.dailyBars,
+		Observe:        market.Observe,
+		Upstream:       up,
+		Store:          store,
+		Tape:           tp,
+		Instruments:    instrumentSpecs(catalog),
+		Logger:         log,
+		BackfillDepth:  time.Duration(*o.backfillDays) * 24 * time.Hour,
+		BookDepth:      *o.bookDepth,
+		DailyBars:      *o.dailyBars,
+		CloseGrace:     *o.closeGrace,
+		HistoryFollows: follows,
+		AuditInterval:  audit,
 	})
 	if err != nil {
 		return err
@@ -313,4 +331,25 @@ func buildCatalog(ctx context.Context, insts []tvbridge.Instrument, store *bolt.
 		return nil, err
 	}
 	return catalog, nil
+}
+
+// auditSettings validates --close-grace, --history-follows and --audit-interval.
+func (o serveOptions) auditSettings() (ingest.Follow, time.Duration, error) {
+	if g := *o.closeGrace; g <= 0 || g > time.Minute {
+		return "", 0, fmt.Errorf("--close-grace %v: want more than 0 and at most 1m", g)
+	}
+	follows := ingest.Follow(*o.historyFollows)
+	if follows != ingest.FollowStream && follows != ingest.FollowExchange {
+		return "", 0, fmt.Errorf("--history-follows %q: want stream or exchange", *o.historyFollows)
+	}
+	audit := *o.auditInterval
+	switch {
+	case audit < 0:
+		return "", 0, fmt.Errorf("--audit-interval %v: want 0 (off) or more", audit)
+	case audit == 0 && follows == ingest.FollowExchange:
+		return "", 0, errors.New("--history-follows exchange needs the audit: set --audit-interval above 0")
+	case audit == 0:
+		audit = -1 // ingest: never
+	}
+	return follows, audit, nil
 }
