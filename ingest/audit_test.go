@@ -28,7 +28,7 @@ func TestSweepHandlesReceivedEventsFirst(t *testing.T) {
 	s, _, clk := testService(t, quietUpstream{events: events}, m0, "F1")
 	s.handle(candleEvent("F1", m0.Add(30*time.Second), m0, 100, 100, 100, 100, 1))
 	events <- candleEvent("F1", m0.Add(61*time.Second), m0, 100, 102, 100, 102, 2) // the final
-	clk.Set(m0.Add(65 * time.Second))                                               // the loop was busy
+	clk.Set(m0.Add(65 * time.Second))                                              // the loop was busy
 	if !s.sweep(events) {
 		t.Fatal("sweep reported a closed channel")
 	}

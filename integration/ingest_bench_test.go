@@ -14,7 +14,7 @@ import (
 // tapeSink appends the engine's ticks to a tape, as ingest does.
 type tapeSink struct{ tp *tape.Tape }
 
-func (s tapeSink) Ticks(ticks []tvbridge.Tick)          { s.tp.Append(ticks...) }
+func (s tapeSink) Ticks(ticks []tvbridge.Tick)         { s.tp.Append(ticks...) }
 func (s tapeSink) MinutesClosed(string, []bars.Closed) {}
 
 // BenchmarkIngestToTape measures upstream events (alternating 1-minute
