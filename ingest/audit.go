@@ -190,7 +190,7 @@ func (s *Service) auditDay(ctx context.Context, figi string, ranges []tvbridge.R
 			keep = append(keep, b)
 		}
 	}
-	history, err := s.Minutes(ctx, figi, hull.From, hull.To)
+	history, err := s.minutes(ctx, figi, hull.From, hull.To)
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,19 @@ type Config struct {
 	CoverageLag time.Duration
 	// RESTLag is how long after a minute ends the upstream REST candles are
 	// complete for it (the real service lags 1-2 minutes); default 2 minutes.
-	RESTLag   time.Duration
+	RESTLag time.Duration
+	// RecentDepth is how far back the minutes TradingView asks for first
+	// (a day of 1-minute bars) are fetched early, ahead of the backfill, when
+	// the store lacks them; default 24 hours.
+	RecentDepth time.Duration
+	// HoleWait bounds how long a /history request waits for the early fetch
+	// of minutes it would otherwise serve as a hole; default 3 s.
+	HoleWait time.Duration
+	// SilenceMin is the least time without any data frame after which an
+	// instrument in session that was recently active counts as silent
+	// (its usual gap between frames may make it longer, up to
+	// CoverageLag - 30 s); default 30 s.
+	SilenceMin time.Duration
 	BookDepth int  // order-book depth subscribed for quotes; default 5
 	DailyBars bool // stream "d" messages
 
@@ -101,6 +113,15 @@ func (c *Config) defaults() {
 	if c.RESTLag <= 0 {
 		c.RESTLag = 2 * time.Minute
 	}
+	if c.RecentDepth <= 0 {
+		c.RecentDepth = 24 * time.Hour
+	}
+	if c.HoleWait <= 0 {
+		c.HoleWait = 3 * time.Second
+	}
+	if c.SilenceMin <= 0 {
+		c.SilenceMin = 30 * time.Second
+	}
 	if c.BookDepth <= 0 {
 		c.BookDepth = 5
 	}
@@ -143,8 +164,17 @@ type Service struct {
 	unstreamed map[string]bool
 	flushErr   error
 
-	kick        chan struct{}        // wakes recentLoop after a stream restart
-	recentUntil map[string]time.Time // owned by recentLoop: fetched early up to here
+	kick        chan struct{}          // wakes recentLoop after a stream restart
+	recentUntil map[string]time.Time   // guarded by mu: fetched early up to here
+	fetching    map[string]*sync.Mutex // per FIGI: one early fetch at a time (recent.go)
+
+	// Silence (streams.go), owned by the event loop: when each instrument's
+	// last data frame arrived and its usual gap between frames.
+	lastData map[string]time.Time
+	usualGap map[string]time.Duration
+	silent   map[string]bool // guarded by mu: live, but no data while it should have some
+	// fetchFailed, guarded by mu: when an early fetch of each FIGI last failed.
+	fetchFailed map[string]time.Time
 
 	// The audit (audit.go): per FIGI, the stream's ranges waiting to be
 	// compared with the exchange, and whether each streamed minute since
@@ -172,6 +202,8 @@ type Progress struct {
 	RecentBars      atomic.Int64 // bars fetched ahead of the REST lag (see recent.go)
 	LastFlushMillis atomic.Int64
 	Unstreamed      atomic.Int64 // instruments whose candle stream the upstream refused
+	Silences        atomic.Int64 // times an instrument in session went silent on a live stream
+	HolesCut        atomic.Int64 // /history answers cut short before a minute REST could not provide in time
 
 	// History against the exchange (audit.go).
 	AuditedMinutes       atomic.Int64 // streamed minutes compared with final REST candles
@@ -208,6 +240,11 @@ func New(cfg Config) (*Service, error) {
 		kick:    make(chan struct{}, 1),
 
 		recentUntil: make(map[string]time.Time),
+		fetching:    make(map[string]*sync.Mutex),
+		lastData:    make(map[string]time.Time),
+		usualGap:    make(map[string]time.Duration),
+		silent:      make(map[string]bool),
+		fetchFailed: make(map[string]time.Time),
 		restartFrom: make(map[string]time.Time),
 		streams:     make(map[string]streamState),
 		auditQueue:  make(map[string][]tvbridge.Range),
@@ -226,6 +263,7 @@ func New(cfg Config) (*Service, error) {
 		}
 		s.specs[figi] = spec
 		s.order = append(s.order, figi)
+		s.fetching[figi] = new(sync.Mutex)
 		s.engine.Add(spec)
 	}
 	s.progress.Instruments.Store(int64(len(s.order)))
@@ -393,6 +431,14 @@ func (s *Service) sweep(events <-chan tvbridge.Event) bool {
 }
 
 func (s *Service) handle(ev tvbridge.Event) {
+	switch e := ev.(type) {
+	case *tvbridge.CandleEvent:
+		s.noteData(e.Candle.FIGI, e.Received)
+	case *tvbridge.OrderBookEvent:
+		s.noteData(e.Book.FIGI, e.Received)
+	case *tvbridge.InstrumentInfoEvent:
+		s.noteData(e.Info.FIGI, e.Received)
+	}
 	if e, ok := ev.(*tvbridge.ErrorEvent); ok {
 		s.log.Warn("upstream error event", "message", e.Message, "request_id", e.RequestID)
 		if sub := e.Subscription; sub != nil && sub.Kind == tvbridge.SubCandle {
@@ -580,8 +626,23 @@ func (s *Service) memoryBars(figi string, from, to time.Time) []tvbridge.Bar {
 }
 
 // Minutes returns the 1-minute bars with from <= Time < to: stored, closed in
-// memory, and the open minute as streamed so far.
+// memory, and the open minute as streamed so far. It never returns a bar
+// after a recent minute that is still a hole (see recent.go).
 func (s *Service) Minutes(ctx context.Context, figi string, from, to time.Time) ([]tvbridge.Bar, error) {
+	upTo, err := s.fillHole(ctx, figi, to)
+	if err != nil {
+		return nil, err
+	}
+	bars, err := s.minutes(ctx, figi, from, to)
+	if err != nil || !upTo.Before(to) {
+		return bars, err
+	}
+	n := sort.Search(len(bars), func(i int) bool { return !bars[i].Time.Before(upTo) })
+	return bars[:n], nil
+}
+
+// minutes is Minutes without the hole check.
+func (s *Service) minutes(ctx context.Context, figi string, from, to time.Time) ([]tvbridge.Bar, error) {
 	// Read memory before the store: a bar that moves from memory to the
 	// store in between is then seen at least once (duplicates are merged).
 	open, hasOpen := s.engine.OpenMinute(figi)

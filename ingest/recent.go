@@ -15,18 +15,29 @@ import (
 // (the first candle update of a minute is cumulative, so the engine streams R
 // whole); the minutes before R that the store lacks are a gap. The gap
 // backfill fills a minute only once RESTLag has passed, when upstream REST is
-// final for it. Left at that, the last RESTLag of minutes before every start
-// or reconnect would be empty for two minutes while /history already served
-// the minutes after them, and TradingView caches such a hole as a closed
-// minute without trades: a bar "appears" in it later.
+// final for it, and the initial backfill works through weeks of history
+// first. Left at that, the minutes before every start or reconnect would be
+// empty for minutes while /history already served the minutes after them,
+// and TradingView caches such a hole as a closed minute without trades: a bar
+// "appears" in it later.
 //
-// So those minutes are fetched ahead of the lag, each as soon as it has
-// closed (CloseGrace after its end), and stored without coverage: /history
-// serves them at once, and they are not yet immutable (ClosedBefore does not
-// move). When RESTLag has passed, the gap backfill fetches them again and
-// marks them covered; the store keeps the bars already served (first write
-// wins) and counts one that differs as a conflict. A minute REST lacked early
-// and has late still appears then; nothing served changes.
+// So the minutes TradingView asks for first (the last RecentDepth, a day) are
+// fetched ahead of everything else, each minute as soon as it has closed
+// (CloseGrace after its end), and stored without coverage: /history serves
+// them at once, and they are not yet immutable (ClosedBefore does not move).
+// When RESTLag has passed, the gap backfill fetches them again and marks
+// them covered; the store keeps the bars already served (first write wins)
+// and counts one that differs as a conflict. A minute REST lacked early and
+// has late still appears then; nothing served changes.
+//
+// An instrument with no live stream (its connection is down or refused, its
+// stream silent, its candle subscription refused) has nothing to run ahead
+// of: its minutes are fetched from REST as they close, every minute, for as
+// long as it lasts.
+//
+// /history never serves a newer minute while an older one in the window is
+// still a hole: a request reaching past one fetches it at once (HoleWait at
+// most), and answers only up to the hole if that fails.
 
 // recentLoop fetches the recent minutes after startup and after every
 // stream reconnect. It closes ready after the first pass, so the initial
@@ -64,25 +75,29 @@ func (s *Service) kickRecent() {
 	}
 }
 
-// recentEnd is where figi's early window ends: before the minute the stream
-// takes over (that one is streamed), and before any minute that has not
-// been closed for CloseGrace. Zero when there is no window: before Run, or
-// while figi's stream is down after it was live (the minutes before its
-// return are fetched once it is back).
+// recentEnd is where figi's early window ends (exclusive): before the
+// minute the stream takes over (that one is streamed), and before any minute
+// that has not been closed for CloseGrace. Zero when there is no window:
+// before Run.
 func (s *Service) recentEnd(figi string, now time.Time) time.Time {
 	end, _ := s.recentWindow(figi, now)
 	return end
 }
 
 // recentWindow is recentEnd, and whether the window is still open: it ends
-// before the minute just ahead of the takeover, which has yet to close.
+// before the minute just ahead of the takeover, which has yet to close; for
+// an instrument without a live stream it never ends.
 func (s *Service) recentWindow(figi string, now time.Time) (end time.Time, open bool) {
+	closed := now.Add(-s.cfg.CloseGrace).Truncate(time.Minute)
 	start := s.takeover(figi)
-	if start.IsZero() || start.Equal(never) {
+	if start.IsZero() {
 		return time.Time{}, false
 	}
+	if start.Equal(never) || s.isUnstreamed(figi) {
+		return closed, true // only REST: every minute as it closes
+	}
 	last := start.Add(-time.Minute)
-	end = minTime(last, now.Add(-s.cfg.CloseGrace).Truncate(time.Minute))
+	end = minTime(last, closed)
 	return end, end.Before(last)
 }
 
@@ -136,13 +151,17 @@ func (s *Service) recentPass(ctx context.Context) {
 }
 
 // fetchRecent stores figi's bars for the uncovered minutes in
-// [max(REST lag, last early fetch), end), without marking them covered.
+// [max(RecentDepth ago, last early fetch), end), without marking them
+// covered. One fetch per instrument runs at a time.
 func (s *Service) fetchRecent(ctx context.Context, figi string, end time.Time) (int, error) {
-	if s.isUnstreamed(figi) {
-		return 0, nil // no stream to run ahead of; the backfill serves it
-	}
+	mu := s.fetching[figi]
+	mu.Lock()
+	defer mu.Unlock()
 	now := s.cfg.Clock.Now()
-	from := maxTime(now.Add(-s.cfg.RESTLag).Truncate(time.Minute), s.recentUntil[figi])
+	s.mu.Lock()
+	done := s.recentUntil[figi]
+	s.mu.Unlock()
+	from := maxTime(now.Add(-s.cfg.RecentDepth).Truncate(time.Minute), done)
 	from = maxTime(from, now.Add(-s.cfg.BackfillDepth).Truncate(time.Minute))
 	if !from.Before(end) {
 		return 0, nil
@@ -162,6 +181,9 @@ func (s *Service) fetchRecent(ctx context.Context, figi string, end time.Time) (
 			candles, err := s.cfg.Upstream.Candles(ctx, figi, q.From, q.To, tvbridge.Interval1Min)
 			s.progress.Requests.Add(1)
 			if err != nil {
+				s.mu.Lock()
+				s.fetchFailed[figi] = s.cfg.Clock.Now()
+				s.mu.Unlock()
 				return n, fmt.Errorf("candles %s..%s: %w", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), err)
 			}
 			fresh := s.freshBars(figi, candles, chunk)
@@ -175,6 +197,71 @@ func (s *Service) fetchRecent(ctx context.Context, figi string, end time.Time) (
 			n += len(fresh) - conflicts
 		}
 	}
-	s.recentUntil[figi] = end
+	s.mu.Lock()
+	s.recentUntil[figi] = maxTime(s.recentUntil[figi], end)
+	s.mu.Unlock()
 	return n, nil
+}
+
+// hole returns the first minute of figi's early window that is still
+// unknown (neither fetched early nor covered), if any.
+func (s *Service) hole(ctx context.Context, figi string, now time.Time) (time.Time, bool, error) {
+	end, _ := s.recentWindow(figi, now)
+	if end.IsZero() {
+		return time.Time{}, false, nil
+	}
+	s.mu.Lock()
+	done := s.recentUntil[figi]
+	s.mu.Unlock()
+	from := maxTime(now.Add(-s.cfg.RecentDepth).Truncate(time.Minute), done)
+	from = maxTime(from, now.Add(-s.cfg.BackfillDepth).Truncate(time.Minute))
+	if !from.Before(end) {
+		return time.Time{}, false, nil
+	}
+	covered, err := s.cfg.Store.Covered(ctx, figi, from, end)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("coverage of %s: %w", figi, err)
+	}
+	for _, gap := range complement(tvbridge.Range{From: from, To: end}, covered) {
+		if _, trading := s.sessionHull(figi, gap); trading {
+			return gap.From, true, nil
+		}
+	}
+	return time.Time{}, false, nil
+}
+
+// failRetry is how long after a failed early fetch /history answers up to
+// the hole without trying again.
+const failRetry = 10 * time.Second
+
+// fillHole makes sure the minutes of figi's early window before to are
+// known, fetching them now if they are due, within HoleWait. It returns
+// where the known minutes end: to, or the first minute still a hole.
+func (s *Service) fillHole(ctx context.Context, figi string, to time.Time) (time.Time, error) {
+	now := s.cfg.Clock.Now()
+	h, ok, err := s.hole(ctx, figi, now)
+	if err != nil || !ok || !h.Before(to) {
+		return to, err
+	}
+	s.mu.Lock()
+	failed := s.fetchFailed[figi]
+	s.mu.Unlock()
+	if !failed.IsZero() && now.Sub(failed) < failRetry {
+		// REST failed a moment ago (the upstream is down?): do not make
+		// every request wait for it again.
+		s.progress.HolesCut.Add(1)
+		return h, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.HoleWait)
+	_, ferr := s.fetchRecent(wctx, figi, s.recentEnd(figi, now))
+	cancel()
+	if ferr != nil && ctx.Err() == nil {
+		s.log.Warn("minutes not fetched in time for /history; answering up to the first of them",
+			"figi", figi, "hole", h, "err", ferr)
+	}
+	if h, ok, err = s.hole(ctx, figi, now); err != nil || !ok || !h.Before(to) {
+		return to, err
+	}
+	s.progress.HolesCut.Add(1)
+	return h, nil
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"time"
 
 	"tvbridge"
@@ -56,9 +57,15 @@ func (s *Service) initStreams() {
 }
 
 // trackStreams restarts the coverage of each instrument whose stream went
-// down or was re-established since the last sweep, and wakes the recent
-// loop for the minutes just before the restarts.
+// down, silent, or was re-established since the last sweep, and wakes the
+// recent loop for the minutes just before the restarts.
 func (s *Service) trackStreams(now time.Time) {
+	s.trackEpochs(now)
+	s.trackSilence(now)
+}
+
+// trackEpochs follows the upstream's per-instrument stream states.
+func (s *Service) trackEpochs(now time.Time) {
 	st, ok := s.cfg.Upstream.(StreamStater)
 	if !ok {
 		return
@@ -94,6 +101,11 @@ func (s *Service) trackStreams(now time.Time) {
 		default:
 			s.restartFrom[c.figi] = nextMinute(now)
 			restarted++
+		}
+		if s.silent[c.figi] {
+			// Resubscribed or reconnected, but still no data: it stays
+			// down until data comes back (trackSilence).
+			s.restartFrom[c.figi] = never
 		}
 	}
 	s.mu.Unlock()
@@ -162,4 +174,111 @@ func clipRanges(rs []tvbridge.Range, from time.Time) []tvbridge.Range {
 		}
 	}
 	return out
+}
+
+// Silence.
+//
+// A connection that stays open and answers pings can still carry nothing
+// (the upstream's silent stall). Minutes the stream did not really carry
+// must not count as covered, so each instrument that is in session, was
+// recently active and has sent no data frame (candle, book or status) for
+// longer than its silence threshold is treated as down from its last frame
+// on: its pending coverage is withdrawn, its closed minutes are fetched
+// from REST as they close (recent.go), and when data comes back its
+// coverage restarts as after a reconnect. Detection must come well before
+// CoverageLag, or the silent minutes would already be committed as
+// covered; the threshold is 4 times the instrument's usual gap between
+// frames, at least SilenceMin and at most CoverageLag - 30 s.
+
+// activeWindow is how recent an instrument's last frame must be for its
+// silence to mean an outage rather than a quiet market.
+const activeWindow = 10 * time.Minute
+
+// noteData records a data frame for figi; called on the event loop.
+func (s *Service) noteData(figi string, recv time.Time) {
+	if _, known := s.specs[figi]; !known || recv.IsZero() {
+		return
+	}
+	if last, ok := s.lastData[figi]; ok && recv.After(last) {
+		gap := recv.Sub(last)
+		usual := s.usualGap[figi]
+		if usual == 0 {
+			usual = gap
+		}
+		s.usualGap[figi] = usual + (gap-usual)/8 // a moving average
+	}
+	if recv.After(s.lastData[figi]) {
+		s.lastData[figi] = recv
+	}
+}
+
+// silenceLimit is how long figi may go without data before it is silent.
+func (s *Service) silenceLimit(figi string) time.Duration {
+	limit := max(4*s.usualGap[figi], s.cfg.SilenceMin)
+	return min(limit, max(s.cfg.CoverageLag-30*time.Second, s.cfg.SilenceMin))
+}
+
+// inSession reports whether figi is expected to trade at t.
+func (s *Service) inSession(figi string, t time.Time) bool {
+	sched := s.specs[figi].Schedule
+	return sched == nil || sched.InSession(t)
+}
+
+// trackSilence flags instruments that went silent and restarts the
+// coverage of those whose data came back.
+func (s *Service) trackSilence(now time.Time) {
+	var silenced, resumed []string
+	s.mu.Lock()
+	for _, figi := range s.order {
+		last, active := s.lastData[figi]
+		switch {
+		case s.silent[figi]:
+			if now.Sub(last) < s.cfg.SilenceMin {
+				s.silent[figi] = false
+				if s.restartFrom[figi].Equal(never) && s.streams[figi].live {
+					s.restartFrom[figi] = nextMinute(now)
+				}
+				resumed = append(resumed, figi)
+			}
+		case active && s.isLiveLocked(figi) && now.Sub(last) < activeWindow &&
+			now.Sub(last) > s.silenceLimit(figi) && s.inSession(figi, now) && s.inSession(figi, last):
+			s.silent[figi] = true
+			s.restartFrom[figi] = never
+			silenced = append(silenced, figi)
+		}
+	}
+	s.mu.Unlock()
+	if len(silenced) > 0 {
+		s.progress.Silences.Add(int64(len(silenced)))
+		s.log.Warn("upstream stream silent for instruments in session: no data while they should have some; "+
+			"their minutes are taken from REST until it comes back",
+			"instruments", len(silenced), "figis", sample(silenced), "silent_for_at_least", s.cfg.SilenceMin.String())
+		s.kickRecent()
+	}
+	if len(resumed) > 0 {
+		s.log.Info("upstream stream data back for instruments that were silent; the minutes in between will be backfilled",
+			"instruments", len(resumed), "figis", sample(resumed))
+		s.kickRecent()
+	}
+}
+
+// isLiveLocked reports whether figi's stream is up as far as the upstream
+// says (upstreams that cannot tell are trusted to be) and not refused.
+// Callers hold s.mu.
+func (s *Service) isLiveLocked(figi string) bool {
+	if s.unstreamed[figi] {
+		return false
+	}
+	if _, ok := s.cfg.Upstream.(StreamStater); !ok {
+		return true
+	}
+	return s.streams[figi].live
+}
+
+// sample lists at most 10 FIGIs for a log line.
+func sample(figis []string) string {
+	if len(figis) <= 10 {
+		return fmt.Sprint(figis)
+	}
+	return fmt.Sprintf("%v and %d more", figis[:10], len(figis)-10)
 }

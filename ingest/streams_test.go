@@ -103,8 +103,9 @@ func TestStreamRestartUncoversOnlyItsInstrument(t *testing.T) {
 
 	up.set("F", 1, false) // F's connection drops at 09:10:45 ...
 	runUntil(minute(13).Add(30 * time.Second))
-	if end := s.recentEnd("F", clk.Now()); !end.IsZero() {
-		t.Errorf("F is down, yet the recent loop would fetch up to %v", end)
+	// While F is down its minutes come from REST as they close.
+	if end := s.recentEnd("F", clk.Now()); !end.Equal(minute(13)) {
+		t.Errorf("F is down: the recent loop fetches up to %v, want every closed minute (09:13)", end)
 	}
 	up.set("F", 2, true) // ... and is back at 09:13:45
 	runUntil(minute(20))
