@@ -70,8 +70,8 @@ type Config struct {
 	// (its usual gap between frames may make it longer, up to
 	// CoverageLag - 30 s); default 30 s.
 	SilenceMin time.Duration
-	BookDepth int  // order-book depth subscribed for quotes; default 5
-	DailyBars bool // stream "d" messages
+	BookDepth  int  // order-book depth subscribed for quotes; default 5
+	DailyBars  bool // stream "d" messages
 
 	// HistoryFollows decides what /history keeps for a minute whose bar as
 	// streamed differs from the upstream's final REST candle: FollowStream
