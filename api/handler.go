@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -65,6 +66,11 @@ type Config struct {
 	// CacheBytes bounds each of the two /history caches (exact responses and
 	// encoded days of 1-minute bars); default 64 MiB.
 	CacheBytes int64
+
+	// Health, when set, adds fields to /healthz: the state of the upstream
+	// and the data, for operators. Its keys must not be "s", "symbols" or
+	// "tape_seq".
+	Health func() map[string]any
 }
 
 // Handler is the http.Handler of the data endpoints.
@@ -175,10 +181,25 @@ func (h *Handler) dataEndpoint(serve http.HandlerFunc, errorBody bool) http.Hand
 	})
 }
 
+// serveHealth answers /healthz: the process is up and serving ("s":"ok"),
+// whatever the upstream does; the fields Config.Health adds say how the
+// upstream and the data are.
 func (h *Handler) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	body := fmt.Appendf(nil, `{"s":"ok","symbols":%d,"tape_seq":%d}`+"\n",
-		len(h.cat.symbols), h.cfg.Tape.LastSeq())
-	writeJSON(w, body)
+	fields := map[string]any{"s": "ok", "symbols": len(h.cat.symbols), "tape_seq": h.cfg.Tape.LastSeq()}
+	if h.cfg.Health != nil {
+		for k, v := range h.cfg.Health() {
+			if _, taken := fields[k]; !taken {
+				fields[k] = v
+			}
+		}
+	}
+	body, err := json.Marshal(fields)
+	if err != nil {
+		h.log.Error("encode /healthz", "err", err)
+		writeErrorStatus(w, http.StatusInternalServerError, "health report unavailable")
+		return
+	}
+	writeJSON(w, append(body, '\n'))
 }
 
 // writeJSON writes a complete JSON body with its length, so keep-alive

@@ -70,6 +70,16 @@ func addCoverage(b *bbolt.Bucket, sp span) error {
 // Covered returns the parts of [from, to) known to be complete, merged,
 // ascending and clipped to [from, to), in UTC.
 func (s *Store) Covered(ctx context.Context, figi string, from, to time.Time) ([]tvbridge.Range, error) {
+	out, err := s.ranges(ctx, figi, bucketCoverage, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("bolt: coverage of %s: %w", figi, err)
+	}
+	return out, nil
+}
+
+// ranges reads the merged minute ranges of one instrument's range bucket
+// (coverage, or fetched), clipped to [from, to).
+func (s *Store) ranges(ctx context.Context, figi string, name []byte, from, to time.Time) ([]tvbridge.Range, error) {
 	epoch := time.Unix(0, 0).UTC()
 	if from.Before(epoch) {
 		from = epoch
@@ -79,7 +89,7 @@ func (s *Store) Covered(ctx context.Context, figi string, from, to time.Time) ([
 	}
 	var out []tvbridge.Range
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		b := subBucket(tx, figi, bucketCoverage)
+		b := subBucket(tx, figi, name)
 		if b == nil {
 			return nil
 		}
@@ -101,10 +111,7 @@ func (s *Store) Covered(ctx context.Context, figi string, from, to time.Time) ([
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("bolt: coverage of %s: %w", figi, err)
-	}
-	return out, nil
+	return out, err
 }
 
 func clip(r tvbridge.Range, from, to time.Time) tvbridge.Range {

@@ -135,7 +135,7 @@ func (s *Service) auditPass(ctx context.Context) {
 		if left, err := s.audit(ctx, figi, due); err != nil {
 			if ctx.Err() == nil {
 				s.progress.Errors.Add(1)
-				s.log.Warn("audit against the exchange's candles", "figi", figi, "err", err)
+				s.warn("audit", "audit against the exchange's candles", "figi", figi, "err", err)
 			}
 			s.mu.Lock()
 			s.auditQueue[figi] = append(left, s.auditQueue[figi]...) // retried next pass

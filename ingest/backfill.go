@@ -48,10 +48,10 @@ func (s *Service) backfillLoop(ctx context.Context) {
 func (s *Service) backfillOne(ctx context.Context, figi, what string) {
 	if err := s.fillGaps(ctx, figi); err != nil && ctx.Err() == nil {
 		s.progress.Errors.Add(1)
-		s.log.Warn(what, "figi", figi, "err", err)
+		s.warn(what, what, "figi", figi, "err", err)
 	}
 	if err := s.sealDays(ctx, figi); err != nil && ctx.Err() == nil {
-		s.log.Warn("daily bars", "figi", figi, "err", err)
+		s.warn("daily", "daily bars", "figi", figi, "err", err)
 	}
 }
 

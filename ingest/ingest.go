@@ -33,10 +33,16 @@ import (
 	"tvbridge/clock"
 )
 
-// Store is the bar store with the batch write the flusher needs.
+// Store is the bar store with the batch write the flusher needs, and the
+// record of minutes fetched ahead of the REST lag (see recent.go).
 type Store interface {
 	tvbridge.BarStore
 	PutMinutesBatch(ctx context.Context, bars map[string][]tvbridge.Bar, covered map[string][]tvbridge.Range) (int, error)
+	// PutFetched stores bars fetched early for the minutes of fetched
+	// (first write wins) and records fetched, atomically.
+	PutFetched(ctx context.Context, figi string, bars []tvbridge.Bar, fetched tvbridge.Range) (int, error)
+	// Fetched returns the parts of [from, to) fetched early.
+	Fetched(ctx context.Context, figi string, from, to time.Time) ([]tvbridge.Range, error)
 }
 
 // Config configures the service.
@@ -186,6 +192,7 @@ type Service struct {
 	coverFrom time.Time // owned by the event loop
 
 	progress Progress
+	warner   limitedWarner
 }
 
 // Progress reports the backfill's advance; all fields are read atomically.

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"tvbridge"
@@ -138,7 +139,7 @@ func (s *Service) recentPass(ctx context.Context) {
 		n, err := s.fetchRecent(ctx, figi, end)
 		if err != nil {
 			s.progress.Errors.Add(1)
-			s.log.Warn("recent minutes", "figi", figi, "err", err)
+			s.warn("recent", "recent minutes", "figi", figi, "err", err)
 			continue
 		}
 		fetched += n
@@ -150,47 +151,34 @@ func (s *Service) recentPass(ctx context.Context) {
 	}
 }
 
-// fetchRecent stores figi's bars for the uncovered minutes in
-// [max(RecentDepth ago, last early fetch), end), without marking them
-// covered. One fetch per instrument runs at a time.
+// fetchRecent stores figi's bars for the minutes of [RecentDepth ago, end)
+// that are neither covered nor fetched early already, and records them as
+// fetched, not covered. One fetch per instrument runs at a time.
 func (s *Service) fetchRecent(ctx context.Context, figi string, end time.Time) (int, error) {
 	mu := s.fetching[figi]
 	mu.Lock()
 	defer mu.Unlock()
 	now := s.cfg.Clock.Now()
-	s.mu.Lock()
-	done := s.recentUntil[figi]
-	s.mu.Unlock()
-	from := maxTime(now.Add(-s.cfg.RecentDepth).Truncate(time.Minute), done)
-	from = maxTime(from, now.Add(-s.cfg.BackfillDepth).Truncate(time.Minute))
-	if !from.Before(end) {
-		return 0, nil
-	}
-	window := tvbridge.Range{From: from, To: end}
-	covered, err := s.cfg.Store.Covered(ctx, figi, from, end)
+	unknown, err := s.unknown(ctx, figi, now, end)
 	if err != nil {
-		return 0, fmt.Errorf("coverage: %w", err)
+		return 0, err
 	}
 	n := 0
-	for _, gap := range complement(window, covered) {
+	for _, gap := range unknown {
 		for _, chunk := range splitDays(gap) {
-			q, ok := s.sessionHull(figi, chunk)
-			if !ok {
-				continue
+			var fresh []tvbridge.Bar
+			if q, ok := s.sessionHull(figi, chunk); ok {
+				candles, err := s.cfg.Upstream.Candles(ctx, figi, q.From, q.To, tvbridge.Interval1Min)
+				s.progress.Requests.Add(1)
+				if err != nil {
+					s.mu.Lock()
+					s.fetchFailed[figi] = s.cfg.Clock.Now()
+					s.mu.Unlock()
+					return n, fmt.Errorf("candles %s..%s: %w", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), err)
+				}
+				fresh = s.freshBars(figi, candles, chunk)
 			}
-			candles, err := s.cfg.Upstream.Candles(ctx, figi, q.From, q.To, tvbridge.Interval1Min)
-			s.progress.Requests.Add(1)
-			if err != nil {
-				s.mu.Lock()
-				s.fetchFailed[figi] = s.cfg.Clock.Now()
-				s.mu.Unlock()
-				return n, fmt.Errorf("candles %s..%s: %w", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), err)
-			}
-			fresh := s.freshBars(figi, candles, chunk)
-			if len(fresh) == 0 {
-				continue
-			}
-			conflicts, err := s.cfg.Store.PutMinutesBatch(ctx, map[string][]tvbridge.Bar{figi: fresh}, nil)
+			conflicts, err := s.cfg.Store.PutFetched(ctx, figi, fresh, chunk)
 			if err != nil {
 				return n, fmt.Errorf("store: %w", err)
 			}
@@ -203,26 +191,41 @@ func (s *Service) fetchRecent(ctx context.Context, figi string, end time.Time) (
 	return n, nil
 }
 
+// unknown returns the parts of figi's early window [RecentDepth ago, end)
+// that are neither covered nor fetched early.
+func (s *Service) unknown(ctx context.Context, figi string, now, end time.Time) ([]tvbridge.Range, error) {
+	from := maxTime(now.Add(-s.cfg.RecentDepth), now.Add(-s.cfg.BackfillDepth)).Truncate(time.Minute)
+	s.mu.Lock()
+	from = maxTime(from, s.recentUntil[figi]) // this run's fetches are all known
+	s.mu.Unlock()
+	if !from.Before(end) {
+		return nil, nil
+	}
+	covered, err := s.cfg.Store.Covered(ctx, figi, from, end)
+	if err != nil {
+		return nil, fmt.Errorf("coverage: %w", err)
+	}
+	fetched, err := s.cfg.Store.Fetched(ctx, figi, from, end)
+	if err != nil {
+		return nil, fmt.Errorf("fetched minutes: %w", err)
+	}
+	known := append(covered, fetched...)
+	slices.SortFunc(known, func(a, b tvbridge.Range) int { return a.From.Compare(b.From) })
+	return complement(tvbridge.Range{From: from, To: end}, known), nil
+}
+
 // hole returns the first minute of figi's early window that is still
-// unknown (neither fetched early nor covered), if any.
+// unknown (neither fetched early nor covered) and in a trading period.
 func (s *Service) hole(ctx context.Context, figi string, now time.Time) (time.Time, bool, error) {
 	end, _ := s.recentWindow(figi, now)
 	if end.IsZero() {
 		return time.Time{}, false, nil
 	}
-	s.mu.Lock()
-	done := s.recentUntil[figi]
-	s.mu.Unlock()
-	from := maxTime(now.Add(-s.cfg.RecentDepth).Truncate(time.Minute), done)
-	from = maxTime(from, now.Add(-s.cfg.BackfillDepth).Truncate(time.Minute))
-	if !from.Before(end) {
-		return time.Time{}, false, nil
-	}
-	covered, err := s.cfg.Store.Covered(ctx, figi, from, end)
+	unknown, err := s.unknown(ctx, figi, now, end)
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("coverage of %s: %w", figi, err)
+		return time.Time{}, false, fmt.Errorf("%s: %w", figi, err)
 	}
-	for _, gap := range complement(tvbridge.Range{From: from, To: end}, covered) {
+	for _, gap := range unknown {
 		if _, trading := s.sessionHull(figi, gap); trading {
 			return gap.From, true, nil
 		}

@@ -122,15 +122,20 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 	}()
 
-	insts, err := loadInstruments(ctx, up, log)
-	if err != nil {
-		return errors.Join(err, context.Cause(ctx))
-	}
 	store, err := bolt.Open(filepath.Join(*o.dataDir, "bars.db"), bolt.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("bar store: %w", err)
 	}
 	defer store.Close()
+	cat := &catalogueSource{up: up, store: store, log: log}
+	insts, err := cat.load(ctx)
+	if err != nil {
+		return errors.Join(err, context.Cause(ctx))
+	}
+	if cat.stale() {
+		wg.Add(1)
+		go func() { defer wg.Done(); cat.refresh(ctx, insts) }()
+	}
 	catalog, err := buildCatalog(ctx, insts, store, *o.groupPrefix, log)
 	if err != nil {
 		return err
@@ -168,6 +173,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Tape:         tp,
 		Logger:       log,
 		LegacyNoData: *o.legacyNoData,
+		Health: func() map[string]any {
+			h := svc.Health()
+			cat.report(h)
+			return h
+		},
 	})
 	fr, err := o.front.build(*o.dataDir, catalog, data, market, tp, up, log)
 	if err != nil {
@@ -277,28 +287,6 @@ func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// loadInstruments fetches the catalogue, retrying while the upstream is
-// unreachable, since the bridge is useless without it.
-func loadInstruments(ctx context.Context, up tvbridge.MarketData, log *slog.Logger) ([]tvbridge.Instrument, error) {
-	delay := time.Second
-	for {
-		insts, err := up.Instruments(ctx)
-		if err == nil {
-			return insts, nil
-		}
-		if tinkoff.IsAuth(err) {
-			return nil, fmt.Errorf("instrument catalogue: %w", err)
-		}
-		log.Warn("instrument catalogue unavailable; retrying", "err", err, "in", delay)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("instrument catalogue: %w", err)
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, time.Minute)
-	}
 }
 
 // instrumentSpecs gives the bar engine each symbol with the instrument's
