@@ -76,6 +76,10 @@ type Config struct {
 	// (its usual gap between frames may make it longer, up to
 	// CoverageLag - 30 s); default 30 s.
 	SilenceMin time.Duration
+	// BookPolls is how many order books a minute are polled from REST, in
+	// turn, for the instruments in session without a live stream, so they
+	// still get quotes; default 30, negative: none.
+	BookPolls int
 	BookDepth  int  // order-book depth subscribed for quotes; default 5
 	DailyBars  bool // stream "d" messages
 
@@ -127,6 +131,9 @@ func (c *Config) defaults() {
 	}
 	if c.SilenceMin <= 0 {
 		c.SilenceMin = 30 * time.Second
+	}
+	if c.BookPolls == 0 {
+		c.BookPolls = 30
 	}
 	if c.BookDepth <= 0 {
 		c.BookDepth = 5
@@ -193,6 +200,7 @@ type Service struct {
 
 	progress Progress
 	warner   limitedWarner
+	polled   chan tvbridge.Event // books polled from REST, for the event loop
 }
 
 // Progress reports the backfill's advance; all fields are read atomically.
@@ -211,6 +219,7 @@ type Progress struct {
 	Unstreamed      atomic.Int64 // instruments whose candle stream the upstream refused
 	Silences        atomic.Int64 // times an instrument in session went silent on a live stream
 	HolesCut        atomic.Int64 // /history answers cut short before a minute REST could not provide in time
+	BooksPolled     atomic.Int64 // order books polled from REST for instruments without a live stream
 
 	// History against the exchange (audit.go).
 	AuditedMinutes       atomic.Int64 // streamed minutes compared with final REST candles
@@ -245,6 +254,7 @@ func New(cfg Config) (*Service, error) {
 		closed:  make(map[string]time.Time),
 		sealed:  make(map[string]time.Time),
 		kick:    make(chan struct{}, 1),
+		polled:  make(chan tvbridge.Event),
 
 		recentUntil: make(map[string]time.Time),
 		fetching:    make(map[string]*sync.Mutex),
@@ -317,6 +327,10 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.cfg.SummaryInterval > 0 {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.summaryLoop(ctx) }()
+	}
+	if s.cfg.BookPolls > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.pollLoop(ctx) }()
 	}
 	go func() { defer wg.Done(); s.flushLoop(flushCtx) }()
 	go func() { defer wg.Done(); s.recentLoop(ctx, recentDone) }()
@@ -411,6 +425,8 @@ func (s *Service) eventLoop(ctx context.Context) error {
 			if !ok {
 				return errors.New("ingest: upstream event channel closed")
 			}
+			s.handle(ev)
+		case ev := <-s.polled:
 			s.handle(ev)
 		case <-sweep.C():
 			if !s.sweep(events) {

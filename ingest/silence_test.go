@@ -141,3 +141,49 @@ func TestHistoryNeverServesPastAHole(t *testing.T) {
 		t.Fatalf("after REST came back: %d bars, err %v", len(bs), err)
 	}
 }
+
+// bookUpstream answers REST order books.
+type bookUpstream struct{ perInstrumentUpstream }
+
+func (u *bookUpstream) OrderBook(_ context.Context, figi string, depth int) (tvbridge.OrderBook, error) {
+	u.mu.Lock()
+	u.asked["book:"+figi]++
+	u.mu.Unlock()
+	return tvbridge.OrderBook{FIGI: figi, Depth: depth,
+		Bids: []tvbridge.PriceLevel{{Price: 99, Quantity: 3}}, Asks: []tvbridge.PriceLevel{{Price: 101, Quantity: 4}}}, nil
+}
+
+// An instrument in session without a live stream still gets quotes: its
+// book is polled from REST, in turn with the others, and becomes a quote;
+// a streamed instrument's is never polled.
+func TestBooksPolledForInstrumentsWithoutStream(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 1, 0, time.UTC)
+	up := &bookUpstream{perInstrumentUpstream{quietUpstream: quietUpstream{events: make(chan tvbridge.Event)},
+		states: map[string]streamState{}, asked: map[string]int{}}}
+	up.set("LIVE", 1, true)
+	up.set("DOWN", 1, false)
+	s, _, clk := testService(t, up, start, "LIVE", "DOWN")
+	s.start = start
+	s.initStreams()
+	reader := s.cfg.Tape.Subscribe()
+	defer reader.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.pollLoop(ctx)
+	for i := 0; i < 3; i++ {
+		clk.BlockUntil(1) // the poll loop waits on its ticker
+		clk.Advance(2 * time.Second)
+		ev := <-s.polled
+		s.handle(ev)
+	}
+	if n := up.requests("book:DOWN"); n != 3 {
+		t.Fatalf("DOWN's book polled %d times, want 3", n)
+	}
+	if n := up.requests("book:LIVE"); n != 0 {
+		t.Fatalf("LIVE's book polled %d times", n)
+	}
+	entries, _, err := reader.Poll(make([]tvbridge.TapeEntry, 0, 16))
+	if err != nil || len(entries) != 1 || entries[0].Tick.Kind != tvbridge.TickQuote || entries[0].Tick.FIGI != "DOWN" {
+		t.Fatalf("tape %+v, %v: want one quote of DOWN", entries, err)
+	}
+}
