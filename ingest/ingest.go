@@ -80,8 +80,8 @@ type Config struct {
 	// turn, for the instruments in session without a live stream, so they
 	// still get quotes; default 30, negative: none.
 	BookPolls int
-	BookDepth  int  // order-book depth subscribed for quotes; default 5
-	DailyBars  bool // stream "d" messages
+	BookDepth int  // order-book depth subscribed for quotes; default 5
+	DailyBars bool // stream "d" messages
 
 	// HistoryFollows decides what /history keeps for a minute whose bar as
 	// streamed differs from the upstream's final REST candle: FollowStream
