@@ -85,6 +85,10 @@ type Config struct {
 	// RESTRateLimit is the number of /market requests a token may make per
 	// clock minute (fixed window); 0 => unlimited.
 	RESTRateLimit int
+	// RecordFinals keeps a FinalRecord of every candle interval that closes
+	// on a subscribed stream (Server.Final, Server.Finals): for tests, as it
+	// grows with instruments × intervals closed.
+	RecordFinals bool
 	// Commission is the rate charged on every fill, e.g. 0.0005.
 	Commission float64
 	// ProdCash is the opening cash of the account a token gets on its first
@@ -104,6 +108,7 @@ type Server struct {
 
 	faults Faults
 	stats  counters
+	finals finalsLog
 	em     *emitter
 	broker *broker
 	rest   *restAPI
