@@ -24,6 +24,14 @@ type candleStream struct {
 	lastSent   time.Time
 	prev       []byte // the last candle frame sent, which Reorder re-sends
 	updates    int    // update frames sent in this interval
+	// carried: the subscribers have the current state (a frame carried it
+	// and no trade came since); lastUpdate is the interval's last update
+	// frame, which StaleAfterFinal re-sends after the final.
+	carried    bool
+	lastUpdate []byte
+	// pending is the previous interval's final state while LateFinals holds
+	// it back; the interval's updates wait for it.
+	pending *pendingFinal
 }
 
 func (st *candleStream) add(tr market.Trade) {
@@ -36,12 +44,13 @@ func (st *candleStream) add(tr market.Trade) {
 	c.Low = min(c.Low, tr.Price)
 	c.Close = tr.Price
 	c.Volume += float64(tr.Lots)
-	st.dirty = true
+	st.dirty, st.carried = true, false
 }
 
 func (e *emitter) subscribeCandle(in *instStream, c *streamConn, iv tvbridge.CandleInterval, now time.Time, ts []byte) {
 	st := in.candle(iv)
-	if st == nil {
+	fresh := st == nil
+	if fresh {
 		if len(in.candles) == 0 {
 			// The first candle stream of the instrument starts the cursor.
 			in.processed, in.minute, in.trades, in.next = now, time.Time{}, nil, 0
@@ -54,8 +63,20 @@ func (e *emitter) subscribeCandle(in *instStream, c *streamConn, iv tvbridge.Can
 		in.candles = append(in.candles, st)
 	}
 	st.subs = append(st.subs, c)
-	if st.has {
+	switch {
+	case !st.has:
+	case st.pending != nil:
+		// No snapshot of an interval held back behind a late final: the new
+		// subscriber gets the final, then the forming candle, as the others.
+	case e.sil.of(in.inst.FIGI):
+		// Silenced: the forming candle goes out when the silence ends.
+		st.dirty = true
+		e.srv.stats.silenced.Add(1)
+	default:
 		c.send(candleFrame(ts, &st.candle, st.startText, in.prices))
+		if fresh {
+			st.carried = !e.srv.faults.stall.Load()
+		}
 	}
 }
 
@@ -67,6 +88,7 @@ func (e *emitter) roll(in *instStream, st *candleStream, t time.Time) {
 	st.startText = string(appendTime(nil, st.start))
 	st.candle = tvbridge.Candle{FIGI: figi, Interval: st.interval, Time: st.start}
 	st.has, st.dirty, st.updates = false, false, 0
+	st.carried, st.lastUpdate = false, nil
 }
 
 // intervalEnd returns the end of the interval starting at start. Calendar
@@ -97,7 +119,7 @@ func (e *emitter) advanceCandles(in *instStream, now time.Time, ts []byte) {
 	e.applyTrades(in, now, ts)
 	for _, st := range in.candles {
 		if !now.Before(st.end) {
-			e.closeCandle(in, st, ts)
+			e.closeCandle(in, st, now, ts)
 			e.roll(in, st, now)
 		}
 		e.flushCandle(in, st, now, ts)
@@ -117,7 +139,7 @@ func (e *emitter) applyTrades(in *instStream, now time.Time, ts []byte) {
 			limit = now
 		}
 		for ; in.next < len(in.trades) && in.trades[in.next].Time.Before(limit); in.next++ {
-			e.applyTrade(in, in.trades[in.next], ts)
+			e.applyTrade(in, in.trades[in.next], now, ts)
 		}
 		in.processed = limit
 	}
@@ -139,34 +161,26 @@ func (e *emitter) loadMinute(in *instStream, minute time.Time) {
 // noTrades marks a loaded minute without trades (nil means not loaded).
 var noTrades = make([]market.Trade, 0)
 
-func (e *emitter) applyTrade(in *instStream, tr market.Trade, ts []byte) {
+func (e *emitter) applyTrade(in *instStream, tr market.Trade, now time.Time, ts []byte) {
 	for _, st := range in.candles {
 		if !tr.Time.Before(st.end) {
-			e.closeCandle(in, st, ts)
+			e.closeCandle(in, st, now, ts)
 			e.roll(in, st, tr.Time)
 		}
 		st.add(tr)
 	}
 }
 
-// closeCandle sends the final state of the interval, whatever the throttle,
-// unless the SkipClose fault withholds it.
-func (e *emitter) closeCandle(in *instStream, st *candleStream, ts []byte) {
-	if !st.has {
-		return
-	}
-	if e.srv.faults.skipClose.Load() {
-		e.srv.stats.skippedCloses.Add(1)
-		return
-	}
-	frame := candleFrame(ts, &st.candle, st.startText, in.prices)
-	e.sendCandle(st, frame)
-	st.prev = frame
-}
-
-// flushCandle sends the forming candle if it changed and the throttle allows.
+// flushCandle sends the pending final once it is due, then the forming
+// candle if it changed, the throttle allows and it is not silenced.
 func (e *emitter) flushCandle(in *instStream, st *candleStream, now time.Time, ts []byte) {
-	if !st.dirty || !st.has || now.Sub(st.lastSent) < e.srv.cfg.CandleThrottle {
+	if st.pending != nil {
+		if now.Before(st.pending.due) {
+			return
+		}
+		e.releaseFinal(in, st, now, ts)
+	}
+	if !st.dirty || !st.has || now.Sub(st.lastSent) < e.srv.cfg.CandleThrottle || e.sil.of(in.inst.FIGI) {
 		return
 	}
 	frame := candleFrame(ts, &st.candle, st.startText, in.prices)
@@ -177,10 +191,11 @@ func (e *emitter) flushCandle(in *instStream, st *candleStream, now time.Time, t
 		st.subs.send(st.prev)
 		e.srv.stats.reordered.Add(uint64(len(st.subs)))
 	}
-	st.prev = frame
+	st.prev, st.lastUpdate = frame, frame
 	st.updates++
 	st.lastSent = now
 	st.dirty = false
+	st.carried = !e.srv.faults.stall.Load()
 }
 
 // sendCandle queues a candle frame to the stream's subscribers, twice under

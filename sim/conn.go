@@ -104,7 +104,7 @@ func (s *Server) authorizeStream(r *http.Request) (string, int) {
 		s.stats.refused429.Add(1)
 		return "", http.StatusTooManyRequests
 	}
-	if !s.conns.reserve(token, s.cfg.MaxConnections) {
+	if !s.conns.reserve(token, s.connectionCap()) {
 		return "", http.StatusLocked
 	}
 	return token, 0

@@ -28,6 +28,7 @@ type emitter struct {
 	list     []*instStream          // the same, for iteration
 	conns    map[*streamConn]*connSubs
 	lastPing time.Time
+	sil      silenceView // the Silence faults at the time being processed
 }
 
 // connSubs is what one connection subscribed to, with multiplicity.
@@ -160,6 +161,7 @@ func (e *emitter) subscribe(c *streamConn, sub tvbridge.Subscription, now time.T
 	}
 	in := e.instrument(sub.FIGI)
 	ts := appendTime(nil, now)
+	e.sil = e.srv.faults.silenceAt(now)
 	switch sub.Kind {
 	case tvbridge.SubCandle:
 		e.subscribeCandle(in, c, sub.Interval, now, ts)
@@ -196,6 +198,9 @@ func (e *emitter) detach(c *streamConn, sub tvbridge.Subscription) {
 	case tvbridge.SubCandle:
 		if st := in.candle(sub.Interval); st != nil {
 			if st.subs = without(st.subs, c); len(st.subs) == 0 {
+				if st.pending != nil {
+					e.orphanFinal(in, st)
+				}
 				in.candles = without(in.candles, st)
 			}
 		}
@@ -240,6 +245,12 @@ func (e *emitter) subscribeBook(in *instStream, c *streamConn, depth int, now ti
 		in.books = append(in.books, b)
 	}
 	b.subs = append(b.subs, c)
+	if e.sil.of(in.inst.FIGI) {
+		// The book goes out when the silence ends.
+		b.sent = false
+		e.srv.stats.silenced.Add(1)
+		return
+	}
 	c.send(bookFrame(ts, &ob, depth, in.prices))
 }
 
@@ -249,6 +260,12 @@ func (e *emitter) subscribeInfo(in *instStream, c *streamConn, now time.Time, ts
 		in.info = &infoStream{status: info.TradeStatus}
 	}
 	in.info.subs = append(in.info.subs, c)
+	if e.sil.of(in.inst.FIGI) {
+		// The status goes out when the silence ends, as if it had changed.
+		in.info.status = ""
+		e.srv.stats.silenced.Add(1)
+		return
+	}
 	c.send(infoFrame(ts, &info, in.inst.Type == tvbridge.Bond))
 }
 
@@ -257,6 +274,7 @@ func (e *emitter) tick(now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ts := appendTime(nil, now)
+	e.sil = e.srv.faults.silenceAt(now)
 	for _, in := range e.list {
 		e.advanceCandles(in, now, ts)
 		for _, b := range in.books {
@@ -276,8 +294,9 @@ func (e *emitter) tick(now time.Time) {
 
 // updateBook sends the book when it changed, at most once per BookThrottle,
 // and re-sends an unchanged one every bookRepeat as the real service did.
+// Nothing is sent while the instrument is silenced.
 func (e *emitter) updateBook(in *instStream, b *bookStream, now time.Time, ts []byte) {
-	if now.Sub(b.lastSent) < e.srv.cfg.BookThrottle {
+	if now.Sub(b.lastSent) < e.srv.cfg.BookThrottle || e.sil.of(in.inst.FIGI) {
 		return
 	}
 	ob := e.m.OrderBook(in.inst.FIGI, now, b.depth)
@@ -292,8 +311,12 @@ func sameBook(a, b *tvbridge.OrderBook) bool {
 	return slices.Equal(a.Bids, b.Bids) && slices.Equal(a.Asks, b.Asks)
 }
 
-// updateInfo sends instrument_info when the trading status changed.
+// updateInfo sends instrument_info when the trading status changed since
+// the last one sent; a change during a silence goes out when it ends.
 func (e *emitter) updateInfo(in *instStream, now time.Time, ts []byte) {
+	if e.sil.of(in.inst.FIGI) {
+		return
+	}
 	status := e.m.Status(in.inst.FIGI, now)
 	if status == in.info.status {
 		return

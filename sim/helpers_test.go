@@ -243,6 +243,39 @@ func (c *client) sync() []frame {
 	}
 }
 
+// syncPing is sync for a silenced connection, which answers no request:
+// the marker is the pong to a ping of the client. Pongs go through the same
+// send queue as everything else, and the client reads every frame before it
+// into frames before it handles the pong.
+func (c *client) syncPing() []frame {
+	c.t.Helper()
+	c.syncs++
+	id := fmt.Sprintf("ping-%d", c.syncs)
+	if err := c.ws.WriteControl(websocket.PingMessage, []byte(id), time.Now().Add(time.Second)); err != nil {
+		c.t.Fatalf("ping: %v", err)
+	}
+	deadline := time.After(waitLimit)
+	for got := ""; got != id; {
+		select {
+		case got = <-c.pongs:
+		case <-deadline:
+			c.t.Fatalf("no pong to %s", id)
+		}
+	}
+	var out []frame
+	for {
+		select {
+		case f, ok := <-c.frames:
+			if !ok || f.err != nil {
+				c.t.Fatalf("frame: %v", f.err)
+			}
+			out = append(out, f)
+		default:
+			return out
+		}
+	}
+}
+
 // closedErr waits for the connection to fail and returns the read error.
 func (c *client) closedErr() error {
 	c.t.Helper()

@@ -36,6 +36,10 @@ func (s *Server) handleRequest(c *streamConn, data []byte) {
 	req, requestID, errMsg := s.parseRequest(data)
 	now := s.clock.Now()
 	if errMsg != "" {
+		if s.faults.silenceAt(now).all {
+			s.stats.silenced.Add(1)
+			return
+		}
 		c.send(errorFrame(appendTime(nil, now), errMsg, requestID))
 		return
 	}

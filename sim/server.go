@@ -7,11 +7,33 @@
 // book depth, 423 on the 7th connection, 429 with an empty body, closed
 // candles only on REST, slow readers dropped without a close frame) so that
 // the upstream client is tested against reality. Faults adds the failures the
-// real service showed in the wild, on demand.
+// real service showed in the wild, on demand:
+//   - connections dropped without a close frame (DropConnections, DropAll),
+//     handshakes refused with 429 (Refuse429) or, below the configured cap,
+//     with 423 (ConnectionCap), REST answered 429 (REST429);
+//   - candle frames repeated (Duplicate) or re-sent out of order (Reorder,
+//     StaleAfterFinal);
+//   - final candle states sent late, after the next interval began but before
+//     its first update (LateFinals), or never (LoseFinals, SkipClose); with a
+//     coarse Config.CandleThrottle (5 s, the real service's rate) the last
+//     trades of an interval then reach the stream only in its final, or not
+//     at all. With Config.RecordFinals, Server.Final tells for each candle
+//     whether its final state was sent on time, late, or not at all, and
+//     whether the stream carried that state anyway (FinalRecord);
+//   - silence: connections that stay open, pinged and answering pings, but
+//     carry no data, for every instrument (Silence, SilenceSchedule) or some
+//     (SilenceInstruments); and Stall, which stops pings too.
+//
+// Stream faults never touch REST: its candles for any past period are what
+// the trades produced, the final state the stream would have sent.
 //
 // Everything time-dependent runs on Config.Clock: one ticker drives the
 // emission loop (candles, books, statuses, pings and resting-order fills), so
-// tests on a fake clock are deterministic.
+// tests on a fake clock are deterministic. So are the faults: a late final
+// goes out at the first tick at or after its interval's end plus the delay,
+// the finals LoseFinals loses are a fixed function of (FIGI, interval, start)
+// (Faults.LosesFinal), and SilenceSchedule's periods are aligned on the
+// clock's epoch.
 //
 // Where the real service's behaviour is undocumented, the simulator chooses:
 //   - one unsubscribe removes every copy of a duplicated subscription, and
@@ -21,12 +43,24 @@
 //   - REST answers a missing token with 401 and an empty body, an unknown
 //     token with 403 and an error envelope (code FORBIDDEN);
 //   - the REST rate limit is a fixed window per clock minute;
-//   - under the Stall fault, what would have been sent is discarded.
+//   - under the Stall fault, what would have been sent is discarded;
+//   - under LateFinals, the hold-back is per candle stream (FIGI and
+//     interval): a final still pending when the next interval closes too is
+//     sent then, a subscriber joining while a final is pending gets no
+//     snapshot but the final and then the forming candle, and a final whose
+//     last subscriber left is never sent (FinalOrphaned);
+//   - under Silence, nothing is queued: the finals of intervals that close
+//     are lost (FinalWithheld), and when it ends each stream resumes with its
+//     current state (forming candle, book, status if it changed), the
+//     subscriptions made meanwhile included; SilenceInstruments keeps error
+//     events, Silence does not;
+//   - a lowered ConnectionCap refuses new handshakes only: connections
+//     already open above it stay open.
 //
 // Files: server.go (config, lifecycle), conn.go, registry.go and wsframe.go
-// (stream connections), request.go (client frames), emitter.go and candles.go
-// (stream state), encode.go (frame encoding), rest*.go (REST), broker.go and
-// orders.go (accounts and fills), faults.go, stats.go.
+// (stream connections), request.go (client frames), emitter.go, candles.go
+// and finals.go (stream state), encode.go (frame encoding), rest*.go (REST),
+// broker.go and orders.go (accounts and fills), faults.go, stats.go.
 package sim
 
 import (
@@ -85,6 +119,10 @@ type Config struct {
 	// RESTRateLimit is the number of /market requests a token may make per
 	// clock minute (fixed window); 0 => unlimited.
 	RESTRateLimit int
+	// RecordFinals keeps a FinalRecord of every candle interval that closes
+	// on a subscribed stream (Server.Final, Server.Finals): for tests, as it
+	// grows with instruments × intervals closed.
+	RecordFinals bool
 	// Commission is the rate charged on every fill, e.g. 0.0005.
 	Commission float64
 	// ProdCash is the opening cash of the account a token gets on its first
@@ -104,6 +142,7 @@ type Server struct {
 
 	faults Faults
 	stats  counters
+	finals finalsLog
 	em     *emitter
 	broker *broker
 	rest   *restAPI

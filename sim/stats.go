@@ -8,7 +8,10 @@ import (
 
 // Stats is a snapshot of the server's counters.
 type Stats struct {
-	Connections   int   // stream connections open now
+	Connections int // stream connections open now
+	// ConnectionCap is the number of stream connections a token may hold
+	// now: Config.MaxConnections, or what Faults.ConnectionCap set.
+	ConnectionCap int
 	MaxConcurrent int   // most stream connections open at once so far
 	Subscriptions []int // subscriptions of each open connection, duplicates counted, oldest first
 	FramesSent    uint64
@@ -36,9 +39,18 @@ type FaultStats struct {
 	Duplicated    uint64 // extra candle frames sent by Duplicate
 	Reordered     uint64 // stale candle frames sent by Reorder
 	SkippedCloses uint64 // final candle states withheld by SkipClose
-	Refused429    uint64 // handshakes refused by Refuse429
-	REST429       uint64 // REST requests refused by REST429
-	StallChanges  uint64 // calls of Stall that changed the state
+	LateFinals    uint64 // final candle states sent late by LateFinals
+	LostFinals    uint64 // final candle states never sent by LoseFinals
+	// StaleAfterFinal counts the stale updates re-sent after a final.
+	StaleAfterFinal uint64
+	// Silenced counts the frames Silence, SilenceInstruments and
+	// SilenceSchedule kept from being sent: final states, subscription
+	// snapshots and error events (updates of forming candles, books and
+	// statuses are not produced while silenced, so they are not counted).
+	Silenced     uint64
+	Refused429   uint64 // handshakes refused by Refuse429
+	REST429      uint64 // REST requests refused by REST429
+	StallChanges uint64 // calls of Stall that changed the state
 }
 
 // counters are the server's live counters behind Stats.
@@ -49,7 +61,9 @@ type counters struct {
 	slowDrops                       atomic.Uint64
 	restRequests, restRateLimited   atomic.Uint64
 	dropped, duplicated, reordered  atomic.Uint64
-	skippedCloses                   atomic.Uint64
+	skippedCloses, lateFinals       atomic.Uint64
+	lostFinals, staleAfterFinal     atomic.Uint64
+	silenced                        atomic.Uint64
 	refused429, rest429, stalls     atomic.Uint64
 
 	mu      sync.Mutex
@@ -77,13 +91,17 @@ func (s *Server) Stats() Stats {
 		RESTRequests:    c.restRequests.Load(),
 		RESTRateLimited: c.restRateLimited.Load(),
 		Faults: FaultStats{
-			Dropped:       c.dropped.Load(),
-			Duplicated:    c.duplicated.Load(),
-			Reordered:     c.reordered.Load(),
-			SkippedCloses: c.skippedCloses.Load(),
-			Refused429:    c.refused429.Load(),
-			REST429:       c.rest429.Load(),
-			StallChanges:  c.stalls.Load(),
+			Dropped:         c.dropped.Load(),
+			Duplicated:      c.duplicated.Load(),
+			Reordered:       c.reordered.Load(),
+			SkippedCloses:   c.skippedCloses.Load(),
+			LateFinals:      c.lateFinals.Load(),
+			LostFinals:      c.lostFinals.Load(),
+			StaleAfterFinal: c.staleAfterFinal.Load(),
+			Silenced:        c.silenced.Load(),
+			Refused429:      c.refused429.Load(),
+			REST429:         c.rest429.Load(),
+			StallChanges:    c.stalls.Load(),
 		},
 		HandshakesRefused: make(map[int]uint64),
 	}
@@ -96,6 +114,7 @@ func (s *Server) Stats() Stats {
 	}
 	c.mu.Unlock()
 	st.Connections, st.MaxConcurrent = s.conns.counts()
+	st.ConnectionCap = s.connectionCap()
 	for _, conn := range s.conns.list() {
 		st.Subscriptions = append(st.Subscriptions, s.em.subscriptionCount(conn))
 	}

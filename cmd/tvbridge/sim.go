@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ func runSim(ctx context.Context, args []string, _, stderr io.Writer) error {
 		"(and /openapi/sandbox/), so 'tvbridge serve' can be pointed at it by URL.", stderr)
 	listen := fs.String("listen", "127.0.0.1:9090", "address to listen on")
 	opts := simFlags(fs)
+	faults := simFaultFlags(fs)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -29,11 +31,17 @@ func runSim(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := opts.start(log)
+	if err := faults.validate(); err != nil {
+		return err
+	}
+	srv, m, err := opts.build(log, faults.configure)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	if err := faults.apply(srv, m, log); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -65,14 +73,21 @@ func simFlags(fs *flagSet) simOptions {
 }
 
 func (o simOptions) start(log *slog.Logger) (*sim.Server, error) {
+	srv, _, err := o.build(log, nil)
+	return srv, err
+}
+
+// build creates the simulator and its market; configure, if not nil, may
+// change the configuration first.
+func (o simOptions) build(log *slog.Logger, configure func(*sim.Config)) (*sim.Server, *market.Market, error) {
 	if *o.instruments < 0 || *o.instruments > 10000 {
-		return nil, fmt.Errorf("--sim-instruments %d: want 0..10000", *o.instruments)
+		return nil, nil, fmt.Errorf("--sim-instruments %d: want 0..10000", *o.instruments)
 	}
 	var tokens []string
 	if *o.tokensFile != "" {
 		b, err := os.ReadFile(*o.tokensFile)
 		if err != nil {
-			return nil, fmt.Errorf("tokens file: %w", err)
+			return nil, nil, fmt.Errorf("tokens file: %w", err)
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
@@ -80,18 +95,124 @@ func (o simOptions) start(log *slog.Logger) (*sim.Server, error) {
 			}
 		}
 		if len(tokens) == 0 {
-			return nil, fmt.Errorf("tokens file %s lists no token", *o.tokensFile)
+			return nil, nil, fmt.Errorf("tokens file %s lists no token", *o.tokensFile)
 		}
 	}
 	m := market.New(market.Config{Seed: *o.seed, Instruments: *o.instruments})
-	return sim.New(sim.Config{
+	cfg := sim.Config{
 		Market:         m,
 		Tokens:         tokens,
 		MaxConnections: *o.maxConns,
 		RESTRateLimit:  *o.restRate,
 		Commission:     0.0005,
 		Logger:         log.With("component", "sim"),
-	}), nil
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	return sim.New(cfg), m, nil
+}
+
+// simFaultOptions are the fault-injection flags of 'sim' (not of 'serve'):
+// they switch the simulator's faults (sim.Faults) on from the start, for
+// trying a client against them by hand.
+type simFaultOptions struct {
+	candleThrottle     *time.Duration
+	lateFinals         *time.Duration
+	loseFinals         *int
+	duplicate          *bool
+	reorder            *bool
+	connectionCap      *int
+	silenceEvery       *time.Duration
+	silenceFor         *time.Duration
+	silenceInstruments *string
+}
+
+func simFaultFlags(fs *flagSet) simFaultOptions {
+	return simFaultOptions{
+		candleThrottle: fs.Duration("fault-candle-throttle", 0,
+			"least time between two updates of one candle stream (0: 1s; the real service sent one about every 5s); final states are not throttled"),
+		lateFinals: fs.Duration("fault-late-finals", 0,
+			"send the final state of each candle this long after its interval ended, holding the next interval's updates back until then (0: at the rollover)"),
+		loseFinals: fs.Int("fault-lose-finals", 0,
+			"never send about one final candle state in N, a fixed choice per instrument, interval and start (0: none)"),
+		duplicate: fs.Bool("fault-duplicate", false, "send every candle frame twice"),
+		reorder: fs.Bool("fault-reorder", false,
+			"re-send older candle states after newer ones: the previous update after every third, the previous final after the next interval's first update, the last update after the final"),
+		connectionCap: fs.Int("fault-connection-cap", 0,
+			"stream connections allowed per token, in place of --sim-max-connections, e.g. below what the client is configured for; connections beyond it get 423 (0: --sim-max-connections)"),
+		silenceEvery: fs.Duration("fault-silence-every", 0,
+			"go silent at the start of every period of this length, periods aligned on the clock (10m: at :00, :10, ...): connections stay open and pinged, pings are answered, requests applied, but no data is sent (0: never)"),
+		silenceFor: fs.Duration("fault-silence-for", 0,
+			"how long each silence of --fault-silence-every lasts"),
+		silenceInstruments: fs.String("fault-silence-instruments", "",
+			"comma-separated tickers or FIGIs whose data --fault-silence-every silences (default: every instrument, and error events too)"),
+	}
+}
+
+func (o simFaultOptions) validate() error {
+	switch {
+	case *o.candleThrottle < 0:
+		return fmt.Errorf("--fault-candle-throttle %v: want 0 or more", *o.candleThrottle)
+	case *o.lateFinals < 0:
+		return fmt.Errorf("--fault-late-finals %v: want 0 or more", *o.lateFinals)
+	case *o.loseFinals < 0:
+		return fmt.Errorf("--fault-lose-finals %d: want 0 or more", *o.loseFinals)
+	case *o.connectionCap < 0:
+		return fmt.Errorf("--fault-connection-cap %d: want 0 or more", *o.connectionCap)
+	case *o.silenceEvery < 0 || *o.silenceFor < 0:
+		return fmt.Errorf("--fault-silence-every %v --fault-silence-for %v: want 0 or more", *o.silenceEvery, *o.silenceFor)
+	case (*o.silenceEvery == 0) != (*o.silenceFor == 0):
+		return fmt.Errorf("--fault-silence-every and --fault-silence-for go together")
+	case *o.silenceFor >= *o.silenceEvery && *o.silenceEvery > 0:
+		return fmt.Errorf("--fault-silence-for %v: want less than --fault-silence-every %v", *o.silenceFor, *o.silenceEvery)
+	case *o.silenceInstruments != "" && *o.silenceEvery == 0:
+		return fmt.Errorf("--fault-silence-instruments needs --fault-silence-every and --fault-silence-for")
+	}
+	return nil
+}
+
+// configure applies the flags that are configuration rather than faults.
+func (o simFaultOptions) configure(cfg *sim.Config) {
+	if *o.candleThrottle > 0 {
+		cfg.CandleThrottle = *o.candleThrottle
+	}
+}
+
+// apply switches the faults on and logs what is on.
+func (o simFaultOptions) apply(srv *sim.Server, m *market.Market, log *slog.Logger) error {
+	var figis []string
+	for _, name := range strings.Split(*o.silenceInstruments, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if in, ok := m.Instrument(name); ok {
+			figis = append(figis, in.FIGI)
+			continue
+		}
+		found := m.ByTicker(name)
+		if len(found) == 0 {
+			return fmt.Errorf("--fault-silence-instruments: no instrument %q", name)
+		}
+		for _, in := range found {
+			figis = append(figis, in.FIGI)
+		}
+	}
+	f := srv.Faults()
+	f.LateFinals(*o.lateFinals)
+	f.LoseFinals(*o.loseFinals)
+	f.Duplicate(*o.duplicate)
+	f.Reorder(*o.reorder)
+	f.StaleAfterFinal(*o.reorder)
+	f.ConnectionCap(*o.connectionCap)
+	f.SilenceSchedule(*o.silenceEvery, *o.silenceFor, figis...)
+	if s := f.Settings(); !reflect.DeepEqual(s, sim.FaultSettings{}) || *o.candleThrottle > 0 {
+		log.Warn("simulator fault injection on",
+			"candle_throttle", *o.candleThrottle, "late_finals", s.LateFinals, "lose_finals_one_in", s.LoseFinals,
+			"duplicate", s.Duplicate, "reorder", s.Reorder, "connection_cap", s.ConnectionCap,
+			"silence_every", s.SilenceEvery, "silence_for", s.SilenceFor, "silence_instruments", s.SilenceScheduleInstruments)
+	}
+	return nil
 }
 
 // serveHTTP serves h on ln until ctx is done, then shuts down gracefully.
