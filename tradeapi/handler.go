@@ -170,9 +170,18 @@ func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *statusProbe) WriteHeader(status int)      { p.status = status }
 
 // Mapping is the /mapping endpoint alone. It needs no principal, so the
-// lead may also mount it outside the auth middleware.
+// lead may also mount it outside the auth middleware. It checks the method
+// itself for that reason: mounted on a bare path, nothing else would, and
+// a POST must be refused like a wrong method anywhere else (405, Allow,
+// TradingView's error body) rather than answered with the mapping.
 func (h *Handler) Mapping() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			l := pickLang(r.URL.Query().Get("locale"))
+			writeError(w, http.StatusMethodNotAllowed, plainError(msgMethod, quoteInput(r.Method)).render(l))
+			return
+		}
 		writeJSON(w, http.StatusOK, h.mapping)
 	})
 }
