@@ -173,6 +173,18 @@ type Order struct {
 	// cancelled. MessageKind is "information", "warning" or "error".
 	Message     string
 	MessageKind string
+	// Refusal says why a rejected order was refused, when the reason is
+	// known, so the HTTP layer can word Message in the trader's language.
+	Refusal *Refusal
+}
+
+// Refusal is why an order was rejected: a TradingError's code, reason and
+// params, without its cause, so it can be stored with the order.
+type Refusal struct {
+	Code   ErrorCode
+	Field  string
+	Reason Reason
+	Params ErrorParams
 }
 
 // Position is the net holding of one instrument in an account. Its ID is
@@ -302,16 +314,25 @@ const (
 	ErrMarketClosed      ErrorCode = "market_closed"      // the instrument is not trading now
 	ErrNoMarketData      ErrorCode = "no_market_data"     // no live book to price or fill against
 	ErrVenue             ErrorCode = "venue_error"        // the upstream broker refused or failed
+	// ErrRequestReused is a requestId sent again with different order
+	// parameters: it is neither a retry nor a new order.
+	ErrRequestReused ErrorCode = "request_reused"
 )
 
-// TradingError is an error a trader can act on. Field names the offending
-// request field, if any; Detail is extra context in English (e.g. the lot
-// size or the venue's message); Err is the cause, never shown to traders.
+// TradingError is an error a trader can act on. Code is its broad class and
+// Field names the offending request field, if any. Reason, when set, says
+// exactly what is wrong and Params hold the values its explanation needs,
+// so the HTTP layer can state the problem in the trader's language and
+// terms (the instrument as TradingView names it). Detail is the same in
+// English for logs, or, without a Reason, extra context such as a venue's
+// message; Err is the cause, never shown to traders.
 type TradingError struct {
 	Code   ErrorCode
 	Field  string
 	Detail string
 	Err    error
+	Reason Reason
+	Params ErrorParams
 }
 
 func (e *TradingError) Error() string {
@@ -333,6 +354,12 @@ func (e *TradingError) Unwrap() error { return e.Err }
 // Errorf returns a TradingError with a formatted detail.
 func Errorf(code ErrorCode, field, format string, args ...any) *TradingError {
 	return &TradingError{Code: code, Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Refusef returns a TradingError with a reason, its params and an English
+// detail for logs.
+func Refusef(code ErrorCode, reason Reason, field string, p ErrorParams, format string, args ...any) *TradingError {
+	return &TradingError{Code: code, Field: field, Reason: reason, Params: p, Detail: fmt.Sprintf(format, args...)}
 }
 
 // LiveMarket is the latest market state the trading side prices and fills

@@ -292,7 +292,7 @@ func (h *Handler) fail(c *call, err error) {
 	case errors.As(err, &te):
 		h.log.Info("tradeapi: request refused", "method", c.r.Method, "path", c.r.URL.Path,
 			"user", c.user(), "code", te.Code, "field", te.Field, "detail", te.Detail, "err", te.Err)
-		writeError(c.w, http.StatusOK, tradingMessage(c.lang, te, c.sym))
+		writeError(c.w, http.StatusOK, h.tradingMessage(c.lang, te, c.sym))
 	default:
 		level := slog.LevelError
 		if errors.Is(err, context.Canceled) {

@@ -123,6 +123,7 @@ func TestEveryMessageIsTranslated(t *testing.T) {
 		tvbridge.ErrUnknownPosition, tvbridge.ErrInvalidRequest, tvbridge.ErrInvalidQty,
 		tvbridge.ErrInvalidPrice, tvbridge.ErrUnsupported, tvbridge.ErrOrderFinal,
 		tvbridge.ErrInsufficientFunds, tvbridge.ErrMarketClosed, tvbridge.ErrNoMarketData, tvbridge.ErrVenue,
+		tvbridge.ErrRequestReused,
 	}
 	if len(codeText) != len(codes) {
 		t.Errorf("codeText has %d codes, trading.go %d", len(codeText), len(codes))

@@ -1,6 +1,7 @@
 package tradeapi
 
 import (
+	"fmt"
 	"strconv"
 
 	"tvbridge"
@@ -14,9 +15,26 @@ func (h *Handler) getOrders(c *call) (any, error) {
 	}
 	out := make([]orderJSON, len(orders))
 	for i, o := range orders {
-		out[i] = orderJSONOf(o, h.instrumentName(o.FIGI))
+		out[i] = h.orderJSON(c, o)
 	}
 	return out, nil
+}
+
+// orderJSON converts an order, wording its rejection, when the reason is
+// known, in the caller's language and with TradingView's symbol names.
+func (h *Handler) orderJSON(c *call, o tvbridge.Order) orderJSON {
+	j := orderJSONOf(o, h.instrumentName(o.FIGI))
+	if r := o.Refusal; r != nil && j.Message != nil {
+		te := &tvbridge.TradingError{Code: r.Code, Field: r.Field, Reason: r.Reason, Params: r.Params}
+		figi := r.Params.FIGI
+		if figi == "" {
+			figi = o.FIGI
+		}
+		if msg, ok := explainReason(c.lang, te, h.symbolName(figi, nil)); ok {
+			j.Message.Text = fmt.Sprintf(msgRejected.in(c.lang), msg)
+		}
+	}
+	return j
 }
 
 // getOrdersHistory lists final orders, newest first. The spec allows only
@@ -33,7 +51,7 @@ func (h *Handler) getOrdersHistory(c *call) (any, error) {
 	out := make([]orderJSON, 0, len(orders))
 	for _, o := range orders {
 		if o.Status.Final() {
-			out = append(out, orderJSONOf(o, h.instrumentName(o.FIGI)))
+			out = append(out, h.orderJSON(c, o))
 		}
 	}
 	return out, nil

@@ -139,8 +139,9 @@ func (m *Manager) instrument(a *account, figi string) (tvbridge.Instrument, erro
 		return tvbridge.Instrument{}, tvbridge.Errorf(tvbridge.ErrUnknownInstrument, "instrument", "unknown instrument %q", figi)
 	}
 	if a.info.Currency != "" && inst.Currency != "" && !strings.EqualFold(a.info.Currency, inst.Currency) {
-		return tvbridge.Instrument{}, tvbridge.Errorf(tvbridge.ErrUnsupported, "instrument",
-			"%s trades in %s; this account holds %s", inst.Ticker, inst.Currency, a.info.Currency)
+		return tvbridge.Instrument{}, tvbridge.Refusef(tvbridge.ErrUnsupported, tvbridge.ReasonCurrency, "instrument",
+			tvbridge.ErrorParams{FIGI: figi, Currency: inst.Currency},
+			"%s trades in %s; this account holds %s", figi, inst.Currency, a.info.Currency)
 	}
 	return inst, nil
 }

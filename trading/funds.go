@@ -95,8 +95,10 @@ func (m *Manager) checkFunds(a *account, o *OrderRecord) error {
 	after := m.stateLocked(a, o)
 	need := after.MarginUsed - before.MarginUsed
 	if need > eps && need > before.MarginAvailable+eps {
-		return tvbridge.Errorf(tvbridge.ErrInsufficientFunds, "qty",
-			"the order needs %.2f %s of margin; %.2f is available", need, a.info.Currency, max(before.MarginAvailable, 0))
+		have := max(before.MarginAvailable, 0)
+		return tvbridge.Refusef(tvbridge.ErrInsufficientFunds, tvbridge.ReasonFunds, "qty",
+			tvbridge.ErrorParams{Currency: a.info.Currency, Need: need, Have: have},
+			"the order needs %.2f %s of margin; %.2f is available", need, a.info.Currency, have)
 	}
 	return nil
 }

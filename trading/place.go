@@ -36,7 +36,11 @@ func replay(a *account, requestID string) (tvbridge.Order, error, bool) {
 		return tvbridge.Order{}, nil, false
 	}
 	if o.Status == tvbridge.OrderRejected && o.RejectCode != "" {
-		return o.Order, &tvbridge.TradingError{Code: o.RejectCode, Detail: o.Message}, true
+		te := &tvbridge.TradingError{Code: o.RejectCode, Detail: o.Message}
+		if r := o.Refusal; r != nil {
+			te.Field, te.Reason, te.Params = r.Field, r.Reason, r.Params
+		}
+		return o.Order, te, true
 	}
 	return o.Order, nil, true
 }
@@ -142,6 +146,9 @@ func (m *Manager) submitGen(ctx context.Context, a *account, id string, gen int)
 			var te *tvbridge.TradingError
 			errors.As(err, &te)
 			s.RejectCode = te.Code
+			if te.Reason != "" {
+				s.Refusal = &tvbridge.Refusal{Code: te.Code, Field: te.Field, Reason: te.Reason, Params: te.Params}
+			}
 			if t.setStatus(s, tvbridge.OrderRejected, "error", rejectMessage(te)) {
 				t.orderEnded(s)
 			}

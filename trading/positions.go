@@ -88,7 +88,10 @@ func (m *Manager) modifyPosition(t *txn, positionID string, b tvbridge.Brackets)
 	if ref <= 0 {
 		ref = cur.AvgPrice
 	}
-	if err := checkBrackets(&b, cur.Qty > 0, ref, inst.MinPriceIncrement); err != nil {
+	if err := checkBracketPrices(&b, inst); err != nil {
+		return tvbridge.Position{}, err
+	}
+	if err := checkBracketSides(b, anchor{price: ref, ref: tvbridge.RefPosition, side: sideOf(cur.Qty)}); err != nil {
 		return tvbridge.Position{}, err
 	}
 	pos := t.position(cur.FIGI)
@@ -172,10 +175,9 @@ func (m *Manager) stageClose(t *txn, positionID string, qty float64, reverse boo
 	switch {
 	case qty == 0:
 		qty = held
-	case !finite(qty) || qty < 0:
-		return tvbridge.OrderRequest{}, tvbridge.Errorf(tvbridge.ErrInvalidQty, "amount", "the amount to close must be a positive number")
-	case qty > held+eps:
-		return tvbridge.OrderRequest{}, tvbridge.Errorf(tvbridge.ErrInvalidQty, "amount", "the position holds only %g", held)
+	case !finite(qty) || qty < 0 || qty > held+eps:
+		return tvbridge.OrderRequest{}, tvbridge.Refusef(tvbridge.ErrInvalidQty, tvbridge.ReasonCloseAmount, "amount",
+			tvbridge.ErrorParams{Value: held}, "the amount to close, %g, is not between 0 and the %g held", qty, held)
 	}
 	req := tvbridge.OrderRequest{
 		FIGI:     p.FIGI,
