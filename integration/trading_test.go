@@ -238,16 +238,18 @@ func TestTradingScenario(t *testing.T) {
 	book, _, _ := b.market.Book(figi)
 	ask := book.Asks[0].Price
 	qty := 3 * lot
-	placed := alice.ok("POST", "/accounts/"+acc+"/orders?requestId=req-1", url.Values{"instrument": {"SBER"},
-		"qty": {fmt.Sprint(qty)}, "side": {"buy"}, "type": {"market"},
-		"stopLoss": {price(ask*0.8, sym)}, "takeProfit": {price(ask*1.2, sym)}}, "PostOrderResponse")
+	marketBuy := url.Values{"instrument": {"SBER"}, "qty": {fmt.Sprint(qty)}, "side": {"buy"}, "type": {"market"},
+		"stopLoss": {price(ask*0.8, sym)}, "takeProfit": {price(ask*1.2, sym)}}
+	placed := alice.ok("POST", "/accounts/"+acc+"/orders?requestId=req-1", marketBuy, "PostOrderResponse")
 	orderID := placed["d"].(map[string]any)["orderId"].(string)
-	// The same requestId again returns the same order and places nothing.
-	again := alice.ok("POST", "/accounts/"+acc+"/orders?requestId=req-1", url.Values{"instrument": {"SBER"},
-		"qty": {fmt.Sprint(qty)}, "side": {"buy"}, "type": {"market"}}, "PostOrderResponse")
+	// The same request again returns the same order and places nothing;
+	// the same requestId with other parameters is refused.
+	again := alice.ok("POST", "/accounts/"+acc+"/orders?requestId=req-1", marketBuy, "PostOrderResponse")
 	if id := again["d"].(map[string]any)["orderId"]; id != orderID {
 		t.Fatalf("repeated requestId placed %v, first was %v", id, orderID)
 	}
+	alice.fails("POST", "/accounts/"+acc+"/orders?requestId=req-1&locale=ru", url.Values{"instrument": {"SBER"},
+		"qty": {fmt.Sprint(qty)}, "side": {"buy"}, "type": {"market"}}, "отличается поле «Стоп-лосс»")
 	advanceUntil(t, ex, func() bool { o := alice.order(acc, orderID); return o != nil && o["status"] == "filled" })
 	positions := alice.ok("GET", "/accounts/"+acc+"/positions", nil, "PositionsResponse")["d"].([]any)
 	if len(positions) != 1 {
@@ -308,11 +310,12 @@ func TestTradingScenario(t *testing.T) {
 	if stateAfter["balance"] != stateBefore["balance"] {
 		t.Fatalf("balance changed across restart: %v -> %v", stateBefore["balance"], stateAfter["balance"])
 	}
-	again = alice.ok("POST", "/accounts/"+acc+"/orders?requestId=req-1", url.Values{"instrument": {"SBER"},
-		"qty": {fmt.Sprint(qty)}, "side": {"buy"}, "type": {"market"}}, "PostOrderResponse")
+	again = alice.ok("POST", "/accounts/"+acc+"/orders?requestId=req-1", marketBuy, "PostOrderResponse")
 	if id := again["d"].(map[string]any)["orderId"]; id != orderID {
 		t.Fatalf("requestId forgotten across restart: %v, first was %v", id, orderID)
 	}
+	alice.fails("POST", "/accounts/"+acc+"/orders?requestId=req-1", url.Values{"instrument": {"GAZP"},
+		"qty": {"10"}, "side": {"buy"}, "type": {"market"}}, "request id \"req-1\" was already used for a different order (Instrument differs)")
 	alice.ok("DELETE", "/accounts/"+acc+"/orders/"+limitID, nil, "SuccessResponse")
 	if o := alice.order(acc, limitID); o == nil || o["status"] != "cancelled" {
 		t.Fatalf("cancelled order: %v", o)

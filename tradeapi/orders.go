@@ -57,8 +57,9 @@ func (h *Handler) getOrdersHistory(c *call) (any, error) {
 	return out, nil
 }
 
-// placeOrder places an order; a repeated requestId returns the first
-// order's id (the broker deduplicates).
+// placeOrder places an order. The broker deduplicates by requestId: the
+// same request again returns the first order's id, and the id reused for
+// a different order is refused.
 func (h *Handler) placeOrder(c *call) (any, error) {
 	f, err := c.form()
 	if err != nil {

@@ -143,6 +143,12 @@ func verifyAfterCrash(t *testing.T, path string, lastAck int, halfPlaced map[int
 		if err != nil || o.Status != tvbridge.OrderFilled || o.RequestID != crashRequest(n).RequestID {
 			t.Fatalf("acknowledged order %d after the crash: %+v, %v", n, o, err)
 		}
+		// Its request id stays its own: reused for another order, it is refused.
+		other := crashRequest(n)
+		other.Side = other.Side.Opposite()
+		if o, err := m.PlaceOrder(ctx, user1, acct, other); code(err) != tvbridge.ErrRequestReused {
+			t.Fatalf("request id of acknowledged order %d reused for another order after the crash: %+v, %v", n, o, err)
+		}
 	}
 	if len(venue.liveIDs()) != 0 {
 		t.Fatalf("a replayed request was placed again: %v", venue.liveIDs())

@@ -23,6 +23,16 @@
 // short, plus what working orders would add to it (see reserved), and an
 // order that needs more than the margin available is refused.
 //
+// # Idempotency
+//
+// PlaceOrder is idempotent by RequestID per account: the order keeps the
+// validated request that placed it (durably, with the order), and the same
+// request again returns that order and places nothing, however often and
+// across restarts. The same RequestID with any other parameter (instrument,
+// side, type, quantity, prices, duration, brackets) is refused with
+// ErrRequestReused naming the first field that differs, as payment APIs
+// refuse a reused idempotency key: it is neither a retry nor a new order.
+//
 // # Durability
 //
 // Every change (an order placed, modified, triggered, filled, cancelled,

@@ -96,9 +96,15 @@ type OrderRecord struct {
 
 	ExecIDs    []string           // venue fills applied, for deduplication
 	RejectCode tvbridge.ErrorCode // why placing failed, for idempotent replays
+	// Request is the validated request that placed the order, kept when it
+	// had a RequestID so that a retry (the same request again) can be told
+	// from a reuse of the id for another order, also after modifications.
+	// Orders stored before it was kept have none and are replayed unchecked.
+	Request *tvbridge.OrderRequest `json:",omitempty"`
 }
 
-// Clone returns a copy that shares no memory with r.
+// Clone returns a copy that shares no mutable memory with r. Request and
+// Refusal are shared: they are set once and never changed.
 func (r OrderRecord) Clone() OrderRecord {
 	r.ExecIDs = slices.Clone(r.ExecIDs)
 	return r
