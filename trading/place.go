@@ -232,6 +232,7 @@ func (m *Manager) PreviewOrder(ctx context.Context, user, accountID string, req 
 	}
 	p.Cost = round9(req.Qty * p.Price)
 	p.Commission = round9(p.Cost * m.cfg.CommissionRate)
+	p.Currency = m.currencyOf(a, req.FIGI)
 	if q.status != tvbridge.StatusUnknown && !q.status.Trading() {
 		p.Warnings = append(p.Warnings, "the instrument is not trading now; the order waits for the market to open")
 	}

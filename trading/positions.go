@@ -18,19 +18,24 @@ func (m *Manager) Positions(ctx context.Context, user, accountID string) ([]tvbr
 	out := make([]tvbridge.Position, 0, len(a.posList))
 	for _, p := range a.posList {
 		if p.Qty != 0 {
-			out = append(out, m.positionView(p))
+			out = append(out, m.positionView(a, p))
 		}
 	}
 	return out, nil
 }
 
-// positionView is a position as the Broker interface shows it.
-func (m *Manager) positionView(p *PositionRecord) tvbridge.Position {
+// positionView is a position as the Broker interface shows it: its P/L in
+// its currency, and in the account's at the live rate when one is known.
+func (m *Manager) positionView(a *account, p *PositionRecord) tvbridge.Position {
 	long := p.Qty > 0
 	mark := m.quote(p.FIGI).mark(long)
-	var upl float64
+	var pl float64
 	if mark > 0 {
-		upl = round9((mark - p.AvgPrice) * p.Qty)
+		pl = (mark - p.AvgPrice) * p.Qty
+	}
+	upl := pl
+	if rate, ok := m.rate(p.Currency, a.info.Currency); ok {
+		upl = pl * rate
 	}
 	return tvbridge.Position{
 		ID:           p.ID,
@@ -39,7 +44,9 @@ func (m *Manager) positionView(p *PositionRecord) tvbridge.Position {
 		Side:         sideOf(p.Qty),
 		Qty:          abs(p.Qty),
 		AvgPrice:     round9(p.AvgPrice),
-		UnrealizedPL: upl,
+		Currency:     p.Currency,
+		CurrencyPL:   round9(pl),
+		UnrealizedPL: round9(upl),
 		StopLossID:   p.StopLossID,
 		TakeProfitID: p.TakeProfitID,
 	}
@@ -98,7 +105,7 @@ func (m *Manager) modifyPosition(t *txn, positionID string, b tvbridge.Brackets)
 	if err := t.setPositionBrackets(pos, b, ref); err != nil {
 		return tvbridge.Position{}, err
 	}
-	return m.positionView(pos), nil
+	return m.positionView(t.a, pos), nil
 }
 
 // setPositionBrackets makes the position's brackets what b says; ref is
