@@ -17,15 +17,19 @@ import (
 	"tvbridge"
 	"tvbridge/api"
 	"tvbridge/clock"
+	"tvbridge/live"
 )
 
 // Config wires a Handler. Broker, Catalog and Market are required.
 type Config struct {
 	Broker  tvbridge.Broker
 	Catalog *api.Catalog // TradingView names <-> FIGIs; the trading instrument name is Symbol.Name
-	// Market serves /quotes and /depth, and converts pip values of
-	// instruments quoted in another currency than the account's.
+	// Market serves /quotes and /depth.
 	Market tvbridge.LiveMarket
+	// Rates convert pip values of instruments quoted in another currency
+	// than the account's; nil means the live prices of the catalog's
+	// currency pairs on Market (live.NewRates), as the Broker's totals use.
+	Rates  tvbridge.Rates
 	Clock  clock.Clock  // default clock.Real{}
 	Logger *slog.Logger // default slog.Default()
 
@@ -61,7 +65,7 @@ type Handler struct {
 	flags     *AccountFlags
 	durations []Duration
 	maxList   int
-	fx        fxPairs
+	rates     tvbridge.Rates
 
 	mux     *http.ServeMux
 	config  [2][]byte // /config per language
@@ -81,8 +85,8 @@ func New(cfg Config) *Handler {
 	h := &Handler{
 		broker: cfg.Broker, cat: cfg.Catalog, market: cfg.Market, clock: cfg.Clock, log: cfg.Logger,
 		flags: cfg.Flags, durations: cfg.Durations, maxList: cfg.MaxListCount,
-		fx:  newFXPairs(cfg.Catalog),
-		mux: http.NewServeMux(),
+		rates: cfg.Rates,
+		mux:   http.NewServeMux(),
 	}
 	pulling := cfg.PullingInterval.withLimits()
 	for _, l := range []lang{english, russian} {
@@ -112,6 +116,9 @@ func setDefaults(cfg *Config) {
 	}
 	if cfg.MappedName == nil {
 		cfg.MappedName = defaultMappedName
+	}
+	if cfg.Rates == nil {
+		cfg.Rates = live.NewRates(cfg.Market, cfg.Catalog.CurrencyPairs())
 	}
 }
 

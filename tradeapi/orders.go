@@ -147,20 +147,20 @@ func (h *Handler) previewOrder(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	acct, err := h.ownAccount(c, c.account)
-	if err != nil {
-		return nil, err
-	}
 	pv, err := h.broker.PreviewOrder(c.ctx(), c.user(), c.account, req)
 	if err != nil {
 		return nil, err
 	}
 	inst := sym.Instrument
+	currency := pv.Currency // the order is paid for in it: the instrument's
+	if currency == "" {
+		currency = inst.Currency
+	}
 	rows := []rowJSON{
 		{previewPrice.in(c.lang), withCurrency(formatPrice(pv.Price, sym.PriceScale), inst.Currency)},
 		{previewLots.in(c.lang), formatNumber(req.Qty / float64(max(inst.Lot, 1)))},
-		{previewCost.in(c.lang), withCurrency(formatMoney(pv.Cost), acct.Currency)},
-		{previewCommission.in(c.lang), withCurrency(formatMoney(pv.Commission), acct.Currency)},
+		{previewCost.in(c.lang), withCurrency(formatMoney(pv.Cost), currency)},
+		{previewCommission.in(c.lang), withCurrency(formatMoney(pv.Commission), currency)},
 	}
 	return previewJSON{
 		Sections: []sectionJSON{{Header: previewHeader.in(c.lang), Rows: rows}},

@@ -74,8 +74,6 @@ var (
 	msgNoGuaranteed  = Text{"Guaranteed stops are not supported.", "Гарантированный стоп не поддерживается."}
 	msgTooMany       = Text{"Too many symbols: at most %d per request.", "Слишком много инструментов: не больше %d за запрос."}
 	msgNoAccounts    = Text{"You have no trading account.", "У вас нет торгового счёта."}
-	msgNoBalances    = Text{"This broker has no crypto balances; cash and positions are in the account summary.",
-		"У брокера нет криптовалютных балансов; деньги и позиции показаны в сводке по счёту."}
 
 	// Additions to trading errors.
 	msgField  = Text{"Field: %s.", "Поле: «%s»."}
