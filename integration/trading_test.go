@@ -20,6 +20,7 @@ import (
 	"tvbridge/api"
 	"tvbridge/auth"
 	"tvbridge/bolt"
+	"tvbridge/live"
 	"tvbridge/openapi/openapitest"
 	"tvbridge/paper"
 	"tvbridge/tradeapi"
@@ -37,17 +38,25 @@ type trader struct {
 	done   chan error
 }
 
-func startTrader(t *testing.T, ex *exchange, b *bridge, dir string, users *auth.Store) *trader {
+// startTrader starts the trading half as serve wires it: a paper venue
+// with its default cash (roubles and dollars) unless paperCfg changes it,
+// and the live rates of the catalogue's currency pairs.
+func startTrader(t *testing.T, ex *exchange, b *bridge, dir string, users *auth.Store, paperCfg ...func(*paper.Config)) *trader {
 	t.Helper()
 	log := quietLog()
 	lookup := b.catalog.Instrument
-	venue := paper.New(paper.Config{Market: b.market, Tape: b.tape, Instrument: lookup, Clock: ex.clk, Logger: log})
+	pc := paper.Config{Market: b.market, Tape: b.tape, Instrument: lookup, Clock: ex.clk, Logger: log}
+	for _, f := range paperCfg {
+		f(&pc)
+	}
+	venue := paper.New(pc)
+	rates := live.NewRates(b.market, b.catalog.CurrencyPairs())
 	store, err := bolt.OpenTrading(filepath.Join(dir, "trading.db"), bolt.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mgr, err := trading.New(trading.Config{Venue: venue, Market: b.market, Tape: b.tape, Store: store,
-		Instrument: lookup, Clock: ex.clk, Logger: log})
+		Instrument: lookup, Rates: rates, Clock: ex.clk, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +66,7 @@ func startTrader(t *testing.T, ex *exchange, b *bridge, dir string, users *auth.
 	}
 	mux := http.NewServeMux()
 	svc.Register(mux)
-	trade := tradeapi.New(tradeapi.Config{Broker: mgr, Catalog: b.catalog, Market: b.market, Clock: ex.clk, Logger: log})
+	trade := tradeapi.New(tradeapi.Config{Broker: mgr, Catalog: b.catalog, Market: b.market, Rates: rates, Clock: ex.clk, Logger: log})
 	mux.Handle("/mapping", trade.Mapping())
 	mux.Handle("/", svc.Protect(auth.Trading, trade))
 	ctx, cancel := context.WithCancel(context.Background())
