@@ -1,17 +1,21 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"tvbridge"
 	"tvbridge/auth"
+	"tvbridge/check"
+	"tvbridge/openapi/openapitest"
 	"tvbridge/paper"
 )
 
@@ -65,7 +69,7 @@ func TestTradingMultiCurrency(t *testing.T) {
 	if len(rows) != 3 || rows[0][0] != "Total, RUB" || rows[1][0] != "RUB" || rows[2][0] != "USD" {
 		t.Fatalf("account manager rows %v", rows)
 	}
-	if rows[1][6] != "0.00" || rows[2][6] == "0.00" || rows[1][1] != "1000000.00" {
+	if rows[1][6] != "0.00" || rows[2][6] == "0.00" || rows[1][1] != "10000000.00" {
 		t.Errorf("the dollar stock should use dollars only: %v", rows)
 	}
 	rate := parseNum(t, rows[2][8])
@@ -81,8 +85,8 @@ func TestTradingMultiCurrency(t *testing.T) {
 		t.Errorf("balances %v", bal)
 	}
 
-	// Far more AAPL than 10,000 dollars buy: refused, in dollars, in both languages.
-	huge := url.Values{"instrument": {"AAPL"}, "qty": {"1000"}, "side": {"buy"}, "type": {"market"}}
+	// Far more AAPL than 100,000 dollars buy: refused, in dollars, in both languages.
+	huge := url.Values{"instrument": {"AAPL"}, "qty": {"10000"}, "side": {"buy"}, "type": {"market"}}
 	alice.fails("POST", "/accounts/"+acc+"/orders", huge, "Not enough USD for this order: it needs")
 	alice.fails("POST", "/accounts/"+acc+"/orders?locale=ru", huge, "Недостаточно USD для заявки")
 
@@ -175,4 +179,64 @@ func trimZeros(p string) string {
 		return p
 	}
 	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// TestCheckTradingOnPaper runs tvbridge check's trading scenario, with its
+// default choice of instrument, against the paper backend wired as serve
+// wires it, at three hours of a simulated week: while New York trades it
+// picks AAPL (the first instrument) and trades it in dollars; while only
+// Moscow does, the first Moscow stock; on a Sunday night, when only the
+// round-the-clock instruments trade, the first of those (a bitcoin, which
+// the default paper cash must afford). All must pass.
+func TestCheckTradingOnPaper(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end trading scenario; skipped with -short")
+	}
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{
+		{time.Date(2026, 11, 18, 15, 0, 0, 0, time.UTC), "trading AAPL, the first with a live quote"},
+		{time.Date(2026, 11, 18, 8, 0, 0, 0, time.UTC), "trading AFKS, the first with a live quote"},    // Moscow only
+		{time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC), "trading BTC_RUB, the first with a live quote"}, // a Sunday night
+	} {
+		t.Run(tc.at.Format(time.DateTime), func(t *testing.T) {
+			ex := newExchange(t, tc.at, 0)
+			dir := t.TempDir()
+			b := startBridge(t, ex, dir, time.Hour)
+			defer b.stop(t)
+			users, err := auth.OpenStore(filepath.Join(dir, "auth.db"), auth.StoreOptions{NoSync: true, Logger: quietLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer users.Close()
+			if err := users.AddUser("checker", []byte("checker-secret-pw"), nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"AAPL", "AFKS", "BTC_RUB", "USD000UTSTOM"} {
+				sym, _ := b.catalog.Lookup(name)
+				advanceUntil(t, ex, func() bool { _, _, ok := b.market.Book(sym.Instrument.FIGI); return ok })
+			}
+			tr := startTrader(t, ex, b, dir, users)
+			defer tr.stop(t)
+			token := login(t, tr.http.URL, "checker", "checker-secret-pw").token
+			rep, err := check.Run(context.Background(), check.Config{URL: tr.http.URL, Token: token,
+				Only: []string{"trading", "schema/trading"}, Trading: &check.Trading{FillTimeout: 5 * time.Second},
+				Spec: openapitest.Spec(t), SpecMissing: "no spec in this checkout"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var text strings.Builder
+			_ = rep.WriteText(&text)
+			if rep.Failed() {
+				t.Fatalf("check --trading failed:\n%s", text.String())
+			}
+			if res, _ := rep.Result("trading/instruments"); !strings.Contains(res.Reason, tc.want) {
+				t.Errorf("instrument choice %q, want %q", res.Reason, tc.want)
+			}
+			if res, _ := rep.Result("trading/market-order"); res.Status != check.Pass {
+				t.Errorf("market order: %s %s\n%s", res.Status, res.Reason, text.String())
+			}
+		})
+	}
 }

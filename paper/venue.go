@@ -35,8 +35,8 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultStartingCash   = 1_000_000 // in DefaultCurrency
-	DefaultUSDCash        = 10_000    // the default account's dollars
+	DefaultStartingCash   = 10_000_000 // in DefaultCurrency
+	DefaultUSDCash        = 100_000    // the default account's dollars
 	DefaultCurrency       = "RUB"
 	DefaultCommissionRate = 0.0005
 	DefaultMaxBookAge     = 10 * time.Second
@@ -169,7 +169,9 @@ func validAccountID(id string) bool { return len(id) == 11 && id[0] == 'P' }
 // DefaultCash is the starting cash of a paper account when Config sets
 // none: roubles and dollars, so that every instrument of the simulated
 // exchange (MOEX in roubles, US stocks and some coins in dollars) can be
-// traded out of the box.
+// traded out of the box; about $100,000 in each, as TradingView's own
+// paper trading gives, which buys a lot of the dearest default
+// instrument (a bitcoin, over 5,000,000 roubles).
 func DefaultCash() []tvbridge.Money {
 	return []tvbridge.Money{{Currency: DefaultCurrency, Amount: DefaultStartingCash}, {Currency: "USD", Amount: DefaultUSDCash}}
 }

@@ -65,7 +65,7 @@ func TestAccountsMultiCurrencyCash(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	f := newFixture(t, nil)
 	cfg := f.v.cfg
-	if !reflect.DeepEqual(cfg.Cash, []tvbridge.Money{{Currency: "RUB", Amount: 1_000_000}, {Currency: "USD", Amount: 10_000}}) ||
+	if !reflect.DeepEqual(cfg.Cash, []tvbridge.Money{{Currency: "RUB", Amount: 10_000_000}, {Currency: "USD", Amount: 100_000}}) ||
 		cfg.Currency != "RUB" || cfg.CommissionRate != 0.0005 ||
 		cfg.MaxBookAge != 10*time.Second || cfg.SweepInterval != time.Second {
 		t.Errorf("defaults: %+v", cfg)
