@@ -173,18 +173,38 @@ type Order struct {
 	// cancelled. MessageKind is "information", "warning" or "error".
 	Message     string
 	MessageKind string
+	// Refusal says why a rejected order was refused, when the reason is
+	// known, so the HTTP layer can word Message in the trader's language.
+	Refusal *Refusal
+}
+
+// Refusal is why an order was rejected: a TradingError's code, reason and
+// params, without its cause, so it can be stored with the order.
+type Refusal struct {
+	Code   ErrorCode
+	Field  string
+	Reason Reason
+	Params ErrorParams
 }
 
 // Position is the net holding of one instrument in an account. Its ID is
 // stable for the life of the account and instrument.
 type Position struct {
-	ID           string
-	AccountID    string
-	FIGI         string
-	Side         Side
-	Qty          float64 // > 0; a flat position is not listed
-	AvgPrice     float64
-	UnrealizedPL float64 // in the account currency, at the live bid (long) or ask (short)
+	ID        string
+	AccountID string
+	FIGI      string
+	Side      Side
+	Qty       float64 // > 0; a flat position is not listed
+	AvgPrice  float64 // in Currency
+	// Currency is the instrument's: the position settles in it, and its
+	// P/L is booked in it.
+	Currency string
+	// CurrencyPL is the unrealized P/L in Currency, at the live bid (long)
+	// or ask (short); UnrealizedPL is the same in the account currency at
+	// the live exchange rate, as TradingView shows P/L (like an
+	// instrument's pipValue), or CurrencyPL itself when no rate is known.
+	CurrencyPL   float64
+	UnrealizedPL float64
 	// StopLossID and TakeProfitID are the position's bracket orders, if any.
 	StopLossID   string
 	TakeProfitID string
@@ -200,7 +220,7 @@ type Execution struct {
 	Side       Side
 	Qty        float64
 	Price      float64
-	Commission float64 // in the account currency
+	Commission float64 // in the instrument's currency
 	Time       time.Time
 	// IsClose reports that the fill reduced an existing position.
 	IsClose bool
@@ -221,11 +241,17 @@ type Account struct {
 	Owner    string // Principal.User
 	Name     string
 	Type     AccountType
-	Currency string // ISO code, e.g. "RUB"
+	Currency string // ISO code, e.g. "RUB": the currency totals are shown in
+	// Currencies are the currencies the account holds cash in, Currency
+	// first: it trades the instruments quoted in them, each settling in
+	// its own. Not stored: the Broker fills it in from the balances.
+	Currencies []string `json:"-"`
 }
 
 // AccountState is an account's money at one moment, consistent with its
-// positions at that moment.
+// positions at that moment. The totals are in the account currency: each
+// currency's figures converted at its Rate, leaving out currencies without
+// one.
 type AccountState struct {
 	Balance      float64 // cash: deposits + realized P/L - commissions
 	UnrealizedPL float64 // sum over open positions
@@ -236,13 +262,54 @@ type AccountState struct {
 	// working buy orders; MarginAvailable is what is left to trade with.
 	MarginUsed      float64
 	MarginAvailable float64
+	// Currencies are the same figures per currency, in that currency, the
+	// account currency first.
+	Currencies []CurrencyState
+}
+
+// CurrencyState is an account's money in one currency. An order is paid
+// for in its instrument's currency: it needs MarginAvailable there.
+type CurrencyState struct {
+	Currency        string
+	Balance         float64
+	UnrealizedPL    float64
+	Equity          float64
+	RealizedPL      float64
+	Commissions     float64
+	MarginUsed      float64
+	MarginAvailable float64
+	// Rate is the price of one unit of Currency in the account currency
+	// the totals were converted at (1 for the account currency); 0 when
+	// no rate is known, and then the totals leave this currency out.
+	Rate float64
+}
+
+// Money is an amount in a currency.
+type Money struct {
+	Currency string // ISO code
+	Amount   float64
+}
+
+// Rates converts between currencies at live exchange rates.
+type Rates interface {
+	// Rate returns the price of one unit of from in to; ok is false when
+	// no rate is known. The rate of a currency to itself is 1.
+	Rate(from, to string) (rate float64, ok bool)
+}
+
+// CurrencyPair is an instrument that prices one currency in another, such
+// as USD000UTSTOM (Base USD, Quote RUB): its live price is an exchange rate.
+type CurrencyPair struct {
+	Base, Quote string
+	FIGI        string
 }
 
 // OrderPreview estimates what placing an order would cost.
 type OrderPreview struct {
 	Price      float64 // estimated average fill price
-	Cost       float64 // Qty * Price, in the account currency
-	Commission float64
+	Cost       float64 // Qty * Price, in Currency
+	Commission float64 // in Currency
+	Currency   string  // the instrument's: the order is paid for in it
 	// Warnings a trader should see before confirming, e.g. no liquidity.
 	Warnings []string
 }
@@ -302,16 +369,25 @@ const (
 	ErrMarketClosed      ErrorCode = "market_closed"      // the instrument is not trading now
 	ErrNoMarketData      ErrorCode = "no_market_data"     // no live book to price or fill against
 	ErrVenue             ErrorCode = "venue_error"        // the upstream broker refused or failed
+	// ErrRequestReused is a requestId sent again with different order
+	// parameters: it is neither a retry nor a new order.
+	ErrRequestReused ErrorCode = "request_reused"
 )
 
-// TradingError is an error a trader can act on. Field names the offending
-// request field, if any; Detail is extra context in English (e.g. the lot
-// size or the venue's message); Err is the cause, never shown to traders.
+// TradingError is an error a trader can act on. Code is its broad class and
+// Field names the offending request field, if any. Reason, when set, says
+// exactly what is wrong and Params hold the values its explanation needs,
+// so the HTTP layer can state the problem in the trader's language and
+// terms (the instrument as TradingView names it). Detail is the same in
+// English for logs, or, without a Reason, extra context such as a venue's
+// message; Err is the cause, never shown to traders.
 type TradingError struct {
 	Code   ErrorCode
 	Field  string
 	Detail string
 	Err    error
+	Reason Reason
+	Params ErrorParams
 }
 
 func (e *TradingError) Error() string {
@@ -333,6 +409,12 @@ func (e *TradingError) Unwrap() error { return e.Err }
 // Errorf returns a TradingError with a formatted detail.
 func Errorf(code ErrorCode, field, format string, args ...any) *TradingError {
 	return &TradingError{Code: code, Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Refusef returns a TradingError with a reason, its params and an English
+// detail for logs.
+func Refusef(code ErrorCode, reason Reason, field string, p ErrorParams, format string, args ...any) *TradingError {
+	return &TradingError{Code: code, Field: field, Reason: reason, Params: p, Detail: fmt.Sprintf(format, args...)}
 }
 
 // LiveMarket is the latest market state the trading side prices and fills
@@ -393,7 +475,10 @@ type VenueAccount struct {
 	Name     string
 	Type     AccountType
 	Currency string
-	Cash     float64 // starting cash when the core first opens it
+	// Cash is the starting cash per currency when the core first opens
+	// the account. The account trades instruments quoted in these
+	// currencies (and in Currency, even when it is not listed).
+	Cash []Money
 }
 
 // Venue executes market and limit orders: the paper-trading engine, or a

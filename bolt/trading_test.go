@@ -28,7 +28,9 @@ var tradeTime = time.Date(2024, 3, 5, 9, 0, 0, 0, time.UTC)
 func sampleChange() trading.Change {
 	acct := trading.AccountRecord{
 		Account:      tvbridge.Account{ID: "A1", Owner: "alice", Name: "Paper", Type: tvbridge.DemoAccount, Currency: "RUB"},
-		VenueAccount: "V-alice", Cash: 1e6, RealizedPL: 12.5, Commissions: 0.75,
+		VenueAccount: "V-alice",
+		Balances: []trading.CashRecord{{Currency: "RUB", Deposit: 1e6, RealizedPL: 12.5, Commissions: 0.75},
+			{Currency: "USD", Deposit: 1e4, RealizedPL: -3.25, Commissions: 0.5}},
 	}
 	order := trading.OrderRecord{
 		Order: tvbridge.Order{ID: "2", AccountID: "A1", RequestID: "r1", FIGI: "F", Side: tvbridge.Buy,
@@ -37,8 +39,10 @@ func sampleChange() trading.Change {
 			Brackets: tvbridge.Brackets{StopLoss: 98}, Created: tradeTime, Updated: tradeTime.Add(time.Second)},
 		Seq: 2, StopLossID: "3", Gen: 1, VenueRef: "R-2", VenueLive: true, VenueType: tvbridge.LimitOrder,
 		VenueQty: 30, VenueLimit: 99.5, ExpiresAt: tradeTime.Add(6 * time.Hour), ExecIDs: []string{"E1"},
+		Request: &tvbridge.OrderRequest{RequestID: "r1", FIGI: "F", Side: tvbridge.Buy, Type: tvbridge.LimitOrder, Qty: 30,
+			LimitPrice: 99.5, Duration: tvbridge.OrderDuration{Type: tvbridge.DurationDay}, Brackets: tvbridge.Brackets{StopLoss: 98}},
 	}
-	pos := trading.PositionRecord{ID: "P4", AccountID: "A1", FIGI: "F", Qty: 10, AvgPrice: 99.5, StopLossID: "3"}
+	pos := trading.PositionRecord{ID: "P4", AccountID: "A1", FIGI: "F", Currency: "RUB", Qty: 10, AvgPrice: 99.5, StopLossID: "3"}
 	exec := trading.ExecutionRecord{Execution: tvbridge.Execution{ID: "E1", AccountID: "A1", OrderID: "2",
 		PositionID: "P4", FIGI: "F", Side: tvbridge.Buy, Qty: 10, Price: 99.5, Commission: 0.75, Time: tradeTime}, Seq: 5}
 	return trading.Change{Seq: 5, Accounts: []trading.AccountRecord{acct}, Orders: []trading.OrderRecord{order},

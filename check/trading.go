@@ -16,8 +16,11 @@ import (
 // (one far limit order, cancelled, and a market order, flattened), so it
 // refuses any account whose type is not "demo".
 type Trading struct {
-	Account     string        // account id; default the first demo account
-	Instrument  string        // default the account's first instrument
+	Account string // account id; default the first demo account
+	// Instrument is traded; by default the account's first instrument
+	// whose quote is live (a bid and an ask, not halted), so that a market
+	// closed at this hour does not fail the scenario, else its first.
+	Instrument  string
 	Locale      string        // default "en"
 	FillTimeout time.Duration // for order status changes to show; default 30s
 }
@@ -49,6 +52,21 @@ type tradingOrder struct {
 	Status     string   `json:"status"`
 	LimitPrice *float64 `json:"limitPrice"`
 	AvgPrice   *float64 `json:"avgPrice"`
+}
+
+type tradingQuote struct {
+	S string `json:"s"`
+	N string `json:"n"`
+	V struct {
+		Ask    *float64 `json:"ask"`
+		Bid    *float64 `json:"bid"`
+		Halted bool     `json:"halted"`
+	} `json:"v"`
+}
+
+// live reports a two-sided quote of an instrument that is not halted.
+func (q tradingQuote) live() bool {
+	return q.S != "error" && q.V.Ask != nil && q.V.Bid != nil && *q.V.Bid > 0 && *q.V.Ask > 0 && !q.V.Halted
 }
 
 type tradingPosition struct {
@@ -193,8 +211,15 @@ func (tr *trade) instruments(ctx context.Context) error {
 		tr.r.fail("trading/instruments", ex, "%v", err)
 		return errStep
 	}
+	how := ""
+	if tr.cfg.Instrument == "" && len(insts) > 0 {
+		tr.inst, how = insts[0], ", the first"
+		if live, ok := tr.firstLive(ctx, insts); ok {
+			tr.inst, how = live, ", the first with a live quote"
+		}
+	}
 	for _, in := range insts {
-		if tr.cfg.Instrument == "" || in.Name == tr.cfg.Instrument {
+		if tr.cfg.Instrument != "" && in.Name == tr.cfg.Instrument {
 			tr.inst = in
 			break
 		}
@@ -213,8 +238,39 @@ func (tr *trade) instruments(ctx context.Context) error {
 	} else if tr.inst.QtyStep > 0 {
 		tr.qty = tr.inst.QtyStep
 	}
-	tr.r.pass("trading/instruments", "%s, trading %s (minTick %g, qty %g)", plural(len(insts), "instrument"), tr.inst.Name, tr.inst.MinTick, tr.qty)
+	tr.r.pass("trading/instruments", "%s, trading %s%s (minTick %g, qty %g)", plural(len(insts), "instrument"),
+		tr.inst.Name, how, tr.inst.MinTick, tr.qty)
 	return nil
+}
+
+// quoteBatch is how many symbols firstLive asks /quotes for at once.
+const quoteBatch = 50
+
+// firstLive returns the first instrument whose quote has a bid and an ask
+// and is not halted. It asks /quotes in batches, in the instruments'
+// order, and stops at the first batch with one; a failing /quotes ends the
+// search (the quotes step reports it).
+func (tr *trade) firstLive(ctx context.Context, insts []tradingInstrument) (tradingInstrument, bool) {
+	for from := 0; from < len(insts); from += quoteBatch {
+		batch := insts[from:min(from+quoteBatch, len(insts))]
+		names := make([]string, len(batch))
+		for i, in := range batch {
+			names[i] = in.Name
+		}
+		var quotes []tradingQuote
+		q := url.Values{"accountId": {tr.acct.ID}, "symbols": {strings.Join(names, ",")}}
+		if _, err := tr.call(ctx, http.MethodGet, "/quotes", q, nil, "QuotesResponse", &quotes); err != nil {
+			return tradingInstrument{}, false
+		}
+		for _, in := range batch {
+			for _, qt := range quotes {
+				if qt.N == in.Name && qt.live() {
+					return in, true
+				}
+			}
+		}
+	}
+	return tradingInstrument{}, false
 }
 
 func (tr *trade) state(ctx context.Context) error {
@@ -236,14 +292,7 @@ func (tr *trade) state(ctx context.Context) error {
 }
 
 func (tr *trade) quotes(ctx context.Context) error {
-	var d []struct {
-		S string `json:"s"`
-		N string `json:"n"`
-		V struct {
-			Ask *float64 `json:"ask"`
-			Bid *float64 `json:"bid"`
-		} `json:"v"`
-	}
+	var d []tradingQuote
 	q := url.Values{"accountId": {tr.acct.ID}, "symbols": {tr.inst.Name}}
 	ex, err := tr.call(ctx, http.MethodGet, "/quotes", q, nil, "QuotesResponse", &d)
 	if err != nil {

@@ -21,6 +21,7 @@ type fakeBroker struct {
 	liveOnly        bool // only a live account
 	forgetCancelled bool // cancelled orders vanish from /orders at once
 	neverFill       bool // market orders stay working
+	firstHalted     bool // AAA, the first instrument, is halted; BBB trades
 
 	clk *clock.Fake
 	mu  sync.Mutex
@@ -48,13 +49,26 @@ func (b *fakeBroker) handler() http.Handler {
 		ok(w, accts)
 	})
 	mux.HandleFunc("GET /accounts/D1/instruments", func(w http.ResponseWriter, r *http.Request) {
-		ok(w, []map[string]any{{"name": "AAA", "description": "AAA Inc", "minTick": 0.01, "pipSize": 0.01, "pipValue": 1, "type": "stock"}})
+		insts := []map[string]any{{"name": "AAA", "description": "AAA Inc", "minTick": 0.01, "pipSize": 0.01, "pipValue": 1, "type": "stock"}}
+		if b.firstHalted {
+			insts = append(insts, map[string]any{"name": "BBB", "description": "BBB Inc", "minTick": 0.05, "pipSize": 0.05,
+				"pipValue": 1, "type": "stock"})
+		}
+		ok(w, insts)
 	})
 	mux.HandleFunc("GET /accounts/D1/state", func(w http.ResponseWriter, r *http.Request) {
 		ok(w, map[string]any{"balance": 1000, "unrealizedPl": 0})
 	})
 	mux.HandleFunc("GET /quotes", func(w http.ResponseWriter, r *http.Request) {
-		ok(w, []map[string]any{{"s": "ok", "n": r.URL.Query().Get("symbols"), "v": map[string]any{"ask": 100.02, "bid": 100}}})
+		var quotes []map[string]any
+		for _, n := range strings.Split(r.URL.Query().Get("symbols"), ",") {
+			v := map[string]any{"ask": 100.02, "bid": 100}
+			if b.firstHalted && n == "AAA" {
+				v["halted"] = true
+			}
+			quotes = append(quotes, map[string]any{"s": "ok", "n": n, "v": v})
+		}
+		ok(w, quotes)
 	})
 	mux.HandleFunc("GET /accounts/D1/orders", func(w http.ResponseWriter, r *http.Request) {
 		b.mu.Lock()
@@ -154,6 +168,26 @@ func TestTradingScenarioPasses(t *testing.T) {
 	}
 	if res, _ := rep.Result("trading/accounts"); !strings.Contains(res.Reason, "D1") {
 		t.Errorf("chose %q, want the demo account", res.Reason)
+	}
+}
+
+// By default the scenario trades the first instrument whose quote is live:
+// one whose market is closed now (halted) is passed over.
+func TestTradingDefaultInstrumentIsLive(t *testing.T) {
+	t.Parallel()
+	b := &fakeBroker{firstHalted: true}
+	rep := runTrading(t, b)
+	specMissing := openapitest.Spec(t) == nil
+	requireAllPass(t, rep, func(name string) bool { return specMissing && name == "schema/trading" })
+	if res, _ := rep.Result("trading/instruments"); !strings.Contains(res.Reason, "trading BBB, the first with a live quote") {
+		t.Errorf("instrument choice: %s", res.Reason)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, o := range b.ord {
+		if o["instrument"] != "BBB" {
+			t.Errorf("an order in %v", o["instrument"])
+		}
 	}
 }
 

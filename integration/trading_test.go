@@ -20,6 +20,7 @@ import (
 	"tvbridge/api"
 	"tvbridge/auth"
 	"tvbridge/bolt"
+	"tvbridge/live"
 	"tvbridge/openapi/openapitest"
 	"tvbridge/paper"
 	"tvbridge/tradeapi"
@@ -37,17 +38,25 @@ type trader struct {
 	done   chan error
 }
 
-func startTrader(t *testing.T, ex *exchange, b *bridge, dir string, users *auth.Store) *trader {
+// startTrader starts the trading half as serve wires it: a paper venue
+// with its default cash (roubles and dollars) unless paperCfg changes it,
+// and the live rates of the catalogue's currency pairs.
+func startTrader(t *testing.T, ex *exchange, b *bridge, dir string, users *auth.Store, paperCfg ...func(*paper.Config)) *trader {
 	t.Helper()
 	log := quietLog()
 	lookup := b.catalog.Instrument
-	venue := paper.New(paper.Config{Market: b.market, Tape: b.tape, Instrument: lookup, Clock: ex.clk, Logger: log})
+	pc := paper.Config{Market: b.market, Tape: b.tape, Instrument: lookup, Clock: ex.clk, Logger: log}
+	for _, f := range paperCfg {
+		f(&pc)
+	}
+	venue := paper.New(pc)
+	rates := live.NewRates(b.market, b.catalog.CurrencyPairs())
 	store, err := bolt.OpenTrading(filepath.Join(dir, "trading.db"), bolt.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mgr, err := trading.New(trading.Config{Venue: venue, Market: b.market, Tape: b.tape, Store: store,
-		Instrument: lookup, Clock: ex.clk, Logger: log})
+		Instrument: lookup, Rates: rates, Clock: ex.clk, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +66,7 @@ func startTrader(t *testing.T, ex *exchange, b *bridge, dir string, users *auth.
 	}
 	mux := http.NewServeMux()
 	svc.Register(mux)
-	trade := tradeapi.New(tradeapi.Config{Broker: mgr, Catalog: b.catalog, Market: b.market, Clock: ex.clk, Logger: log})
+	trade := tradeapi.New(tradeapi.Config{Broker: mgr, Catalog: b.catalog, Market: b.market, Rates: rates, Clock: ex.clk, Logger: log})
 	mux.Handle("/mapping", trade.Mapping())
 	mux.Handle("/", svc.Protect(auth.Trading, trade))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -238,16 +247,18 @@ func TestTradingScenario(t *testing.T) {
 	book, _, _ := b.market.Book(figi)
 	ask := book.Asks[0].Price
 	qty := 3 * lot
-	placed := alice.ok("POST", "/accounts/"+acc+"/orders?requestId=req-1", url.Values{"instrument": {"SBER"},
-		"qty": {fmt.Sprint(qty)}, "side": {"buy"}, "type": {"market"},
-		"stopLoss": {price(ask*0.8, sym)}, "takeProfit": {price(ask*1.2, sym)}}, "PostOrderResponse")
+	marketBuy := url.Values{"instrument": {"SBER"}, "qty": {fmt.Sprint(qty)}, "side": {"buy"}, "type": {"market"},
+		"stopLoss": {price(ask*0.8, sym)}, "takeProfit": {price(ask*1.2, sym)}}
+	placed := alice.ok("POST", "/accounts/"+acc+"/orders?requestId=req-1", marketBuy, "PostOrderResponse")
 	orderID := placed["d"].(map[string]any)["orderId"].(string)
-	// The same requestId again returns the same order and places nothing.
-	again := alice.ok("POST", "/accounts/"+acc+"/orders?requestId=req-1", url.Values{"instrument": {"SBER"},
-		"qty": {fmt.Sprint(qty)}, "side": {"buy"}, "type": {"market"}}, "PostOrderResponse")
+	// The same request again returns the same order and places nothing;
+	// the same requestId with other parameters is refused.
+	again := alice.ok("POST", "/accounts/"+acc+"/orders?requestId=req-1", marketBuy, "PostOrderResponse")
 	if id := again["d"].(map[string]any)["orderId"]; id != orderID {
 		t.Fatalf("repeated requestId placed %v, first was %v", id, orderID)
 	}
+	alice.fails("POST", "/accounts/"+acc+"/orders?requestId=req-1&locale=ru", url.Values{"instrument": {"SBER"},
+		"qty": {fmt.Sprint(qty)}, "side": {"buy"}, "type": {"market"}}, "отличается поле «Стоп-лосс»")
 	advanceUntil(t, ex, func() bool { o := alice.order(acc, orderID); return o != nil && o["status"] == "filled" })
 	positions := alice.ok("GET", "/accounts/"+acc+"/positions", nil, "PositionsResponse")["d"].([]any)
 	if len(positions) != 1 {
@@ -308,11 +319,12 @@ func TestTradingScenario(t *testing.T) {
 	if stateAfter["balance"] != stateBefore["balance"] {
 		t.Fatalf("balance changed across restart: %v -> %v", stateBefore["balance"], stateAfter["balance"])
 	}
-	again = alice.ok("POST", "/accounts/"+acc+"/orders?requestId=req-1", url.Values{"instrument": {"SBER"},
-		"qty": {fmt.Sprint(qty)}, "side": {"buy"}, "type": {"market"}}, "PostOrderResponse")
+	again = alice.ok("POST", "/accounts/"+acc+"/orders?requestId=req-1", marketBuy, "PostOrderResponse")
 	if id := again["d"].(map[string]any)["orderId"]; id != orderID {
 		t.Fatalf("requestId forgotten across restart: %v, first was %v", id, orderID)
 	}
+	alice.fails("POST", "/accounts/"+acc+"/orders?requestId=req-1", url.Values{"instrument": {"GAZP"},
+		"qty": {"10"}, "side": {"buy"}, "type": {"market"}}, "request id \"req-1\" was already used for a different order (Instrument differs)")
 	alice.ok("DELETE", "/accounts/"+acc+"/orders/"+limitID, nil, "SuccessResponse")
 	if o := alice.order(acc, limitID); o == nil || o["status"] != "cancelled" {
 		t.Fatalf("cancelled order: %v", o)

@@ -49,14 +49,17 @@ func (t *taken) take(ask bool, price float64, lots int64) {
 // instrument is trading (or its status is unknown) and the book is fresh.
 func (v *Venue) liveBook(figi string) (tvbridge.OrderBook, time.Time, error) {
 	if st := v.cfg.Market.Status(figi); st != tvbridge.StatusUnknown && !st.Trading() {
-		return tvbridge.OrderBook{}, time.Time{}, tvbridge.Errorf(tvbridge.ErrMarketClosed, "", "%s is not trading (%s)", figi, st)
+		return tvbridge.OrderBook{}, time.Time{}, tvbridge.Refusef(tvbridge.ErrMarketClosed, tvbridge.ReasonMarketClosed, "",
+			tvbridge.ErrorParams{FIGI: figi}, "%s is not trading (%s)", figi, st)
 	}
 	b, at, ok := v.cfg.Market.Book(figi)
 	if !ok {
-		return tvbridge.OrderBook{}, time.Time{}, tvbridge.Errorf(tvbridge.ErrNoMarketData, "", "no order book for %s", figi)
+		return tvbridge.OrderBook{}, time.Time{}, tvbridge.Refusef(tvbridge.ErrNoMarketData, tvbridge.ReasonNoPrice, "",
+			tvbridge.ErrorParams{FIGI: figi}, "no order book for %s", figi)
 	}
 	if age := v.clk.Since(at); age > v.cfg.MaxBookAge {
-		return tvbridge.OrderBook{}, time.Time{}, tvbridge.Errorf(tvbridge.ErrNoMarketData, "", "the order book of %s is %s old", figi, age.Round(time.Second))
+		return tvbridge.OrderBook{}, time.Time{}, tvbridge.Refusef(tvbridge.ErrNoMarketData, tvbridge.ReasonStaleBook, "",
+			tvbridge.ErrorParams{FIGI: figi}, "the order book of %s is %s old", figi, age.Round(time.Second))
 	}
 	return b, at, nil
 }
@@ -107,7 +110,8 @@ func (v *Venue) executeMarket(r *resting) ([]tvbridge.VenueEvent, error) {
 		if r.Side == tvbridge.Buy {
 			side = "asks"
 		}
-		return nil, tvbridge.Errorf(tvbridge.ErrNoMarketData, "", "no %s left in the order book of %s", side, r.FIGI)
+		return nil, tvbridge.Refusef(tvbridge.ErrNoMarketData, tvbridge.ReasonNoLiquidity, "",
+			tvbridge.ErrorParams{FIGI: r.FIGI, Side: r.Side}, "no %s left in the order book of %s", side, r.FIGI)
 	}
 	if r.lots > 0 {
 		reason := fmt.Sprintf("the order book absorbed only %v of %v", want-r.units(), want)

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,8 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultStartingCash   = 1_000_000
+	DefaultStartingCash   = 10_000_000 // in DefaultCurrency
+	DefaultUSDCash        = 100_000    // the default account's dollars
 	DefaultCurrency       = "RUB"
 	DefaultCommissionRate = 0.0005
 	DefaultMaxBookAge     = 10 * time.Second
@@ -54,8 +56,16 @@ type Config struct {
 	Clock      clock.Clock  // default clock.Real{}
 	Logger     *slog.Logger // default slog.Default()
 
-	StartingCash float64 // cash of a new account; 0 means DefaultStartingCash
-	Currency     string  // account currency; "" means DefaultCurrency
+	// Cash is a new account's starting cash per currency: the account
+	// trades instruments quoted in these currencies, each order paid for
+	// in its instrument's currency. Currency is always among them (with 0
+	// when not listed). Without Cash, a new account holds StartingCash in
+	// Currency alone, or, when that is 0 too, DefaultCash().
+	Cash         []tvbridge.Money
+	StartingCash float64
+	// Currency is the account currency, the one its totals are shown in;
+	// "" means DefaultCurrency.
+	Currency string
 	// CommissionRate is the commission as a fraction of a fill's value;
 	// 0 means DefaultCommissionRate and a negative value means none.
 	CommissionRate float64
@@ -121,12 +131,10 @@ func withDefaults(cfg Config) Config {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.StartingCash == 0 {
-		cfg.StartingCash = DefaultStartingCash
-	}
 	if cfg.Currency == "" {
 		cfg.Currency = DefaultCurrency
 	}
+	cfg.Cash = startingCash(cfg)
 	switch {
 	case cfg.CommissionRate == 0:
 		cfg.CommissionRate = DefaultCommissionRate
@@ -158,7 +166,38 @@ func AccountID(user string) string {
 
 func validAccountID(id string) bool { return len(id) == 11 && id[0] == 'P' }
 
-// Accounts returns the user's one demo account.
+// DefaultCash is the starting cash of a paper account when Config sets
+// none: roubles and dollars, so that every instrument of the simulated
+// exchange (MOEX in roubles, US stocks and some coins in dollars) can be
+// traded out of the box; about $100,000 in each, as TradingView's own
+// paper trading gives, which buys a lot of the dearest default
+// instrument (a bitcoin, over 5,000,000 roubles).
+func DefaultCash() []tvbridge.Money {
+	return []tvbridge.Money{{Currency: DefaultCurrency, Amount: DefaultStartingCash}, {Currency: "USD", Amount: DefaultUSDCash}}
+}
+
+// startingCash is the cash of a new account, the account currency first.
+func startingCash(cfg Config) []tvbridge.Money {
+	cash := cfg.Cash
+	switch {
+	case len(cash) > 0:
+	case cfg.StartingCash != 0:
+		cash = []tvbridge.Money{{Currency: cfg.Currency, Amount: cfg.StartingCash}}
+	default:
+		cash = DefaultCash()
+	}
+	out := []tvbridge.Money{{Currency: cfg.Currency}}
+	for _, m := range cash {
+		if m.Currency == cfg.Currency {
+			out[0].Amount += m.Amount
+		} else {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Accounts returns the user's one demo account, with its starting cash.
 func (v *Venue) Accounts(ctx context.Context, user string) ([]tvbridge.VenueAccount, error) {
 	if user == "" {
 		return nil, tvbridge.Errorf(tvbridge.ErrUnknownAccount, "", "no user")
@@ -168,7 +207,7 @@ func (v *Venue) Accounts(ctx context.Context, user string) ([]tvbridge.VenueAcco
 		Name:     "Paper",
 		Type:     tvbridge.DemoAccount,
 		Currency: v.cfg.Currency,
-		Cash:     v.cfg.StartingCash,
+		Cash:     slices.Clone(v.cfg.Cash),
 	}}, nil
 }
 

@@ -2,6 +2,7 @@ package paper
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,12 +19,13 @@ func TestAccountsOneStableDemoAccountPerUser(t *testing.T) {
 	}
 	a2, _ := f.v.Accounts(ctx, "alice@example.com")
 	b, _ := f.v.Accounts(ctx, "bob")
-	if len(a1) != 1 || a1[0] != a2[0] {
+	if len(a1) != 1 || !reflect.DeepEqual(a1[0], a2[0]) {
 		t.Fatalf("accounts of one user differ between calls: %+v vs %+v", a1, a2)
 	}
 	got := a1[0]
-	want := tvbridge.VenueAccount{ID: got.ID, Name: "Paper", Type: tvbridge.DemoAccount, Currency: "USD", Cash: 250_000}
-	if got != want {
+	want := tvbridge.VenueAccount{ID: got.ID, Name: "Paper", Type: tvbridge.DemoAccount, Currency: "USD",
+		Cash: []tvbridge.Money{{Currency: "USD", Amount: 250_000}}}
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("account = %+v, want %+v", got, want)
 	}
 	if !validAccountID(got.ID) || strings.Contains(strings.ToLower(got.ID), "alice") {
@@ -37,10 +39,34 @@ func TestAccountsOneStableDemoAccountPerUser(t *testing.T) {
 	}
 }
 
+// A paper account holds cash in several currencies: the listed ones, the
+// account currency first (with nothing when it is not listed).
+func TestAccountsMultiCurrencyCash(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  func(*Config)
+		want []tvbridge.Money
+	}{
+		{func(c *Config) {
+			c.Cash = []tvbridge.Money{{Currency: "USD", Amount: 5_000}, {Currency: "RUB", Amount: 300_000}, {Currency: "EUR", Amount: 1}}
+		}, []tvbridge.Money{{Currency: "RUB", Amount: 300_000}, {Currency: "USD", Amount: 5_000}, {Currency: "EUR", Amount: 1}}},
+		{func(c *Config) { c.Cash = []tvbridge.Money{{Currency: "USD", Amount: 5_000}} },
+			[]tvbridge.Money{{Currency: "RUB"}, {Currency: "USD", Amount: 5_000}}},
+		{func(c *Config) { c.Cash = []tvbridge.Money{{Currency: "USD", Amount: 5_000}}; c.Currency = "USD" },
+			[]tvbridge.Money{{Currency: "USD", Amount: 5_000}}},
+	} {
+		f := newFixture(t, tc.cfg)
+		got, err := f.v.Accounts(context.Background(), "carol")
+		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0].Cash, tc.want) {
+			t.Errorf("accounts %+v (%v), want cash %+v", got, err, tc.want)
+		}
+	}
+}
+
 func TestConfigDefaults(t *testing.T) {
 	f := newFixture(t, nil)
 	cfg := f.v.cfg
-	if cfg.StartingCash != 1_000_000 || cfg.Currency != "RUB" || cfg.CommissionRate != 0.0005 ||
+	if !reflect.DeepEqual(cfg.Cash, []tvbridge.Money{{Currency: "RUB", Amount: 10_000_000}, {Currency: "USD", Amount: 100_000}}) ||
+		cfg.Currency != "RUB" || cfg.CommissionRate != 0.0005 ||
 		cfg.MaxBookAge != 10*time.Second || cfg.SweepInterval != time.Second {
 		t.Errorf("defaults: %+v", cfg)
 	}

@@ -217,7 +217,8 @@ func (v *OrderVenue) account(ctx context.Context, id, upstreamType string) (tvbr
 			cash = c.Balance
 		}
 	}
-	acc := tvbridge.VenueAccount{ID: id, Name: "Tinkoff " + id, Type: tvbridge.LiveAccount, Currency: currency, Cash: cash}
+	acc := tvbridge.VenueAccount{ID: id, Name: "Tinkoff " + id, Type: tvbridge.LiveAccount, Currency: currency,
+		Cash: []tvbridge.Money{{Currency: currency, Amount: cash}}}
 	if upstreamType == "TinkoffIis" {
 		acc.Name = "Tinkoff IIS " + id
 	}

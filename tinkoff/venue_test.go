@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -564,8 +565,9 @@ func TestVenueAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := tvbridge.VenueAccount{ID: r.account, Name: "Tinkoff " + r.account, Type: tvbridge.DemoAccount, Currency: "RUB", Cash: 250_000}
-	if len(got) != 1 || got[0] != want {
+	want := tvbridge.VenueAccount{ID: r.account, Name: "Tinkoff " + r.account, Type: tvbridge.DemoAccount, Currency: "RUB",
+		Cash: []tvbridge.Money{{Currency: "RUB", Amount: 250_000}}}
+	if len(got) != 1 || !reflect.DeepEqual(got[0], want) {
 		t.Fatalf("alice's accounts %+v, want %+v", got, want)
 	}
 	for _, user := range []string{"bob", "carol"} {
@@ -582,7 +584,8 @@ func TestVenueAccounts(t *testing.T) {
 		c.Currencies = map[string]string{r.account: "USD"}
 	})
 	got, err = live.Accounts(ctx, "alice")
-	if err != nil || len(got) != 1 || got[0].Type != tvbridge.LiveAccount || got[0].Currency != "USD" || got[0].Cash != 500 {
+	if err != nil || len(got) != 1 || got[0].Type != tvbridge.LiveAccount || got[0].Currency != "USD" ||
+		!reflect.DeepEqual(got[0].Cash, []tvbridge.Money{{Currency: "USD", Amount: 500}}) {
 		t.Fatalf("USD account %+v, %v", got, err)
 	}
 }

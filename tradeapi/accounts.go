@@ -1,7 +1,10 @@
 package tradeapi
 
 import (
+	"slices"
+
 	"tvbridge"
+	"tvbridge/api"
 )
 
 // getAccounts lists the caller's accounts with the feature flags. A user
@@ -30,10 +33,13 @@ func (h *Handler) getAccounts(c *call) (any, error) {
 	return out, nil
 }
 
-// getInstruments lists what the account may trade: the catalog's symbols
-// in the groups the caller may use. Quantities are in units: the lot is
-// both the minimum and the step (lotSize is left out, because it would make
-// TradingView read minQty, qtyStep and qty in lots).
+// getInstruments lists what the account may trade, as TradingView defines
+// the list: the catalog's symbols in the groups the caller may use, quoted
+// in a currency the account holds (Account.Currencies; all of them when
+// the broker names none), since the broker refuses the others. Quantities
+// are in units: the lot is both the minimum and the step (lotSize is left
+// out, because it would make TradingView read minQty, qtyStep and qty in
+// lots).
 func (h *Handler) getInstruments(c *call) (any, error) {
 	acct, err := h.ownAccount(c, c.account)
 	if err != nil {
@@ -42,7 +48,7 @@ func (h *Handler) getInstruments(c *call) (any, error) {
 	out := []instrumentJSON{}
 	unconverted := 0
 	for _, sym := range h.cat.Symbols() {
-		if !allowed(sym, c.principal.Groups) {
+		if !allowed(sym, c.principal.Groups) || !tradable(acct, sym) {
 			continue
 		}
 		inst := sym.Instrument
@@ -66,24 +72,63 @@ func (h *Handler) getInstruments(c *call) (any, error) {
 	return out, nil
 }
 
-// getState is the account's money, consistent with its positions, with the
-// account manager's summary row.
+// tradable reports whether the account holds the currency sym is quoted in.
+func tradable(acct tvbridge.Account, sym *api.Symbol) bool {
+	cur := sym.Instrument.Currency
+	return len(acct.Currencies) == 0 || cur == "" || slices.Contains(acct.Currencies, cur)
+}
+
+// getState is the account's money, consistent with its positions: the
+// totals in the account currency, and the account manager's summary with
+// a row per currency (see amData).
 func (h *Handler) getState(c *call) (any, error) {
-	s, err := h.broker.State(c.ctx(), c.user(), c.account)
+	s, err := h.state(c)
 	if err != nil {
 		return nil, err
 	}
-	return stateJSONOf(s), nil
+	return stateJSONOf(c.lang, s), nil
 }
 
-// getBalances answers that there are none. /balances is for crypto
-// balances (the spec's CryptoBalance), which no tvbridge backend has;
-// supportBalances is false, so TradingView does not call it, and the
-// account's cash is in /state. An error says so rather than an empty list
-// that would look like a wallet with nothing in it.
+// state is the account state with its currencies, the account currency
+// first. A broker that gives no per-currency figures has one currency,
+// the account's, with the totals.
+func (h *Handler) state(c *call) (tvbridge.AccountState, error) {
+	s, err := h.broker.State(c.ctx(), c.user(), c.account)
+	if err != nil || len(s.Currencies) > 0 {
+		return s, err
+	}
+	acct, err := h.ownAccount(c, c.account)
+	if err != nil {
+		return s, err
+	}
+	s.Currencies = []tvbridge.CurrencyState{{Currency: acct.Currency, Balance: s.Balance, UnrealizedPL: s.UnrealizedPL,
+		Equity: s.Equity, RealizedPL: s.RealizedPL, Commissions: s.Commissions, MarginUsed: s.MarginUsed,
+		MarginAvailable: s.MarginAvailable, Rate: 1}}
+	return s, nil
+}
+
+// getBalances lists the account's money per currency in the spec's
+// CryptoBalance form: total is the currency's equity (cash and open P/L),
+// reserved what positions and working orders hold, available the rest,
+// and value the total in the account currency (left out when no exchange
+// rate is known). supportBalances stays off: TradingView takes /balances
+// for crypto wallets and would show them in place of the account
+// manager's first table, whose rows already show each currency.
 func (h *Handler) getBalances(c *call) (any, error) {
-	if _, err := h.ownAccount(c, c.account); err != nil {
+	s, err := h.state(c)
+	if err != nil {
 		return nil, err
 	}
-	return nil, plainError(msgNoBalances)
+	base := s.Currencies[0].Currency
+	out := make([]balanceJSON, 0, len(s.Currencies))
+	for _, cs := range s.Currencies {
+		b := balanceJSON{Symbol: cs.Currency, Total: clean(cs.Equity), Available: clean(cs.MarginAvailable),
+			Reserved: clean(cs.MarginUsed)}
+		if cs.Rate > 0 && base != "" {
+			v := clean(cs.Equity * cs.Rate)
+			b.Value, b.ValueCurrency = &v, base
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }

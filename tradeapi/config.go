@@ -183,30 +183,54 @@ func (p PullingInterval) withLimits() PullingInterval {
 }
 
 // summaryColumn is one column of the account manager's summary table: its
-// title in /config and its cell in every /state.
+// title in /config and its cell in every /state row.
 type summaryColumn struct {
 	id    string
 	title Text
-	value func(tvbridge.AccountState) float64
+	value func(tvbridge.CurrencyState) string
+}
+
+func money(f func(tvbridge.CurrencyState) float64) func(tvbridge.CurrencyState) string {
+	return func(s tvbridge.CurrencyState) string { return formatMoney(f(s)) }
 }
 
 var summaryColumns = []summaryColumn{
-	{"balance", Text{"Balance", "Баланс"}, func(s tvbridge.AccountState) float64 { return s.Balance }},
-	{"equity", Text{"Equity", "Капитал"}, func(s tvbridge.AccountState) float64 { return s.Equity }},
-	{"unrealizedPl", Text{"Unrealized P&L", "Нереализованная прибыль"}, func(s tvbridge.AccountState) float64 { return s.UnrealizedPL }},
-	{"realizedPl", Text{"Realized P&L", "Реализованная прибыль"}, func(s tvbridge.AccountState) float64 { return s.RealizedPL }},
-	{"commissions", Text{"Commissions", "Комиссии"}, func(s tvbridge.AccountState) float64 { return s.Commissions }},
-	{"marginUsed", Text{"Margin used", "Задействовано"}, func(s tvbridge.AccountState) float64 { return s.MarginUsed }},
-	{"marginAvailable", Text{"Available", "Доступно"}, func(s tvbridge.AccountState) float64 { return s.MarginAvailable }},
+	{"currency", Text{"Currency", "Валюта"}, func(s tvbridge.CurrencyState) string { return s.Currency }},
+	{"balance", Text{"Balance", "Баланс"}, money(func(s tvbridge.CurrencyState) float64 { return s.Balance })},
+	{"equity", Text{"Equity", "Капитал"}, money(func(s tvbridge.CurrencyState) float64 { return s.Equity })},
+	{"unrealizedPl", Text{"Unrealized P&L", "Нереализованная прибыль"}, money(func(s tvbridge.CurrencyState) float64 { return s.UnrealizedPL })},
+	{"realizedPl", Text{"Realized P&L", "Реализованная прибыль"}, money(func(s tvbridge.CurrencyState) float64 { return s.RealizedPL })},
+	{"commissions", Text{"Commissions", "Комиссии"}, money(func(s tvbridge.CurrencyState) float64 { return s.Commissions })},
+	{"marginUsed", Text{"Margin used", "Задействовано"}, money(func(s tvbridge.CurrencyState) float64 { return s.MarginUsed })},
+	{"marginAvailable", Text{"Available", "Доступно"}, money(func(s tvbridge.CurrencyState) float64 { return s.MarginAvailable })},
+	{"rate", Text{"Rate", "Курс"}, formatRate},
 }
 
-var summaryTitle = Text{"Account summary", "Сводка по счёту"}
+var (
+	summaryTitle = Text{"Account summary", "Сводка по счёту"}
+	// totalRow labels the row of totals in the account currency.
+	totalRow = Text{"Total, %s", "Итого, %s"}
+)
+
+// formatRate shows the exchange rate a currency's row was converted at
+// into the account currency, or "—" when none is known (its money is then
+// left out of the totals).
+func formatRate(s tvbridge.CurrencyState) string {
+	if s.Rate > 0 {
+		return formatNumber(s.Rate)
+	}
+	return "—"
+}
 
 // configJSON is the /config payload in one language.
 func configJSON(l lang, durations []Duration, p PullingInterval) configData {
 	cols := make([]columnJSON, len(summaryColumns))
 	for i, c := range summaryColumns {
-		cols[i] = columnJSON{ID: c.id, Title: c.title.in(l), Alignment: "right"}
+		align := "right" // numbers
+		if c.id == "currency" {
+			align = "left"
+		}
+		cols[i] = columnJSON{ID: c.id, Title: c.title.in(l), Alignment: align}
 	}
 	ds := make([]durationJSON, len(durations))
 	for i, d := range durations {
@@ -226,14 +250,32 @@ func configJSON(l lang, durations []Duration, p PullingInterval) configData {
 	}
 }
 
-// amData is the /state account manager data: one table, one row, the
-// summary columns in /config order.
-func amData(s tvbridge.AccountState) [][][]string {
+// amData is the /state account manager data: one table, the summary
+// columns in /config order, a row per currency in that currency with the
+// rate it converts at, and, when there are several, a first row of the
+// totals in the account currency (s.Currencies[0]).
+func amData(l lang, s tvbridge.AccountState) [][][]string {
+	rows := make([][]string, 0, len(s.Currencies)+1)
+	if len(s.Currencies) > 1 {
+		total := tvbridge.CurrencyState{Currency: fmt.Sprintf(totalRow.in(l), s.Currencies[0].Currency),
+			Balance: s.Balance, UnrealizedPL: s.UnrealizedPL, Equity: s.Equity, RealizedPL: s.RealizedPL,
+			Commissions: s.Commissions, MarginUsed: s.MarginUsed, MarginAvailable: s.MarginAvailable}
+		row := summaryRow(total)
+		row[len(row)-1] = "" // the totals are in the account currency: no rate
+		rows = append(rows, row)
+	}
+	for _, cs := range s.Currencies {
+		rows = append(rows, summaryRow(cs))
+	}
+	return [][][]string{rows}
+}
+
+func summaryRow(s tvbridge.CurrencyState) []string {
 	row := make([]string, len(summaryColumns))
 	for i, c := range summaryColumns {
-		row[i] = formatMoney(c.value(s))
+		row[i] = c.value(s)
 	}
-	return [][][]string{{row}}
+	return row
 }
 
 // currencySigns are the signs TradingView shows next to account currencies.

@@ -11,6 +11,8 @@
 // the order state machine and brackets belong to the Broker.
 //
 // Errors are HTTP 200 {"s":"error","errmsg":...}, explained in English or,
-// with locale=ru, Russian. Trading errors are explained by their code;
-// their cause is logged and never shown.
+// with locale=ru, Russian. Trading errors are explained by their Reason
+// when they have one (what exactly is wrong, with the instrument under its
+// TradingView name), else by their code; their cause is logged and never
+// shown.
 package tradeapi

@@ -75,6 +75,15 @@ type instrumentJSON struct {
 	Type        string  `json:"type"`
 }
 
+type balanceJSON struct {
+	Symbol        string   `json:"symbol"`
+	Total         float64  `json:"total"`
+	Available     float64  `json:"available"`
+	Reserved      float64  `json:"reserved"`
+	Value         *float64 `json:"value,omitempty"`
+	ValueCurrency string   `json:"valueCurrency,omitempty"`
+}
+
 type stateJSON struct {
 	Balance         float64      `json:"balance"`
 	UnrealizedPL    float64      `json:"unrealizedPl"`
@@ -271,7 +280,7 @@ func executionJSONOf(e tvbridge.Execution, instrument string) executionJSON {
 		PositionID: e.PositionID, Commission: clean(e.Commission)}
 }
 
-func stateJSONOf(s tvbridge.AccountState) stateJSON {
+func stateJSONOf(l lang, s tvbridge.AccountState) stateJSON {
 	return stateJSON{Balance: clean(s.Balance), UnrealizedPL: clean(s.UnrealizedPL), Equity: clean(s.Equity),
-		AMData: amData(s), MarginAvailable: clean(s.MarginAvailable)}
+		AMData: amData(l, s), MarginAvailable: clean(s.MarginAvailable)}
 }

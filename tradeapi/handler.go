@@ -17,15 +17,19 @@ import (
 	"tvbridge"
 	"tvbridge/api"
 	"tvbridge/clock"
+	"tvbridge/live"
 )
 
 // Config wires a Handler. Broker, Catalog and Market are required.
 type Config struct {
 	Broker  tvbridge.Broker
 	Catalog *api.Catalog // TradingView names <-> FIGIs; the trading instrument name is Symbol.Name
-	// Market serves /quotes and /depth, and converts pip values of
-	// instruments quoted in another currency than the account's.
+	// Market serves /quotes and /depth.
 	Market tvbridge.LiveMarket
+	// Rates convert pip values of instruments quoted in another currency
+	// than the account's; nil means the live prices of the catalog's
+	// currency pairs on Market (live.NewRates), as the Broker's totals use.
+	Rates  tvbridge.Rates
 	Clock  clock.Clock  // default clock.Real{}
 	Logger *slog.Logger // default slog.Default()
 
@@ -61,7 +65,7 @@ type Handler struct {
 	flags     *AccountFlags
 	durations []Duration
 	maxList   int
-	fx        fxPairs
+	rates     tvbridge.Rates
 
 	mux     *http.ServeMux
 	config  [2][]byte // /config per language
@@ -81,8 +85,8 @@ func New(cfg Config) *Handler {
 	h := &Handler{
 		broker: cfg.Broker, cat: cfg.Catalog, market: cfg.Market, clock: cfg.Clock, log: cfg.Logger,
 		flags: cfg.Flags, durations: cfg.Durations, maxList: cfg.MaxListCount,
-		fx:  newFXPairs(cfg.Catalog),
-		mux: http.NewServeMux(),
+		rates: cfg.Rates,
+		mux:   http.NewServeMux(),
 	}
 	pulling := cfg.PullingInterval.withLimits()
 	for _, l := range []lang{english, russian} {
@@ -112,6 +116,9 @@ func setDefaults(cfg *Config) {
 	}
 	if cfg.MappedName == nil {
 		cfg.MappedName = defaultMappedName
+	}
+	if cfg.Rates == nil {
+		cfg.Rates = live.NewRates(cfg.Market, cfg.Catalog.CurrencyPairs())
 	}
 }
 
@@ -170,9 +177,18 @@ func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *statusProbe) WriteHeader(status int)      { p.status = status }
 
 // Mapping is the /mapping endpoint alone. It needs no principal, so the
-// lead may also mount it outside the auth middleware.
+// lead may also mount it outside the auth middleware. It checks the method
+// itself for that reason: mounted on a bare path, nothing else would, and
+// a POST must be refused like a wrong method anywhere else (405, Allow,
+// TradingView's error body) rather than answered with the mapping.
 func (h *Handler) Mapping() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			l := pickLang(r.URL.Query().Get("locale"))
+			writeError(w, http.StatusMethodNotAllowed, plainError(msgMethod, quoteInput(r.Method)).render(l))
+			return
+		}
 		writeJSON(w, http.StatusOK, h.mapping)
 	})
 }
@@ -283,7 +299,7 @@ func (h *Handler) fail(c *call, err error) {
 	case errors.As(err, &te):
 		h.log.Info("tradeapi: request refused", "method", c.r.Method, "path", c.r.URL.Path,
 			"user", c.user(), "code", te.Code, "field", te.Field, "detail", te.Detail, "err", te.Err)
-		writeError(c.w, http.StatusOK, tradingMessage(c.lang, te, c.sym))
+		writeError(c.w, http.StatusOK, h.tradingMessage(c.lang, te, c.sym))
 	default:
 		level := slog.LevelError
 		if errors.Is(err, context.Canceled) {

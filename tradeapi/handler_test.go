@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +125,7 @@ func TestEveryMessageIsTranslated(t *testing.T) {
 		tvbridge.ErrUnknownPosition, tvbridge.ErrInvalidRequest, tvbridge.ErrInvalidQty,
 		tvbridge.ErrInvalidPrice, tvbridge.ErrUnsupported, tvbridge.ErrOrderFinal,
 		tvbridge.ErrInsufficientFunds, tvbridge.ErrMarketClosed, tvbridge.ErrNoMarketData, tvbridge.ErrVenue,
+		tvbridge.ErrRequestReused,
 	}
 	if len(codeText) != len(codes) {
 		t.Errorf("codeText has %d codes, trading.go %d", len(codeText), len(codes))
@@ -138,7 +141,7 @@ func TestEveryMessageIsTranslated(t *testing.T) {
 		"tooLargeValue": msgTooLarge, "oneOf": msgOneOf, "tooLong": msgTooLong, "printable": msgPrintable,
 		"past": msgPast, "unknownSymbol": msgUnknownSymbol, "durationType": msgDurationType,
 		"noGuaranteed": msgNoGuaranteed, "tooMany": msgTooMany, "noAccounts": msgNoAccounts,
-		"noBalances": msgNoBalances, "field": msgField, "lot": msgLot, "step": msgStep, "detail": msgDetail,
+		"field": msgField, "lot": msgLot, "step": msgStep, "detail": msgDetail,
 		"unknownCode": unknownCode,
 	} {
 		checkTranslated(t, name, m)
@@ -181,8 +184,13 @@ func TestConfig(t *testing.T) {
 		t.Errorf("duration titles %q / %q", en.Durations[1].Title, ru.Durations[1].Title)
 	}
 	cols := en.AccountManager[0].Columns
-	if len(cols) != len(summaryColumns) || cols[0].ID != "balance" || cols[0].Title != "Balance" ||
-		ru.AccountManager[0].Columns[0].Title != "Баланс" {
+	var ids []string
+	for _, c := range cols {
+		ids = append(ids, c.ID)
+	}
+	if strings.Join(ids, ",") != "currency,balance,equity,unrealizedPl,realizedPl,commissions,marginUsed,marginAvailable,rate" ||
+		cols[1].Title != "Balance" || ru.AccountManager[0].Columns[1].Title != "Баланс" ||
+		cols[0].Alignment != "left" || cols[1].Alignment != "right" {
 		t.Errorf("account manager columns %+v", en.AccountManager)
 	}
 }
@@ -282,6 +290,19 @@ func TestInstruments(t *testing.T) {
 		t.Errorf("bonds only: %+v", bonds)
 	}
 
+	// An account that names its currencies lists only what it can trade:
+	// roubles alone leave AAPL (in dollars) out; with dollars it is back.
+	f.broker.accounts["alice"][0].Currencies = []string{"RUB"}
+	f.get("/accounts/A1/instruments", "alice").ok(t, "InstrumentsResponse", &insts)
+	if len(insts) != 3 || slices.ContainsFunc(insts, func(i instrumentJSON) bool { return i.Name == "AAPL" }) {
+		t.Errorf("rouble account's instruments %+v", insts)
+	}
+	f.broker.accounts["alice"][0].Currencies = []string{"RUB", "USD"}
+	f.get("/accounts/A1/instruments", "alice").ok(t, "InstrumentsResponse", &insts)
+	if len(insts) != 4 {
+		t.Errorf("rouble and dollar account's instruments %+v", insts)
+	}
+
 	// Another user's account is unknown.
 	got := f.get("/accounts/B1/instruments?locale=ru", "alice").errmsg(t, http.StatusOK)
 	if got != "Счёт не найден." {
@@ -296,8 +317,9 @@ func TestState(t *testing.T) {
 	r := f.get("/accounts/A1/state", "alice")
 	var s stateJSON
 	r.ok(t, "AccountStateResponse", &s)
+	// A broker without per-currency figures: one row, the account's currency.
 	want := stateJSON{Balance: 100000.3, UnrealizedPL: -250.5, Equity: 99749.8, MarginAvailable: 49749.8,
-		AMData: [][][]string{{{"100000.30", "99749.80", "-250.50", "1200.00", "35.25", "50000.00", "49749.80"}}}}
+		AMData: [][][]string{{{"RUB", "100000.30", "99749.80", "-250.50", "1200.00", "35.25", "50000.00", "49749.80", "1"}}}}
 	if fmt.Sprint(s) != fmt.Sprint(want) {
 		t.Errorf("state %+v, want %+v", s, want)
 	}
@@ -318,12 +340,60 @@ func TestNonFiniteNumbersFailLoudly(t *testing.T) {
 	}
 }
 
-func TestBalancesAreNotOffered(t *testing.T) {
+// multiCurrencyState is a rouble account holding dollars too, at 90.
+func multiCurrencyState() tvbridge.AccountState {
+	return tvbridge.AccountState{Balance: 1_090_000, UnrealizedPL: -450, Equity: 1_089_550, RealizedPL: 900, Commissions: 22.5,
+		MarginUsed: 45_000, MarginAvailable: 1_044_550,
+		Currencies: []tvbridge.CurrencyState{
+			{Currency: "RUB", Balance: 1_000_000, Equity: 1_000_000, MarginAvailable: 1_000_000, Rate: 1},
+			{Currency: "USD", Balance: 1_000, UnrealizedPL: -5, Equity: 995, RealizedPL: 10, Commissions: 0.25,
+				MarginUsed: 500, MarginAvailable: 495, Rate: 90},
+			{Currency: "EUR", Balance: 100, Equity: 100, MarginAvailable: 100}, // no rate known
+		}}
+}
+
+// /state shows the totals in the account currency and, in the account
+// manager, a row of totals and one per currency with its rate.
+func TestStateMultiCurrency(t *testing.T) {
 	f := newFixture(t)
-	if got := f.get("/accounts/A1/balances?locale=ru", "alice").errmsg(t, http.StatusOK); got != msgNoBalances.RU {
-		t.Errorf("errmsg %q", got)
+	f.broker.state = multiCurrencyState()
+	for locale, total := range map[string]string{"en": "Total, RUB", "ru": "Итого, RUB"} {
+		var s stateJSON
+		f.get("/accounts/A1/state?locale="+locale, "alice").ok(t, "AccountStateResponse", &s)
+		want := stateJSON{Balance: 1_090_000, UnrealizedPL: -450, Equity: 1_089_550, MarginAvailable: 1_044_550,
+			AMData: [][][]string{{
+				{total, "1090000.00", "1089550.00", "-450.00", "900.00", "22.50", "45000.00", "1044550.00", ""},
+				{"RUB", "1000000.00", "1000000.00", "0.00", "0.00", "0.00", "0.00", "1000000.00", "1"},
+				{"USD", "1000.00", "995.00", "-5.00", "10.00", "0.25", "500.00", "495.00", "90"},
+				{"EUR", "100.00", "100.00", "0.00", "0.00", "0.00", "0.00", "100.00", "—"},
+			}}}
+		if !reflect.DeepEqual(s, want) {
+			t.Errorf("%s: state\n got %+v\nwant %+v", locale, s, want)
+		}
 	}
-	if got := f.get("/accounts/B1/balances", "alice").errmsg(t, http.StatusOK); got != "Account not found." {
+}
+
+// /balances lists the money per currency in the spec's CryptoBalance form,
+// valued in the account currency where a rate is known.
+func TestBalances(t *testing.T) {
+	f := newFixture(t)
+	f.broker.state = multiCurrencyState()
+	r := f.get("/accounts/A1/balances?locale=ru", "alice")
+	r.ok(t, "CryptoBalancesResponse", nil)
+	want := `{"s":"ok","d":[{"symbol":"RUB","total":1000000,"available":1000000,"reserved":0,"value":1000000,"valueCurrency":"RUB"},` +
+		`{"symbol":"USD","total":995,"available":495,"reserved":500,"value":89550,"valueCurrency":"RUB"},` +
+		`{"symbol":"EUR","total":100,"available":100,"reserved":0}]}` + "\n"
+	if string(r.body) != want {
+		t.Errorf("balances\n got %s\nwant %s", r.body, want)
+	}
+	// A broker without per-currency figures: the account currency's totals.
+	f.broker.state = tvbridge.AccountState{Balance: 10, Equity: 12, UnrealizedPL: 2, MarginUsed: 5, MarginAvailable: 7}
+	r = f.get("/accounts/B1/balances", "bob")
+	want = `{"s":"ok","d":[{"symbol":"USD","total":12,"available":7,"reserved":5,"value":12,"valueCurrency":"USD"}]}` + "\n"
+	if string(r.body) != want {
+		t.Errorf("single-currency balances\n got %s\nwant %s", r.body, want)
+	}
+	if got := f.get("/accounts/B1/balances", "alice").errmsg(t, http.StatusOK); !strings.HasPrefix(got, "Account not found.") {
 		t.Errorf("another user's account: %q", got)
 	}
 }

@@ -119,24 +119,6 @@ func (h *Handler) queryAccount(c *call) (tvbridge.Account, error) {
 	return h.ownAccount(c, id)
 }
 
-// fxPairs finds the catalog's currency instruments by (base, quote): the
-// exchange rates that convert pip values into the account currency.
-type fxPairs map[[2]string]string // {base, quote} -> FIGI
-
-func newFXPairs(cat *api.Catalog) fxPairs {
-	fx := fxPairs{}
-	for _, s := range cat.Symbols() { // sorted by name: the first pair wins, every time
-		pair := [2]string{s.BaseCurrency, s.Instrument.Currency}
-		if s.Type != "forex" || pair[0] == "" || pair[1] == "" {
-			continue
-		}
-		if _, dup := fx[pair]; !dup {
-			fx[pair] = s.Instrument.FIGI
-		}
-	}
-	return fx
-}
-
 // pipValue is the value of one price step of one unit of sym in the
 // account currency. Without an exchange rate it is the value in the
 // instrument's own currency, and ok is false.
@@ -149,33 +131,12 @@ func (h *Handler) pipValue(sym *api.Symbol, currency string) (float64, bool) {
 	return step * rate, true
 }
 
-// rate is the live price of one unit of currency from in currency to: the
-// mid of the pair's book, or its last trade.
+// rate is the price of one unit of currency from in currency to.
 func (h *Handler) rate(from, to string) (float64, bool) {
 	if from == to || from == "" || to == "" {
 		return 1, true
 	}
-	if figi, ok := h.fx[[2]string{from, to}]; ok {
-		return h.price(figi)
-	}
-	if figi, ok := h.fx[[2]string{to, from}]; ok {
-		if p, ok := h.price(figi); ok {
-			return 1 / p, true
-		}
-	}
-	return 0, false
-}
-
-func (h *Handler) price(figi string) (float64, bool) {
-	if book, _, ok := h.market.Book(figi); ok && len(book.Bids) > 0 && len(book.Asks) > 0 {
-		if mid := (book.Bids[0].Price + book.Asks[0].Price) / 2; mid > 0 {
-			return mid, true
-		}
-	}
-	if p, _, ok := h.market.LastPrice(figi); ok && p > 0 {
-		return p, true
-	}
-	return 0, false
+	return h.rates.Rate(from, to)
 }
 
 // mappingOf lists every symbol that has a TradingView name.

@@ -115,6 +115,35 @@ func TestMappingNeedsNoPrincipal(t *testing.T) {
 	}
 }
 
+// /mapping answers GET (and HEAD) only, whether it is reached through the
+// handler or mounted alone on a bare path as serve mounts it: any other
+// method gets 405 with Allow and TradingView's error body, in the locale.
+func TestMappingRefusesOtherMethods(t *testing.T) {
+	f := newFixture(t)
+	alone := httptest.NewServer(f.h.Mapping())
+	t.Cleanup(alone.Close)
+	for _, base := range []string{f.srv.URL, alone.URL} {
+		for _, tc := range []struct{ method, locale, want string }{
+			{"POST", "en", `Method "POST" is not allowed here.`},
+			{"PUT", "ru", `Метод "PUT" здесь не поддерживается.`},
+			{"DELETE", "", `Method "DELETE" is not allowed here.`},
+		} {
+			req, _ := http.NewRequest(tc.method, base+"/mapping?locale="+tc.locale, strings.NewReader("a=b"))
+			r := f.send(req)
+			if got := r.errmsg(t, http.StatusMethodNotAllowed); got != tc.want {
+				t.Errorf("%s %s: errmsg %q, want %q", base, tc.method, got, tc.want)
+			}
+			if allow := r.header.Get("Allow"); allow != "GET, HEAD" {
+				t.Errorf("%s %s: Allow %q", base, tc.method, allow)
+			}
+		}
+		req, _ := http.NewRequest("HEAD", base+"/mapping", nil)
+		if r := f.send(req); r.status != http.StatusOK {
+			t.Errorf("%s HEAD: status %d", base, r.status)
+		}
+	}
+}
+
 func TestDefaultMappedName(t *testing.T) {
 	sym := &api.Symbol{Exchange: "SPB", Instrument: tvbridge.Instrument{Ticker: "brk/b"}}
 	if got := defaultMappedName(sym); got != "SPB:BRK.B" {

@@ -1,6 +1,7 @@
 package tradeapi
 
 import (
+	"fmt"
 	"strconv"
 
 	"tvbridge"
@@ -14,9 +15,26 @@ func (h *Handler) getOrders(c *call) (any, error) {
 	}
 	out := make([]orderJSON, len(orders))
 	for i, o := range orders {
-		out[i] = orderJSONOf(o, h.instrumentName(o.FIGI))
+		out[i] = h.orderJSON(c, o)
 	}
 	return out, nil
+}
+
+// orderJSON converts an order, wording its rejection, when the reason is
+// known, in the caller's language and with TradingView's symbol names.
+func (h *Handler) orderJSON(c *call, o tvbridge.Order) orderJSON {
+	j := orderJSONOf(o, h.instrumentName(o.FIGI))
+	if r := o.Refusal; r != nil && j.Message != nil {
+		te := &tvbridge.TradingError{Code: r.Code, Field: r.Field, Reason: r.Reason, Params: r.Params}
+		figi := r.Params.FIGI
+		if figi == "" {
+			figi = o.FIGI
+		}
+		if msg, ok := explainReason(c.lang, te, h.symbolName(figi, nil)); ok {
+			j.Message.Text = fmt.Sprintf(msgRejected.in(c.lang), msg)
+		}
+	}
+	return j
 }
 
 // getOrdersHistory lists final orders, newest first. The spec allows only
@@ -33,14 +51,15 @@ func (h *Handler) getOrdersHistory(c *call) (any, error) {
 	out := make([]orderJSON, 0, len(orders))
 	for _, o := range orders {
 		if o.Status.Final() {
-			out = append(out, orderJSONOf(o, h.instrumentName(o.FIGI)))
+			out = append(out, h.orderJSON(c, o))
 		}
 	}
 	return out, nil
 }
 
-// placeOrder places an order; a repeated requestId returns the first
-// order's id (the broker deduplicates).
+// placeOrder places an order. The broker deduplicates by requestId: the
+// same request again returns the first order's id, and the id reused for
+// a different order is refused.
 func (h *Handler) placeOrder(c *call) (any, error) {
 	f, err := c.form()
 	if err != nil {
@@ -128,20 +147,20 @@ func (h *Handler) previewOrder(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	acct, err := h.ownAccount(c, c.account)
-	if err != nil {
-		return nil, err
-	}
 	pv, err := h.broker.PreviewOrder(c.ctx(), c.user(), c.account, req)
 	if err != nil {
 		return nil, err
 	}
 	inst := sym.Instrument
+	currency := pv.Currency // the order is paid for in it: the instrument's
+	if currency == "" {
+		currency = inst.Currency
+	}
 	rows := []rowJSON{
 		{previewPrice.in(c.lang), withCurrency(formatPrice(pv.Price, sym.PriceScale), inst.Currency)},
 		{previewLots.in(c.lang), formatNumber(req.Qty / float64(max(inst.Lot, 1)))},
-		{previewCost.in(c.lang), withCurrency(formatMoney(pv.Cost), acct.Currency)},
-		{previewCommission.in(c.lang), withCurrency(formatMoney(pv.Commission), acct.Currency)},
+		{previewCost.in(c.lang), withCurrency(formatMoney(pv.Cost), currency)},
+		{previewCommission.in(c.lang), withCurrency(formatMoney(pv.Commission), currency)},
 	}
 	return previewJSON{
 		Sections: []sectionJSON{{Header: previewHeader.in(c.lang), Rows: rows}},

@@ -438,6 +438,13 @@ func TestPreviewOrder(t *testing.T) {
 	if len(f.broker.Called("PlaceOrder")) != 0 {
 		t.Error("a preview placed an order")
 	}
+	// A dollar stock is paid for in dollars, whatever the account's currency.
+	f.broker.preview = tvbridge.OrderPreview{Price: 190.5, Cost: 1905, Commission: 0.95, Currency: "USD"}
+	f.do("POST", "/accounts/A1/previewOrder", "alice", placeBase("instrument", "AAPL", "qty", "10", "limitPrice", "190.5")).
+		ok(t, "PreviewOrderResponse", &pv)
+	if rows := pv.Sections[0].Rows; rows[0].Value != "190.50 USD" || rows[2].Value != "1905.00 USD" || rows[3].Value != "0.95 USD" {
+		t.Errorf("dollar preview %+v", rows)
+	}
 }
 
 func TestPlaceOrderWithExpiry(t *testing.T) {

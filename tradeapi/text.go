@@ -74,8 +74,6 @@ var (
 	msgNoGuaranteed  = Text{"Guaranteed stops are not supported.", "Гарантированный стоп не поддерживается."}
 	msgTooMany       = Text{"Too many symbols: at most %d per request.", "Слишком много инструментов: не больше %d за запрос."}
 	msgNoAccounts    = Text{"You have no trading account.", "У вас нет торгового счёта."}
-	msgNoBalances    = Text{"This broker has no crypto balances; cash and positions are in the account summary.",
-		"У брокера нет криптовалютных балансов; деньги и позиции показаны в сводке по счёту."}
 
 	// Additions to trading errors.
 	msgField  = Text{"Field: %s.", "Поле: «%s»."}
@@ -105,6 +103,8 @@ var codeText = map[tvbridge.ErrorCode]Text{
 	tvbridge.ErrNoMarketData: {"No market data for this instrument right now. Please try again shortly.",
 		"Сейчас нет рыночных данных по инструменту. Попробуйте чуть позже."},
 	tvbridge.ErrVenue: {"The broker rejected the request.", "Брокер отклонил запрос."},
+	tvbridge.ErrRequestReused: {"This request id was already used for a different order.",
+		"Этот идентификатор запроса уже использован для другой заявки."},
 }
 
 // unknownCode explains a code this package does not know yet.
@@ -170,12 +170,35 @@ func plainError(msg Text, args ...any) *inputError {
 	return &inputError{msg: msg, args: args}
 }
 
-// tradingMessage explains a trading error. The lot or price step of the
-// instrument the request was about (sym, when known) makes quantity and
-// price errors actionable. Detail is English context from the core, shown
-// in every language because it is the part a trader can act on; Err is
-// never shown.
-func tradingMessage(l lang, e *tvbridge.TradingError, sym *api.Symbol) string {
+// tradingMessage explains a trading error. An error with a Reason is
+// worded by it, naming the instrument as TradingView shows it (the error's
+// own, else sym, the one the request was about). Without one, the code's
+// headline is followed by the field, the lot or price step of sym, which
+// make quantity and price errors actionable, and Detail, English context
+// from the core or the venue, shown in every language because it is the
+// part a trader can act on. Err is never shown.
+func (h *Handler) tradingMessage(l lang, e *tvbridge.TradingError, sym *api.Symbol) string {
+	if msg, ok := explainReason(l, e, h.symbolName(e.Params.FIGI, sym)); ok {
+		return msg
+	}
+	return codeMessage(l, e, sym)
+}
+
+// symbolName is the TradingView name of figi, else of sym; "" when
+// neither is known. An instrument that has left the catalog is named by
+// its FIGI.
+func (h *Handler) symbolName(figi string, sym *api.Symbol) string {
+	if figi != "" {
+		return h.instrumentName(figi)
+	}
+	if sym != nil {
+		return sym.Name
+	}
+	return ""
+}
+
+// codeMessage explains an error without a reason by its code.
+func codeMessage(l lang, e *tvbridge.TradingError, sym *api.Symbol) string {
 	t, ok := codeText[e.Code]
 	if !ok {
 		t = unknownCode

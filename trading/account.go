@@ -17,7 +17,7 @@ type account struct {
 	id           string
 	owner        string
 	venueAccount string
-	info         tvbridge.Account
+	info         tvbridge.Account // Currencies: those of rec.Balances at load or opening
 
 	mu     sync.RWMutex
 	rec    AccountRecord
@@ -44,11 +44,16 @@ type account struct {
 }
 
 func newAccount(rec AccountRecord) *account {
+	migrateMoney(&rec)
+	info := rec.Account
+	for _, c := range rec.Balances {
+		info.Currencies = append(info.Currencies, c.Currency)
+	}
 	return &account{
 		id:           rec.ID,
 		owner:        rec.Owner,
 		venueAccount: rec.VenueAccount,
-		info:         rec.Account,
+		info:         info,
 		rec:          rec,
 		orders:       map[string]*OrderRecord{},
 		requests:     map[string]*OrderRecord{},

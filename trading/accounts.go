@@ -3,8 +3,8 @@ package trading
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
-	"strings"
 	"sync"
 
 	"tvbridge"
@@ -25,7 +25,9 @@ func (m *Manager) Accounts(ctx context.Context, user string) ([]tvbridge.Account
 	}
 	out := make([]tvbridge.Account, 0, len(accts))
 	for _, a := range accts {
-		out = append(out, a.info)
+		info := a.info
+		info.Currencies = slices.Clone(info.Currencies)
+		out = append(out, info)
 	}
 	return out, nil
 }
@@ -92,7 +94,7 @@ func (m *Manager) openAccounts(ctx context.Context, user string) ([]*account, er
 				Currency: va.Currency,
 			},
 			VenueAccount: va.ID,
-			Cash:         va.Cash,
+			Balances:     balancesOf(va),
 		})
 	}
 	c.Seq = m.seq.Load()
@@ -112,6 +114,21 @@ func (m *Manager) openAccounts(ctx context.Context, user string) ([]*account, er
 	return accts, nil
 }
 
+// balancesOf is the starting money of a venue account, the account
+// currency first, each currency once.
+func balancesOf(va tvbridge.VenueAccount) []CashRecord {
+	out := []CashRecord{{Currency: va.Currency}}
+	for _, cash := range va.Cash {
+		i := slices.IndexFunc(out, func(c CashRecord) bool { return c.Currency == cash.Currency })
+		if i < 0 {
+			out = append(out, CashRecord{Currency: cash.Currency})
+			i = len(out) - 1
+		}
+		out[i].Deposit += cash.Amount
+	}
+	return out
+}
+
 // owned returns the account if user owns it, and ErrUnknownAccount
 // otherwise, whether or not it exists.
 func (m *Manager) owned(ctx context.Context, user, accountID string) (*account, error) {
@@ -127,9 +144,9 @@ func (m *Manager) owned(ctx context.Context, user, accountID string) (*account, 
 	return nil, errUnknownAccount(accountID)
 }
 
-// instrument looks figi up and checks it trades in the account's currency:
-// an account keeps one balance, so P/L in another currency cannot be added
-// to it.
+// instrument looks figi up and checks the account holds cash in its
+// currency: an order is paid for, and its P/L booked, in the instrument's
+// currency, so the account must have a balance there to trade it.
 func (m *Manager) instrument(a *account, figi string) (tvbridge.Instrument, error) {
 	if figi == "" {
 		return tvbridge.Instrument{}, tvbridge.Errorf(tvbridge.ErrInvalidRequest, "instrument", "instrument is required")
@@ -138,11 +155,22 @@ func (m *Manager) instrument(a *account, figi string) (tvbridge.Instrument, erro
 	if !ok {
 		return tvbridge.Instrument{}, tvbridge.Errorf(tvbridge.ErrUnknownInstrument, "instrument", "unknown instrument %q", figi)
 	}
-	if a.info.Currency != "" && inst.Currency != "" && !strings.EqualFold(a.info.Currency, inst.Currency) {
-		return tvbridge.Instrument{}, tvbridge.Errorf(tvbridge.ErrUnsupported, "instrument",
-			"%s trades in %s; this account holds %s", inst.Ticker, inst.Currency, a.info.Currency)
+	// An account without a currency (none named by its venue) trades any.
+	if inst.Currency != "" && a.info.Currency != "" && !slices.Contains(a.info.Currencies, inst.Currency) {
+		return tvbridge.Instrument{}, tvbridge.Refusef(tvbridge.ErrUnsupported, tvbridge.ReasonCurrency, "instrument",
+			tvbridge.ErrorParams{FIGI: figi, Currency: inst.Currency},
+			"%s trades in %s; this account holds %v", figi, inst.Currency, a.info.Currencies)
 	}
 	return inst, nil
+}
+
+// currencyOf is the currency figi settles in: the instrument's, or the
+// account's for an instrument without one (or no longer known).
+func (m *Manager) currencyOf(a *account, figi string) string {
+	if inst, ok := m.cfg.Instrument(figi); ok && inst.Currency != "" {
+		return inst.Currency
+	}
+	return a.info.Currency
 }
 
 // State returns the account's money, consistent with its positions.
@@ -154,47 +182,4 @@ func (m *Manager) State(ctx context.Context, user, accountID string) (tvbridge.A
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return m.stateLocked(a, nil), nil
-}
-
-// stateLocked computes the account state; with extra, as if that order
-// were also working. Callers hold a.mu.
-//
-// Balance is cash: starting cash + realized P/L - commissions. Positions are
-// valued at the price they would close at (bid for longs, ask for shorts).
-// Margin used is the value of open positions, longs and shorts alike (no
-// leverage: a short needs margin equal to its value), plus what working
-// orders would add to that value if they filled (see reserved).
-func (m *Manager) stateLocked(a *account, extra *OrderRecord) tvbridge.AccountState {
-	rec := a.rec
-	balance := rec.Cash + rec.RealizedPL - rec.Commissions
-	var upl, value float64
-	for _, p := range a.posList {
-		if p.Qty == 0 {
-			continue
-		}
-		mark := m.quote(p.FIGI).mark(p.Qty > 0)
-		if mark <= 0 {
-			mark = p.AvgPrice
-		}
-		upl += (mark - p.AvgPrice) * p.Qty
-		value += mark * abs(p.Qty)
-	}
-	used := value + m.reserved(a, extra)
-	equity := balance + upl
-	return tvbridge.AccountState{
-		Balance:         round9(balance),
-		UnrealizedPL:    round9(upl),
-		Equity:          round9(equity),
-		RealizedPL:      round9(rec.RealizedPL),
-		Commissions:     round9(rec.Commissions),
-		MarginUsed:      round9(used),
-		MarginAvailable: round9(equity - used),
-	}
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }

@@ -2,6 +2,7 @@ package trading_test
 
 import (
 	"context"
+	"reflect"
 	"testing"
 
 	"tvbridge"
@@ -24,11 +25,11 @@ func TestAccountsOpenedOnceAndOwned(t *testing.T) {
 	if st := e.state(user1, a.ID); st.Balance != 1_000_000 || st.Equity != 1_000_000 || st.MarginAvailable != 1_000_000 {
 		t.Errorf("new account state = %+v, want the venue's starting cash", st)
 	}
-	if again, _ := e.m.Accounts(ctx, user1); len(again) != 1 || again[0] != a {
+	if again, _ := e.m.Accounts(ctx, user1); len(again) != 1 || !reflect.DeepEqual(again[0], a) {
 		t.Errorf("second Accounts = %v, want %v", again, a)
 	}
 	e.restart()
-	if again, _ := e.m.Accounts(ctx, user1); len(again) != 1 || again[0] != a {
+	if again, _ := e.m.Accounts(ctx, user1); len(again) != 1 || !reflect.DeepEqual(again[0], a) {
 		t.Errorf("Accounts after restart = %v, want %v", again, a)
 	}
 	if n := e.venue.calls(user1); n != 1 {

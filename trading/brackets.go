@@ -313,7 +313,7 @@ func (t *txn) setBracket(slot *string, k bracketKind, price, trailingPips, ref f
 		return nil
 	case remove:
 		if cur.VenueLive {
-			return tvbridge.Errorf(tvbridge.ErrUnsupported, k.field(), "the %s is already executing", k)
+			return errBracketExecuting(k)
 		}
 		t.cancelOrder(t.order(cur.ID), "information", "cancelled: removed by the trader")
 		*slot = ""
@@ -322,7 +322,7 @@ func (t *txn) setBracket(slot *string, k bracketKind, price, trailingPips, ref f
 		*slot = create().ID
 		return nil
 	case cur.VenueLive || cur.Triggered:
-		return tvbridge.Errorf(tvbridge.ErrUnsupported, k.field(), "the %s is already executing", k)
+		return errBracketExecuting(k)
 	}
 	b := t.order(cur.ID)
 	if k == takeProfit {
@@ -337,6 +337,13 @@ func (t *txn) setBracket(slot *string, k bracketKind, price, trailingPips, ref f
 		b.StopPrice = t.trailStop(b, ref) // provisional until the parent fills
 	}
 	return nil
+}
+
+// errBracketExecuting refuses to change a bracket that is already at the
+// venue or triggered.
+func errBracketExecuting(k bracketKind) error {
+	return tvbridge.Refusef(tvbridge.ErrUnsupported, tvbridge.ReasonBracketExecuting, k.field(), tvbridge.ErrorParams{},
+		"the %s is already executing", k)
 }
 
 func (k bracketKind) String() string {

@@ -34,6 +34,10 @@ type Config struct {
 	// Instrument looks an instrument up by FIGI: lot, price increment,
 	// currency, session and timezone.
 	Instrument func(figi string) (tvbridge.Instrument, bool)
+	// Rates converts each currency's money into the account currency for
+	// the totals of State and positions' UnrealizedPL; nil knows no rates,
+	// so totals then count the account currency alone.
+	Rates tvbridge.Rates
 
 	Clock  clock.Clock  // nil means clock.Real{}
 	Logger *slog.Logger // nil means slog.Default()

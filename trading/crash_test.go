@@ -20,8 +20,9 @@ import (
 )
 
 // The crash test runs the test binary again as a child that places market
-// orders on a bbolt store as fast as it can, with a venue that fills them
-// at once, and prints "ack N" once order N is placed and filled. The
+// orders (in roubles and, every fourth, in dollars, each paid for in its
+// own currency) on a bbolt store as fast as it can, with a venue that fills
+// them at once, and prints "ack N" once order N is placed and filled. The
 // parent SIGKILLs it at a random moment, reopens the store and checks that
 // every acknowledged order is there, filled exactly once, and that the
 // books balance; then the next child carries on from there.
@@ -36,7 +37,11 @@ func crashRequest(n int) tvbridge.OrderRequest {
 	if n%3 == 2 {
 		side = tvbridge.Sell
 	}
-	req := marketReq(figiB, side, float64(1+n%4))
+	figi := figiB
+	if n%4 == 3 {
+		figi = figiUSD
+	}
+	req := marketReq(figi, side, float64(1+n%4))
 	req.RequestID = "crash-" + strconv.Itoa(n)
 	return req
 }
@@ -55,7 +60,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	venue := newFakeVenue()
+	venue := crashVenue()
 	venue.autoFill = 51
 	venue.execSeq = first * 10 // exec ids stay unique across children
 	m := crashManager(t, store, venue)
@@ -75,11 +80,21 @@ func TestCrashChild(t *testing.T) {
 	}
 }
 
+// crashCash is the crash account's starting cash.
+var crashCash = []tvbridge.Money{{Currency: "RUB", Amount: 1_000_000}, {Currency: "USD", Amount: 100_000}}
+
+func crashVenue() *fakeVenue {
+	v := newFakeVenue()
+	v.otherCash = crashCash[1:]
+	return v
+}
+
 func crashManager(t testing.TB, store trading.Store, venue *fakeVenue) *trading.Manager {
 	market := newFakeMarket()
 	market.set(figiB, 50, 51, 50.5)
+	market.set(figiUSD, 50, 51, 50.5)
 	m, err := trading.New(trading.Config{Venue: venue, Market: market, Tape: tape.New(tape.Config{Capacity: 16}),
-		Store: store, Instrument: lookup, Clock: clock.NewFake(start), Logger: quietLogger(),
+		Store: store, Instrument: lookup, Rates: usdRates, Clock: clock.NewFake(start), Logger: quietLogger(),
 		MaxHistory: crashMaxOrder, MaxExecutions: crashMaxOrder})
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +141,7 @@ func verifyAfterCrash(t *testing.T, path string, lastAck int, halfPlaced map[int
 		t.Fatalf("reopen after kill: %v", err)
 	}
 	defer store.Close()
-	venue := newFakeVenue()
+	venue := crashVenue()
 	m := crashManager(t, store, venue)
 	defer m.Close()
 	ctx := context.Background()
@@ -142,6 +157,12 @@ func verifyAfterCrash(t *testing.T, path string, lastAck int, halfPlaced map[int
 		o, err := m.PlaceOrder(ctx, user1, acct, crashRequest(n))
 		if err != nil || o.Status != tvbridge.OrderFilled || o.RequestID != crashRequest(n).RequestID {
 			t.Fatalf("acknowledged order %d after the crash: %+v, %v", n, o, err)
+		}
+		// Its request id stays its own: reused for another order, it is refused.
+		other := crashRequest(n)
+		other.Side = other.Side.Opposite()
+		if o, err := m.PlaceOrder(ctx, user1, acct, other); code(err) != tvbridge.ErrRequestReused {
+			t.Fatalf("request id of acknowledged order %d reused for another order after the crash: %+v, %v", n, o, err)
 		}
 	}
 	if len(venue.liveIDs()) != 0 {
@@ -164,7 +185,14 @@ func verifyAfterCrash(t *testing.T, path string, lastAck int, halfPlaced map[int
 	for _, o := range orders {
 		all[o.ID] = o
 	}
-	if err := checkBookkeeping(v, all); err != nil {
+	deposits := map[string]float64{}
+	for _, c := range crashCash {
+		deposits[c.Currency] = c.Amount
+	}
+	if err := checkBookkeeping(v, all, deposits); err != nil {
 		t.Fatalf("after the crash: %v", err)
+	}
+	if usd := currencyOf(v.State, "USD"); usd.MarginUsed == 0 && lastAck >= 3 {
+		t.Fatalf("no dollar position after %d orders, every fourth in dollars: %+v", lastAck+1, v.State)
 	}
 }

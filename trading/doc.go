@@ -14,14 +14,31 @@
 //
 // # Money
 //
-// An account has one currency and every figure is in it: orders on
-// instruments quoted in another currency are refused, so P/L (which is in
-// the instrument's currency) is always the account's. Balance is starting
-// cash + realized P/L - commissions; positions are valued at the price they
-// would close at (bid for a long, ask for a short, else the last trade).
-// There is no leverage: margin used is the value of open positions, long or
-// short, plus what working orders would add to it (see reserved), and an
-// order that needs more than the margin available is refused.
+// An account holds cash in the currencies its venue gave it (AccountRecord
+// Balances, the account currency first) and trades the instruments quoted
+// in them; an instrument in any other currency is refused (ReasonCurrency).
+// Each instrument settles in its own currency, as at a brokerage: an order
+// is paid for there, and its P/L and commissions are booked there. Per
+// currency, the balance is starting cash + realized P/L - commissions;
+// positions are valued at the price they would close at (bid for a long,
+// ask for a short, else the last trade). There is no leverage and no
+// borrowing across currencies: margin used is the value of open positions,
+// long or short, plus what working orders would add to it (see reserved),
+// and an order that needs more than the margin available in its currency
+// is refused (ReasonFunds). State's totals, and positions' UnrealizedPL,
+// are in the account currency at Config.Rates' live rates; a currency
+// without a rate is left out of the totals, with Rate 0 to say so.
+// Accounts stored when an account had one currency load as that currency.
+//
+// # Idempotency
+//
+// PlaceOrder is idempotent by RequestID per account: the order keeps the
+// validated request that placed it (durably, with the order), and the same
+// request again returns that order and places nothing, however often and
+// across restarts. The same RequestID with any other parameter (instrument,
+// side, type, quantity, prices, duration, brackets) is refused with
+// ErrRequestReused naming the first field that differs, as payment APIs
+// refuse a reused idempotency key: it is neither a retry nor a new order.
 //
 // # Durability
 //

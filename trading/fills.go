@@ -85,9 +85,9 @@ func (t *txn) fill(id string, ev tvbridge.VenueEvent) {
 	pos := t.position(o.FIGI)
 	prev := pos.Qty
 	closed, realized := applyFill(pos, o.Side, qty, ev.Price)
-	acct := t.account()
-	acct.RealizedPL += realized
-	acct.Commissions += ev.Commission
+	cash := t.cash(pos.Currency) // the instrument's: P/L and commission are in it
+	cash.RealizedPL += realized
+	cash.Commissions += ev.Commission
 	at := ev.Time
 	if at.IsZero() {
 		at = t.now

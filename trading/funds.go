@@ -14,12 +14,13 @@ type exposure struct {
 	sellQty, sellValue float64
 }
 
-// reserved is the cash working orders hold back: what the position value
-// would grow by if every working order filled, priced at the orders'
-// prices. Orders that would only shrink the position reserve nothing, and
-// brackets never do: they only ever close. With extra, that order counts
-// instead of the stored order with its id. Callers hold a.mu.
-func (m *Manager) reserved(a *account, extra *OrderRecord) float64 {
+// reserved reports, per instrument, the cash working orders hold back:
+// what the position value would grow by if every working order filled,
+// priced at the orders' prices. Orders that would only shrink the position
+// reserve nothing, and brackets never do: they only ever close. With
+// extra, that order counts instead of the stored order with its id.
+// Callers hold a.mu.
+func (m *Manager) reserved(a *account, extra *OrderRecord, report func(figi string, amount float64)) {
 	var exps []exposure
 	add := func(o *OrderRecord) {
 		remaining := o.Qty - o.FilledQty
@@ -50,15 +51,13 @@ func (m *Manager) reserved(a *account, extra *OrderRecord) float64 {
 	if extra != nil {
 		add(extra)
 	}
-	var total float64
 	for _, e := range exps {
 		var pos float64
 		if p := a.positions[e.figi]; p != nil {
 			pos = p.Qty
 		}
-		total += e.reserve(pos)
+		report(e.figi, e.reserve(pos))
 	}
-	return total
 }
 
 // reserve is the value by which the position pos (signed) could grow: the
@@ -88,15 +87,20 @@ func (m *Manager) orderPrice(o *OrderRecord) float64 {
 }
 
 // checkFunds refuses o (a new order, or a modified version of a stored
-// one) when it needs more margin than the account has available. Callers
-// hold a.mu.
+// one) when it needs more margin than the account has available in the
+// instrument's currency: an order is paid for in that currency alone, as
+// at a brokerage where buying a dollar stock spends dollars. Callers hold
+// a.mu.
 func (m *Manager) checkFunds(a *account, o *OrderRecord) error {
-	before := m.stateLocked(a, nil)
-	after := m.stateLocked(a, o)
+	cur := m.currencyOf(a, o.FIGI)
+	before := currencyState(m.currencyStates(a, nil), cur)
+	after := currencyState(m.currencyStates(a, o), cur)
 	need := after.MarginUsed - before.MarginUsed
 	if need > eps && need > before.MarginAvailable+eps {
-		return tvbridge.Errorf(tvbridge.ErrInsufficientFunds, "qty",
-			"the order needs %.2f %s of margin; %.2f is available", need, a.info.Currency, max(before.MarginAvailable, 0))
+		have := max(before.MarginAvailable, 0)
+		return tvbridge.Refusef(tvbridge.ErrInsufficientFunds, tvbridge.ReasonFunds, "qty",
+			tvbridge.ErrorParams{Currency: cur, Need: need, Have: have},
+			"the order needs %.2f %s of margin; %.2f is available", need, cur, have)
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ const (
 	figiA   = "FIGI000000A1" // lot 10, step 0.01, MOEX hours
 	figiB   = "FIGI000000B2" // lot 1, step 0.5, 24x7 UTC
 	figiUSD = "FIGI00000USD" // quoted in USD
+	figiEUR = "FIGI00000EUR" // quoted in EUR, which no test account holds
 	user1   = "alice"
 	user2   = "bob"
 )
@@ -38,7 +39,29 @@ var instruments = map[string]tvbridge.Instrument{
 		Session: "24x7", Timezone: "UTC"},
 	figiUSD: {FIGI: figiUSD, Ticker: "USDX", Lot: 1, MinPriceIncrement: 0.01, Currency: "USD",
 		Session: "24x7", Timezone: "UTC"},
+	figiEUR: {FIGI: figiEUR, Ticker: "EURX", Lot: 1, MinPriceIncrement: 0.01, Currency: "EUR",
+		Session: "24x7", Timezone: "UTC"},
 }
+
+// fakeRates are fixed exchange rates, {from, to} -> rate; the inverse
+// pair is inverted.
+type fakeRates map[[2]string]float64
+
+func (r fakeRates) Rate(from, to string) (float64, bool) {
+	if from == to {
+		return 1, true
+	}
+	if v, ok := r[[2]string{from, to}]; ok {
+		return v, true
+	}
+	if v, ok := r[[2]string{to, from}]; ok {
+		return 1 / v, true
+	}
+	return 0, false
+}
+
+// usdRates prices a dollar at 90 roubles.
+var usdRates = fakeRates{{"USD", "RUB"}: 90}
 
 func lookup(figi string) (tvbridge.Instrument, bool) {
 	inst, ok := instruments[figi]
@@ -115,6 +138,7 @@ type fakeVenue struct {
 	mu        sync.Mutex
 	cash      float64
 	currency  string
+	otherCash []tvbridge.Money // cash in other currencies than currency
 	events    chan tvbridge.VenueEvent
 	deliver   func(tvbridge.VenueEvent)
 	submits   chan tvbridge.VenueOrder
@@ -153,8 +177,9 @@ func (v *fakeVenue) Accounts(_ context.Context, user string) ([]tvbridge.VenueAc
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.accountsCalls[user]++
+	cash := append([]tvbridge.Money{{Currency: v.currency, Amount: v.cash}}, v.otherCash...)
 	return []tvbridge.VenueAccount{{ID: "V-" + user, Name: "Paper " + user, Type: tvbridge.DemoAccount,
-		Currency: v.currency, Cash: v.cash}}, nil
+		Currency: v.currency, Cash: cash}}, nil
 }
 
 func (v *fakeVenue) Submit(_ context.Context, _ string, o tvbridge.VenueOrder) (string, error) {
@@ -315,6 +340,14 @@ type envOption func(*env)
 // withConfig changes the Manager's configuration.
 func withConfig(f func(*trading.Config)) envOption {
 	return func(e *env) { e.cfg = append(e.cfg, f) }
+}
+
+// withDollars gives new accounts dollars too, and prices them at usdRates.
+func withDollars(amount float64) envOption {
+	return func(e *env) {
+		e.venue.otherCash = []tvbridge.Money{{Currency: "USD", Amount: amount}}
+		e.cfg = append(e.cfg, func(c *trading.Config) { c.Rates = usdRates })
+	}
 }
 
 // withStore starts on a given store.

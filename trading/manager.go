@@ -119,6 +119,9 @@ func (m *Manager) load(snap Snapshot) {
 	slices.SortFunc(positions, func(x, y PositionRecord) int { return compareIDs(x.ID, y.ID) })
 	for _, p := range positions {
 		if a := m.accounts[p.AccountID]; a != nil {
+			if p.Currency == "" { // stored before positions kept their currency
+				p.Currency = m.currencyOf(a, p.FIGI)
+			}
 			a.installPosition(p)
 		}
 	}

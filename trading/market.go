@@ -125,3 +125,10 @@ func (q quote) walk(side tvbridge.Side, units float64, lot int) (avg, filled flo
 	}
 	return round9(cost / filled), round9(filled)
 }
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

@@ -25,7 +25,7 @@ func (m *Manager) ModifyOrder(ctx context.Context, user, accountID, orderID stri
 		return tvbridge.Order{}, err
 	}
 	if cur.Status.Final() {
-		return cur.Order, tvbridge.Errorf(tvbridge.ErrOrderFinal, "", "order %s is already %s", orderID, cur.Status)
+		return cur.Order, errOrderFinal(orderID, cur.Status)
 	}
 	if err := matchOrder(&req, &cur); err != nil {
 		return tvbridge.Order{}, err
@@ -69,15 +69,25 @@ func matchOrder(req *tvbridge.OrderRequest, o *OrderRecord) error {
 	if req.Type == "" {
 		req.Type = o.Type
 	}
+	field := ""
 	switch {
 	case req.FIGI != o.FIGI:
-		return tvbridge.Errorf(tvbridge.ErrInvalidRequest, "instrument", "an order's instrument cannot change")
+		field = "instrument"
 	case req.Side != o.Side:
-		return tvbridge.Errorf(tvbridge.ErrInvalidRequest, "side", "an order's side cannot change")
+		field = "side"
 	case req.Type != o.Type:
-		return tvbridge.Errorf(tvbridge.ErrInvalidRequest, "type", "an order's type cannot change")
+		field = "type"
+	default:
+		return nil
 	}
-	return nil
+	return tvbridge.Refusef(tvbridge.ErrInvalidRequest, tvbridge.ReasonFixedField, field, tvbridge.ErrorParams{},
+		"an order's %s cannot change", field)
+}
+
+// errOrderFinal refuses to change an order that is already final.
+func errOrderFinal(id string, s tvbridge.OrderStatus) error {
+	return tvbridge.Refusef(tvbridge.ErrOrderFinal, tvbridge.ReasonOrderFinal, "", tvbridge.ErrorParams{Status: s},
+		"order %s is already %s", id, s)
 }
 
 // validateModify validates the new parameters. Market checks apply only to
@@ -85,16 +95,16 @@ func matchOrder(req *tvbridge.OrderRequest, o *OrderRecord) error {
 // market moved since it was set. The quantity may not go below what
 // already filled.
 func (m *Manager) validateModify(req *tvbridge.OrderRequest, cur *OrderRecord, inst tvbridge.Instrument) error {
-	qty, err := checkQty(req.Qty, inst.Lot)
+	qty, err := checkQty(req.Qty, inst)
 	if err != nil {
 		return err
 	}
 	req.Qty = qty
 	if req.Qty < cur.FilledQty-eps {
-		return tvbridge.Errorf(tvbridge.ErrInvalidQty, "qty", "quantity %g is below the %g already filled", req.Qty, cur.FilledQty)
+		return tvbridge.Refusef(tvbridge.ErrInvalidQty, tvbridge.ReasonBelowFilled, "qty",
+			tvbridge.ErrorParams{Value: cur.FilledQty}, "quantity %g is below the %g already filled", req.Qty, cur.FilledQty)
 	}
-	step := inst.MinPriceIncrement
-	if err := checkOrderPrices(req, step); err != nil {
+	if err := checkOrderPrices(req, inst); err != nil {
 		return err
 	}
 	if err := checkDuration(&req.Duration); err != nil {
@@ -106,13 +116,12 @@ func (m *Manager) validateModify(req *tvbridge.OrderRequest, cur *OrderRecord, i
 			return err
 		}
 	}
-	buy := req.Side == tvbridge.Buy
-	if err := checkBrackets(&req.Brackets, buy, 0, step); err != nil {
+	if err := checkBracketPrices(&req.Brackets, inst); err != nil {
 		return err
 	}
-	ref := parentPrice(req, q)
+	at := orderAnchor(req, q)
 	if cur.FilledQty > 0 {
-		ref = q.ref() // the brackets protect a position now
+		at = anchor{price: q.ref(), ref: tvbridge.RefCurrent, side: req.Side} // the brackets protect a position now
 	}
 	var changed tvbridge.Brackets
 	if req.Brackets.StopLoss != cur.Brackets.StopLoss {
@@ -121,7 +130,7 @@ func (m *Manager) validateModify(req *tvbridge.OrderRequest, cur *OrderRecord, i
 	if req.Brackets.TakeProfit != cur.Brackets.TakeProfit {
 		changed.TakeProfit = req.Brackets.TakeProfit
 	}
-	return checkBrackets(&changed, buy, ref, step)
+	return checkBracketSides(changed, at)
 }
 
 // needsReplace reports whether the change needs the venue: the order is
@@ -133,11 +142,13 @@ func needsReplace(cur *OrderRecord, req *tvbridge.OrderRequest) (bool, error) {
 	}
 	qtyChanged := abs(req.Qty-cur.Qty) > eps
 	if cur.Triggered && abs(req.StopPrice-cur.StopPrice) > eps {
-		return false, tvbridge.Errorf(tvbridge.ErrUnsupported, "stopPrice", "the stop has triggered; its stop price cannot change")
+		return false, tvbridge.Refusef(tvbridge.ErrUnsupported, tvbridge.ReasonTriggered, "stopPrice", tvbridge.ErrorParams{},
+			"the stop has triggered; its stop price cannot change")
 	}
 	if cur.VenueType == tvbridge.MarketOrder {
 		if qtyChanged {
-			return false, tvbridge.Errorf(tvbridge.ErrUnsupported, "qty", "the order is executing at market; its quantity cannot change")
+			return false, tvbridge.Refusef(tvbridge.ErrUnsupported, tvbridge.ReasonAtMarket, "qty", tvbridge.ErrorParams{},
+				"the order is executing at market; its quantity cannot change")
 		}
 		return false, nil
 	}
@@ -178,9 +189,10 @@ func (t *txn) modifiable(id string) (*OrderRecord, error) {
 	case cur == nil:
 		return nil, tvbridge.Errorf(tvbridge.ErrUnknownOrder, "", "no order %q", id)
 	case cur.Status.Final():
-		return nil, tvbridge.Errorf(tvbridge.ErrOrderFinal, "", "order %s is already %s", id, cur.Status)
+		return nil, errOrderFinal(id, cur.Status)
 	case cur.Replacing:
-		return nil, tvbridge.Errorf(tvbridge.ErrVenue, "", "order %s is being modified at the venue; try again in a moment", id)
+		return nil, tvbridge.Refusef(tvbridge.ErrVenue, tvbridge.ReasonBusy, "", tvbridge.ErrorParams{},
+			"order %s is being modified at the venue; try again in a moment", id)
 	}
 	return t.order(id), nil
 }
@@ -278,10 +290,11 @@ func (m *Manager) finishReplace(ctx context.Context, a *account, id string, req 
 	case o == nil:
 		err = tvbridge.Errorf(tvbridge.ErrUnknownOrder, "", "no order %q", id)
 	case o.Status.Final():
-		err = tvbridge.Errorf(tvbridge.ErrOrderFinal, "", "order %s became %s before it could be modified", id, o.Status)
+		err = errOrderFinal(id, o.Status)
 	case cancelErr != nil || o.VenueLive:
 		o.Replacing = false
-		err = &tvbridge.TradingError{Code: tvbridge.ErrVenue, Detail: "the venue did not confirm the cancel of the old order", Err: cancelErr}
+		err = &tvbridge.TradingError{Code: tvbridge.ErrVenue, Reason: tvbridge.ReasonNotReplaced,
+			Detail: "the venue did not confirm the cancel of the old order", Err: cancelErr}
 	default:
 		o.Replacing = false
 		if err = m.applyModify(t, o, req); err != nil {
@@ -332,20 +345,21 @@ func (m *Manager) modifyBracket(ctx context.Context, a *account, id string, req 
 
 func (m *Manager) applyBracketModify(t *txn, b *OrderRecord, req tvbridge.OrderRequest, inst tvbridge.Instrument) error {
 	if req.Qty != 0 && abs(req.Qty-b.Qty) > eps {
-		return tvbridge.Errorf(tvbridge.ErrInvalidQty, "qty", "a bracket's quantity follows its parent (%g)", b.Qty)
-	}
-	if b.VenueLive || b.Triggered {
-		return tvbridge.Errorf(tvbridge.ErrUnsupported, "", "the bracket is already executing")
+		return tvbridge.Refusef(tvbridge.ErrInvalidQty, tvbridge.ReasonBracketQty, "qty", tvbridge.ErrorParams{Value: b.Qty},
+			"a bracket's quantity follows its parent (%g)", b.Qty)
 	}
 	k := kindOf(b)
+	if b.VenueLive || b.Triggered {
+		return errBracketExecuting(k)
+	}
 	field, price := "stopPrice", req.StopPrice
 	if k == takeProfit {
 		field, price = "limitPrice", req.LimitPrice
 	}
 	if price == 0 {
-		return tvbridge.Errorf(tvbridge.ErrInvalidPrice, field, "%s is required", field)
+		return priceRequired(field, b.Type)
 	}
-	price, err := checkPrice(field, price, inst.MinPriceIncrement)
+	price, err := checkPrice(field, price, inst)
 	if err != nil {
 		return err
 	}
@@ -353,7 +367,7 @@ func (m *Manager) applyBracketModify(t *txn, b *OrderRecord, req tvbridge.OrderR
 	if k == takeProfit {
 		nb = tvbridge.Brackets{TakeProfit: price}
 	}
-	if err := checkBrackets(&nb, b.Side == tvbridge.Sell, m.bracketRef(t, b), inst.MinPriceIncrement); err != nil {
+	if err := checkBracketSides(nb, m.bracketAnchor(t, b)); err != nil {
 		return err
 	}
 	if k == takeProfit {
@@ -362,7 +376,8 @@ func (m *Manager) applyBracketModify(t *txn, b *OrderRecord, req tvbridge.OrderR
 		b.StopPrice = price
 	}
 	if req.Duration.Type != "" && req.Duration.Type != b.Duration.Type {
-		return tvbridge.Errorf(tvbridge.ErrUnsupported, "durationType", "brackets are good till cancelled")
+		return tvbridge.Refusef(tvbridge.ErrUnsupported, tvbridge.ReasonBracketDuration, "durationType", tvbridge.ErrorParams{},
+			"brackets are good till cancelled")
 	}
 	// Keep the parent order's view of its brackets in step.
 	if parent := t.peek(b.ParentID); b.ParentKind == tvbridge.ParentOrder && parent != nil && !parent.Status.Final() {
@@ -376,15 +391,15 @@ func (m *Manager) applyBracketModify(t *txn, b *OrderRecord, req tvbridge.OrderR
 	return nil
 }
 
-// bracketRef is the price a bracket's price must be on the right side of:
-// its parent order's price while inactive, the market once working.
-func (m *Manager) bracketRef(t *txn, b *OrderRecord) float64 {
+// bracketAnchor is the price a bracket's price must be on the right side
+// of: its parent order's price while inactive, the market once working.
+func (m *Manager) bracketAnchor(t *txn, b *OrderRecord) anchor {
 	if b.ParentKind == tvbridge.ParentOrder {
 		if p := t.peek(b.ParentID); p != nil {
-			return parentPrice(&tvbridge.OrderRequest{Type: p.Type, Side: p.Side, LimitPrice: p.LimitPrice, StopPrice: p.StopPrice}, m.quote(p.FIGI))
+			return orderAnchor(&tvbridge.OrderRequest{Type: p.Type, Side: p.Side, LimitPrice: p.LimitPrice, StopPrice: p.StopPrice}, m.quote(p.FIGI))
 		}
 	}
-	return m.quote(b.FIGI).ref()
+	return anchor{price: m.quote(b.FIGI).ref(), ref: tvbridge.RefPosition, side: b.Side.Opposite()}
 }
 
 // CancelOrder cancels a working order. Orders held here end at once; a
@@ -401,7 +416,7 @@ func (m *Manager) CancelOrder(ctx context.Context, user, accountID, orderID stri
 		return err
 	}
 	if cur.Status.Final() {
-		return tvbridge.Errorf(tvbridge.ErrOrderFinal, "", "order %s is already %s", orderID, cur.Status)
+		return errOrderFinal(orderID, cur.Status)
 	}
 
 	a.mu.Lock()
@@ -459,7 +474,7 @@ func (m *Manager) waitOrder(ctx context.Context, a *account, id string, done fun
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return cp, &tvbridge.TradingError{Code: tvbridge.ErrVenue,
+			return cp, &tvbridge.TradingError{Code: tvbridge.ErrVenue, Reason: tvbridge.ReasonPending,
 				Detail: fmt.Sprintf("order %s is still %s at the venue", id, cp.Status), Err: ctx.Err()}
 		}
 	}

@@ -228,7 +228,6 @@ func TestIdempotentPlace(t *testing.T) {
 	req.RequestID = "req-1"
 	first := e.place(user1, acct, req)
 	next(t, e.venue.submits, "submit")
-	req.Qty = 20 // a retry is the same request, whatever it says
 	if again := e.place(user1, acct, req); again.ID != first.ID || again.Qty != 10 {
 		t.Errorf("retry = %+v, want the first order %s", again, first.ID)
 	}
@@ -341,5 +340,82 @@ func TestFailingStore(t *testing.T) {
 	}
 	if p, _ := e.position(user1, acct, figiA); p.Qty != 10 {
 		t.Errorf("position = %+v", p)
+	}
+}
+
+// TestRequestIDReuse: a RequestID sent again with any order parameter
+// changed is neither a retry nor a new order: it is refused, naming the
+// first field that differs, and places nothing, before and after a
+// restart (the first request is on disk with its order). The same request
+// again, however spelled (another price within float noise, no duration
+// for DAY), and after the order was modified, still returns the order.
+func TestRequestIDReuse(t *testing.T) {
+	e := newEnv(t, withBolt())
+	acct := e.account(user1)
+	ctx := context.Background()
+	req := limitReq(tvbridge.Buy, 10, 99)
+	req.RequestID = "tv-7"
+	req.Duration = tvbridge.OrderDuration{}
+	req.Brackets = tvbridge.Brackets{StopLoss: 98, TakeProfit: 101}
+	first := e.place(user1, acct, req)
+	next(t, e.venue.submits, "submit")
+
+	changes := []struct {
+		field  string
+		change func(*tvbridge.OrderRequest)
+	}{
+		{"instrument", func(r *tvbridge.OrderRequest) { r.FIGI = figiB }},
+		{"instrument", func(r *tvbridge.OrderRequest) { r.FIGI = "NOPE" }},
+		{"side", func(r *tvbridge.OrderRequest) { r.Side = tvbridge.Sell }},
+		{"type", func(r *tvbridge.OrderRequest) { r.Type = tvbridge.StopLimitOrder; r.StopPrice = 101 }},
+		{"qty", func(r *tvbridge.OrderRequest) { r.Qty = 20 }},
+		{"qty", func(r *tvbridge.OrderRequest) { r.Qty = 15 }}, // not even a valid quantity
+		{"limitPrice", func(r *tvbridge.OrderRequest) { r.LimitPrice = 99.01 }},
+		{"durationType", func(r *tvbridge.OrderRequest) { r.Duration.Type = tvbridge.DurationGTC }},
+		{"stopLoss", func(r *tvbridge.OrderRequest) { r.Brackets.StopLoss = 0 }},
+		{"takeProfit", func(r *tvbridge.OrderRequest) { r.Brackets.TakeProfit = 102 }},
+		{"trailingStopPips", func(r *tvbridge.OrderRequest) { r.Brackets.TrailingStopPips = 5 }},
+	}
+	refusedAll := func(when string) {
+		t.Helper()
+		for _, c := range changes {
+			r := req
+			c.change(&r)
+			o, err := e.m.PlaceOrder(ctx, user1, acct, r)
+			te := refusal(t, err)
+			if te.Code != tvbridge.ErrRequestReused || te.Reason != tvbridge.ReasonRequestReused || te.Field != c.field ||
+				te.Params.Text != "tv-7" || o.ID != "" {
+				t.Errorf("%s, %s changed: (%+v, %#v), want a refusal naming %s", when, c.field, o, err, c.field)
+			}
+		}
+		select {
+		case s := <-e.venue.submits:
+			t.Errorf("%s: a reused request id placed %+v", when, s)
+		default:
+		}
+	}
+	refusedAll("before the restart")
+
+	// The same order, spelled otherwise, is a retry.
+	same := req
+	same.LimitPrice = 98.9 + 0.1
+	same.Duration = tvbridge.OrderDuration{Type: "day"}
+	if again := e.place(user1, acct, same); again.ID != first.ID {
+		t.Errorf("retry = %+v, want order %s", again, first.ID)
+	}
+	// A modification changes the order, not what the request was.
+	if _, err := e.m.ModifyOrder(ctx, user1, acct, first.ID, tvbridge.OrderRequest{Qty: 20, LimitPrice: 99,
+		Brackets: req.Brackets}); err != nil {
+		t.Fatal(err)
+	}
+	next(t, e.venue.submits, "the replacement's submit")
+	e.restart()
+	next(t, e.venue.restores, "restore")
+	refusedAll("after the restart")
+	if again := e.place(user1, acct, req); again.ID != first.ID || again.Qty != 20 {
+		t.Errorf("retry after modify and restart = %+v, want order %s at its new quantity", again, first.ID)
+	}
+	if orders, _ := e.m.Orders(ctx, user1, acct); len(orders) != 3 { // the order and its two brackets
+		t.Errorf("orders = %+v", orders)
 	}
 }

@@ -10,15 +10,18 @@ import (
 
 // PlaceOrder validates and places an order with its brackets. Market and
 // limit orders go to the venue; stops and stop-limits are held here until
-// a trade triggers them. A RequestID seen before for the account returns
-// the first order (and its error, if it was refused) and places nothing.
+// a trade triggers them. A RequestID seen before for the account places
+// nothing: the same request again (a retry) returns the first order (and
+// its error, if it was refused); a different one is refused with
+// ErrRequestReused, since answering with the first order would tell the
+// trader that an order they did not send was placed.
 func (m *Manager) PlaceOrder(ctx context.Context, user, accountID string, req tvbridge.OrderRequest) (tvbridge.Order, error) {
 	a, err := m.owned(ctx, user, accountID)
 	if err != nil {
 		return tvbridge.Order{}, err
 	}
 	a.mu.RLock()
-	o, err, seen := replay(a, req.RequestID)
+	o, err, seen := m.replay(a, req)
 	a.mu.RUnlock()
 	if seen {
 		return o, err
@@ -26,17 +29,27 @@ func (m *Manager) PlaceOrder(ctx context.Context, user, accountID string, req tv
 	return m.place(ctx, a, req, true)
 }
 
-// replay returns the order placed earlier with requestID. Callers hold a.mu.
-func replay(a *account, requestID string) (tvbridge.Order, error, bool) {
-	if requestID == "" {
+// replay returns the order placed earlier with req.RequestID, or refuses
+// req when that order was placed with other parameters. Callers hold a.mu.
+func (m *Manager) replay(a *account, req tvbridge.OrderRequest) (tvbridge.Order, error, bool) {
+	if req.RequestID == "" {
 		return tvbridge.Order{}, nil, false
 	}
-	o := a.requests[requestID]
+	o := a.requests[req.RequestID]
 	if o == nil {
 		return tvbridge.Order{}, nil, false
 	}
+	if field := m.requestDiffers(o.Request, req); field != "" {
+		return tvbridge.Order{}, tvbridge.Refusef(tvbridge.ErrRequestReused, tvbridge.ReasonRequestReused, field,
+			tvbridge.ErrorParams{Text: req.RequestID},
+			"request id %q placed order %s with another %s", req.RequestID, o.ID, field), true
+	}
 	if o.Status == tvbridge.OrderRejected && o.RejectCode != "" {
-		return o.Order, &tvbridge.TradingError{Code: o.RejectCode, Detail: o.Message}, true
+		te := &tvbridge.TradingError{Code: o.RejectCode, Detail: o.Message}
+		if r := o.Refusal; r != nil {
+			te.Field, te.Reason, te.Params = r.Field, r.Reason, r.Params
+		}
+		return o.Order, te, true
 	}
 	return o.Order, nil, true
 }
@@ -53,7 +66,7 @@ func (m *Manager) place(ctx context.Context, a *account, req tvbridge.OrderReque
 	}
 
 	a.mu.Lock()
-	if o, err, seen := replay(a, req.RequestID); seen {
+	if o, err, seen := m.replay(a, req); seen {
 		a.mu.Unlock()
 		return o, err // the same request raced us here
 	}
@@ -80,7 +93,11 @@ func (m *Manager) place(ctx context.Context, a *account, req tvbridge.OrderReque
 
 // newOrder stages an order from a validated request, with its brackets.
 func (t *txn) newOrder(req tvbridge.OrderRequest) *OrderRecord {
-	o := t.create(OrderRecord{Order: tvbridge.Order{
+	var placed *tvbridge.OrderRequest
+	if req.RequestID != "" {
+		placed = &req
+	}
+	o := t.create(OrderRecord{Request: placed, Order: tvbridge.Order{
 		RequestID:  req.RequestID,
 		FIGI:       req.FIGI,
 		Side:       req.Side,
@@ -142,6 +159,9 @@ func (m *Manager) submitGen(ctx context.Context, a *account, id string, gen int)
 			var te *tvbridge.TradingError
 			errors.As(err, &te)
 			s.RejectCode = te.Code
+			if te.Reason != "" {
+				s.Refusal = &tvbridge.Refusal{Code: te.Code, Field: te.Field, Reason: te.Reason, Params: te.Params}
+			}
 			if t.setStatus(s, tvbridge.OrderRejected, "error", rejectMessage(te)) {
 				t.orderEnded(s)
 			}
@@ -212,6 +232,7 @@ func (m *Manager) PreviewOrder(ctx context.Context, user, accountID string, req 
 	}
 	p.Cost = round9(req.Qty * p.Price)
 	p.Commission = round9(p.Cost * m.cfg.CommissionRate)
+	p.Currency = m.currencyOf(a, req.FIGI)
 	if q.status != tvbridge.StatusUnknown && !q.status.Trading() {
 		p.Warnings = append(p.Warnings, "the instrument is not trading now; the order waits for the market to open")
 	}

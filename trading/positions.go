@@ -18,19 +18,24 @@ func (m *Manager) Positions(ctx context.Context, user, accountID string) ([]tvbr
 	out := make([]tvbridge.Position, 0, len(a.posList))
 	for _, p := range a.posList {
 		if p.Qty != 0 {
-			out = append(out, m.positionView(p))
+			out = append(out, m.positionView(a, p))
 		}
 	}
 	return out, nil
 }
 
-// positionView is a position as the Broker interface shows it.
-func (m *Manager) positionView(p *PositionRecord) tvbridge.Position {
+// positionView is a position as the Broker interface shows it: its P/L in
+// its currency, and in the account's at the live rate when one is known.
+func (m *Manager) positionView(a *account, p *PositionRecord) tvbridge.Position {
 	long := p.Qty > 0
 	mark := m.quote(p.FIGI).mark(long)
-	var upl float64
+	var pl float64
 	if mark > 0 {
-		upl = round9((mark - p.AvgPrice) * p.Qty)
+		pl = (mark - p.AvgPrice) * p.Qty
+	}
+	upl := pl
+	if rate, ok := m.rate(p.Currency, a.info.Currency); ok {
+		upl = pl * rate
 	}
 	return tvbridge.Position{
 		ID:           p.ID,
@@ -39,7 +44,9 @@ func (m *Manager) positionView(p *PositionRecord) tvbridge.Position {
 		Side:         sideOf(p.Qty),
 		Qty:          abs(p.Qty),
 		AvgPrice:     round9(p.AvgPrice),
-		UnrealizedPL: upl,
+		Currency:     p.Currency,
+		CurrencyPL:   round9(pl),
+		UnrealizedPL: round9(upl),
 		StopLossID:   p.StopLossID,
 		TakeProfitID: p.TakeProfitID,
 	}
@@ -88,14 +95,17 @@ func (m *Manager) modifyPosition(t *txn, positionID string, b tvbridge.Brackets)
 	if ref <= 0 {
 		ref = cur.AvgPrice
 	}
-	if err := checkBrackets(&b, cur.Qty > 0, ref, inst.MinPriceIncrement); err != nil {
+	if err := checkBracketPrices(&b, inst); err != nil {
+		return tvbridge.Position{}, err
+	}
+	if err := checkBracketSides(b, anchor{price: ref, ref: tvbridge.RefPosition, side: sideOf(cur.Qty)}); err != nil {
 		return tvbridge.Position{}, err
 	}
 	pos := t.position(cur.FIGI)
 	if err := t.setPositionBrackets(pos, b, ref); err != nil {
 		return tvbridge.Position{}, err
 	}
-	return m.positionView(pos), nil
+	return m.positionView(t.a, pos), nil
 }
 
 // setPositionBrackets makes the position's brackets what b says; ref is
@@ -172,10 +182,9 @@ func (m *Manager) stageClose(t *txn, positionID string, qty float64, reverse boo
 	switch {
 	case qty == 0:
 		qty = held
-	case !finite(qty) || qty < 0:
-		return tvbridge.OrderRequest{}, tvbridge.Errorf(tvbridge.ErrInvalidQty, "amount", "the amount to close must be a positive number")
-	case qty > held+eps:
-		return tvbridge.OrderRequest{}, tvbridge.Errorf(tvbridge.ErrInvalidQty, "amount", "the position holds only %g", held)
+	case !finite(qty) || qty < 0 || qty > held+eps:
+		return tvbridge.OrderRequest{}, tvbridge.Refusef(tvbridge.ErrInvalidQty, tvbridge.ReasonCloseAmount, "amount",
+			tvbridge.ErrorParams{Value: held}, "the amount to close, %g, is not between 0 and the %g held", qty, held)
 	}
 	req := tvbridge.OrderRequest{
 		FIGI:     p.FIGI,

@@ -51,7 +51,8 @@ func TestPropertyRandomOperations(t *testing.T) {
 func runProperty(t *testing.T, seed uint64, steps int) {
 	p := &propEnv{t: t, r: rand.New(rand.NewPCG(seed, 7)), clk: clock.NewFake(start), venue: newFakeVenue(),
 		market: newFakeMarket(), store: trading.NewMemoryStore(), final: map[string]tvbridge.Order{},
-		mid: map[string]float64{figiA: 100, figiB: 50}, ctx: context.Background()}
+		mid: map[string]float64{figiA: 100, figiB: 50, figiUSD: 10}, ctx: context.Background()}
+	p.venue.otherCash = propOtherCash
 	p.venue.deliver = func(ev tvbridge.VenueEvent) { p.m.ApplyEventForTest(ev) }
 	p.movePrices()
 	p.open()
@@ -81,7 +82,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 func (p *propEnv) open() {
 	m, err := trading.New(trading.Config{
 		Venue: p.venue, Market: p.market, Tape: tape.New(tape.Config{Capacity: 16}), Store: p.store,
-		Instrument: lookup, Clock: p.clk, Logger: quietLogger(), VenueTimeout: 5 * time.Second,
+		Instrument: lookup, Rates: usdRates, Clock: p.clk, Logger: quietLogger(), VenueTimeout: 5 * time.Second,
 		MaxHistory: 100_000, MaxExecutions: 100_000,
 	})
 	if err != nil {
@@ -103,12 +104,13 @@ func (p *propEnv) tolerate(err error) string {
 	return "ok"
 }
 
+// figi picks an instrument: two in roubles, one in dollars.
 func (p *propEnv) figi() string {
-	if p.r.IntN(2) == 0 {
-		return figiA
-	}
-	return figiB
+	return []string{figiA, figiB, figiUSD}[p.r.IntN(3)]
 }
+
+// propOtherCash is the property account's cash besides its roubles.
+var propOtherCash = []tvbridge.Money{{Currency: "USD", Amount: 10_000}}
 
 // price returns a price near figi's mid on its grid, offset by up to n steps.
 func (p *propEnv) price(figi string, n int) float64 {
@@ -221,7 +223,7 @@ func (p *propEnv) trade() string {
 }
 
 func (p *propEnv) movePrices() string {
-	for _, figi := range []string{figiA, figiB} {
+	for _, figi := range []string{figiA, figiB, figiUSD} {
 		step := instruments[figi].MinPriceIncrement
 		p.mid[figi] = math.Max(10*step, p.mid[figi]+float64(p.r.IntN(21)-10)*step)
 		mid := p.mid[figi]
@@ -327,7 +329,11 @@ func (p *propEnv) check() error {
 	if err := p.checkOrders(all); err != nil {
 		return err
 	}
-	if err := checkBookkeeping(v, all); err != nil {
+	deposits := map[string]float64{"RUB": 1_000_000}
+	for _, c := range propOtherCash {
+		deposits[c.Currency] += c.Amount
+	}
+	if err := checkBookkeeping(v, all, deposits); err != nil {
 		return err
 	}
 	return checkBrackets(v, all)
@@ -358,24 +364,52 @@ func (p *propEnv) checkOrders(all map[string]tvbridge.Order) error {
 }
 
 // checkBookkeeping replays the executions: positions, filled quantities,
-// realized P/L, commissions and the account state must all agree.
-func checkBookkeeping(v propView, all map[string]tvbridge.Order) error {
-	type pos struct{ qty, avg float64 }
-	positions := map[string]*pos{}
+// realized P/L and commissions per currency (each instrument's own), and
+// the account state per currency and in total must all agree. deposits is
+// the starting cash per currency.
+func checkBookkeeping(v propView, all map[string]tvbridge.Order, deposits map[string]float64) error {
+	positions, filled, money, err := replayExecutions(v.Executions)
+	if err != nil {
+		return err
+	}
+	if err := checkPositions(v.Positions, positions, money); err != nil {
+		return err
+	}
+	for id, o := range all {
+		if !near(o.FilledQty, filled[id]) {
+			return fmt.Errorf("order %s filled %g, executions %g", id, o.FilledQty, filled[id])
+		}
+	}
+	return checkState(v.State, money, deposits)
+}
+
+type replayedPos struct{ qty, avg float64 }
+
+// replayedMoney is what the executions and positions say about one currency.
+type replayedMoney struct{ realized, commissions, upl float64 }
+
+// replayExecutions rebuilds positions, filled quantities, and realized P/L
+// and commissions per currency from the executions, oldest first.
+func replayExecutions(execs []tvbridge.Execution) (map[string]*replayedPos, map[string]float64, map[string]*replayedMoney, error) {
+	positions := map[string]*replayedPos{}
 	filled := map[string]float64{}
-	var realized, commissions float64
+	money := map[string]*replayedMoney{}
 	seen := map[string]bool{}
-	for i := len(v.Executions) - 1; i >= 0; i-- {
-		x := v.Executions[i]
+	for i := len(execs) - 1; i >= 0; i-- {
+		x := execs[i]
 		if seen[x.ID] {
-			return fmt.Errorf("execution %s booked twice", x.ID)
+			return nil, nil, nil, fmt.Errorf("execution %s booked twice", x.ID)
 		}
 		seen[x.ID] = true
 		filled[x.OrderID] += x.Qty
-		commissions += x.Commission
+		cur := instruments[x.FIGI].Currency
+		if money[cur] == nil {
+			money[cur] = &replayedMoney{}
+		}
+		money[cur].commissions += x.Commission
 		ps := positions[x.FIGI]
 		if ps == nil {
-			ps = &pos{}
+			ps = &replayedPos{}
 			positions[x.FIGI] = ps
 		}
 		d := x.Side.Sign() * x.Qty
@@ -383,25 +417,36 @@ func checkBookkeeping(v propView, all map[string]tvbridge.Order) error {
 		case ps.qty == 0 || (ps.qty > 0) == (d > 0):
 			ps.avg = (ps.avg*math.Abs(ps.qty) + x.Price*x.Qty) / math.Abs(ps.qty+d)
 			if x.IsClose {
-				return fmt.Errorf("execution %s opened a position but says IsClose", x.ID)
+				return nil, nil, nil, fmt.Errorf("execution %s opened a position but says IsClose", x.ID)
 			}
 		default:
 			closed := math.Min(math.Abs(ps.qty), x.Qty)
-			realized += closed * (x.Price - ps.avg) * math.Copysign(1, ps.qty)
+			money[cur].realized += closed * (x.Price - ps.avg) * math.Copysign(1, ps.qty)
 			if (ps.qty+d > 0) != (ps.qty > 0) && math.Abs(ps.qty+d) > 1e-9 {
 				ps.avg = x.Price
 			}
 			if !x.IsClose {
-				return fmt.Errorf("execution %s reduced a position but not IsClose", x.ID)
+				return nil, nil, nil, fmt.Errorf("execution %s reduced a position but not IsClose", x.ID)
 			}
 		}
 		ps.qty += d
 	}
+	return positions, filled, money, nil
+}
+
+// checkPositions compares the listed positions with the replayed ones and
+// adds their unrealized P/L to their currency's.
+func checkPositions(list []tvbridge.Position, positions map[string]*replayedPos, money map[string]*replayedMoney) error {
 	listed := map[string]tvbridge.Position{}
-	var upl float64
-	for _, lp := range v.Positions {
+	for _, lp := range list {
 		listed[lp.FIGI] = lp
-		upl += lp.UnrealizedPL
+		if want := instruments[lp.FIGI].Currency; lp.Currency != want {
+			return fmt.Errorf("position %s in %q, its instrument trades in %q", lp.ID, lp.Currency, want)
+		}
+		if money[lp.Currency] == nil {
+			money[lp.Currency] = &replayedMoney{}
+		}
+		money[lp.Currency].upl += lp.CurrencyPL
 	}
 	for figi, ps := range positions {
 		lp, ok := listed[figi]
@@ -413,23 +458,49 @@ func checkBookkeeping(v propView, all map[string]tvbridge.Order) error {
 			return fmt.Errorf("position %s = %+v, executions say %g at %g", figi, lp, ps.qty, ps.avg)
 		}
 	}
-	for id, o := range all {
-		if !near(o.FilledQty, filled[id]) {
-			return fmt.Errorf("order %s filled %g, executions %g", id, o.FilledQty, filled[id])
+	return nil
+}
+
+// checkState checks each currency's state against the replay, and the
+// totals against the currencies at their rates.
+func checkState(st tvbridge.AccountState, money map[string]*replayedMoney, deposits map[string]float64) error {
+	var total tvbridge.AccountState
+	for _, c := range st.Currencies {
+		r := money[c.Currency]
+		if r == nil {
+			r = &replayedMoney{}
+		}
+		delete(money, c.Currency)
+		switch {
+		case !near(c.RealizedPL, r.realized):
+			return fmt.Errorf("%s realized %g, executions %g", c.Currency, c.RealizedPL, r.realized)
+		case !near(c.Commissions, r.commissions):
+			return fmt.Errorf("%s commissions %g, executions %g", c.Currency, c.Commissions, r.commissions)
+		case !near(c.Balance, deposits[c.Currency]+r.realized-r.commissions):
+			return fmt.Errorf("%s balance %g, want %g", c.Currency, c.Balance, deposits[c.Currency]+r.realized-r.commissions)
+		case !near(c.UnrealizedPL, r.upl) || !near(c.Equity, c.Balance+c.UnrealizedPL):
+			return fmt.Errorf("%s state %+v inconsistent with positions (unrealized %g)", c.Currency, c, r.upl)
+		case !near(c.MarginAvailable, c.Equity-c.MarginUsed) || c.MarginUsed < -1e-9:
+			return fmt.Errorf("%s margin %+v", c.Currency, c)
+		}
+		total.Balance += c.Balance * c.Rate
+		total.UnrealizedPL += c.UnrealizedPL * c.Rate
+		total.RealizedPL += c.RealizedPL * c.Rate
+		total.Commissions += c.Commissions * c.Rate
+		total.MarginUsed += c.MarginUsed * c.Rate
+	}
+	for cur, r := range money {
+		if *r != (replayedMoney{}) {
+			return fmt.Errorf("%s has money (%+v) but no state", cur, *r)
 		}
 	}
-	st := v.State
 	switch {
-	case !near(st.RealizedPL, realized):
-		return fmt.Errorf("realized %g, executions %g", st.RealizedPL, realized)
-	case !near(st.Commissions, commissions):
-		return fmt.Errorf("commissions %g, executions %g", st.Commissions, commissions)
-	case !near(st.Balance, 1_000_000+realized-commissions):
-		return fmt.Errorf("balance %g, want %g", st.Balance, 1_000_000+realized-commissions)
-	case !near(st.UnrealizedPL, upl) || !near(st.Equity, st.Balance+st.UnrealizedPL):
-		return fmt.Errorf("state %+v inconsistent with positions (unrealized %g)", st, upl)
-	case !near(st.MarginAvailable, st.Equity-st.MarginUsed) || st.MarginUsed < -1e-9:
-		return fmt.Errorf("margin %+v", st)
+	case !near(st.Balance, total.Balance) || !near(st.UnrealizedPL, total.UnrealizedPL) ||
+		!near(st.RealizedPL, total.RealizedPL) || !near(st.Commissions, total.Commissions) ||
+		!near(st.MarginUsed, total.MarginUsed):
+		return fmt.Errorf("totals %+v, currencies at their rates sum to %+v", st, total)
+	case !near(st.Equity, st.Balance+st.UnrealizedPL) || !near(st.MarginAvailable, st.Equity-st.MarginUsed):
+		return fmt.Errorf("totals inconsistent: %+v", st)
 	}
 	return nil
 }
@@ -494,7 +565,7 @@ func diffViews(a, b propView) string {
 	if !reflect.DeepEqual(a.Executions, b.Executions) {
 		out += "executions differ\n"
 	}
-	if a.State != b.State {
+	if !reflect.DeepEqual(a.State, b.State) {
 		out += fmt.Sprintf("state:\n  %+v\n  %+v\n", a.State, b.State)
 	}
 	return out

@@ -46,14 +46,39 @@ func (c Change) Empty() bool {
 	return len(c.Accounts) == 0 && len(c.Orders) == 0 && len(c.Positions) == 0 && len(c.Executions) == 0
 }
 
-// AccountRecord is an account and its money. The account's cash balance is
-// Cash + RealizedPL - Commissions; positions are valued separately.
+// AccountRecord is an account and its money, per currency.
 type AccountRecord struct {
 	tvbridge.Account
-	VenueAccount string  // the venue's id for the account
-	Cash         float64 // starting cash the venue gave the account
-	RealizedPL   float64 // sum of realized P/L of all reducing fills
-	Commissions  float64 // sum of commissions of all fills
+	VenueAccount string // the venue's id for the account
+	// Balances is the money per currency, the account currency first.
+	Balances []CashRecord `json:",omitempty"`
+	// Cash, RealizedPL and Commissions are the money of records written
+	// when an account had one currency; loading moves them into Balances
+	// (see migrateMoney), and records written since leave them out.
+	Cash        float64 `json:",omitempty"`
+	RealizedPL  float64 `json:",omitempty"`
+	Commissions float64 `json:",omitempty"`
+}
+
+// CashRecord is an account's money in one currency: its cash balance is
+// Deposit + RealizedPL - Commissions; positions are valued separately.
+type CashRecord struct {
+	Currency    string
+	Deposit     float64 // starting cash the venue gave the account
+	RealizedPL  float64 // realized P/L of the reducing fills of instruments in Currency
+	Commissions float64 // commissions of the fills of instruments in Currency
+}
+
+// balance is the cash balance.
+func (c CashRecord) balance() float64 { return c.Deposit + c.RealizedPL - c.Commissions }
+
+// migrateMoney moves the money of a single-currency record into Balances.
+func migrateMoney(rec *AccountRecord) {
+	if len(rec.Balances) > 0 {
+		return
+	}
+	rec.Balances = []CashRecord{{Currency: rec.Currency, Deposit: rec.Cash, RealizedPL: rec.RealizedPL, Commissions: rec.Commissions}}
+	rec.Cash, rec.RealizedPL, rec.Commissions = 0, 0, 0
 }
 
 // OrderRecord is an order with the Manager's bookkeeping.
@@ -96,9 +121,15 @@ type OrderRecord struct {
 
 	ExecIDs    []string           // venue fills applied, for deduplication
 	RejectCode tvbridge.ErrorCode // why placing failed, for idempotent replays
+	// Request is the validated request that placed the order, kept when it
+	// had a RequestID so that a retry (the same request again) can be told
+	// from a reuse of the id for another order, also after modifications.
+	// Orders stored before it was kept have none and are replayed unchecked.
+	Request *tvbridge.OrderRequest `json:",omitempty"`
 }
 
-// Clone returns a copy that shares no memory with r.
+// Clone returns a copy that shares no mutable memory with r. Request and
+// Refusal are shared: they are set once and never changed.
 func (r OrderRecord) Clone() OrderRecord {
 	r.ExecIDs = slices.Clone(r.ExecIDs)
 	return r
@@ -110,8 +141,12 @@ type PositionRecord struct {
 	ID        string
 	AccountID string
 	FIGI      string
-	Qty       float64 // signed units: > 0 long, < 0 short, 0 flat
-	AvgPrice  float64
+	// Currency is the instrument's, which the position settles in; set
+	// when it is first opened (and, for records older than the field, on
+	// load), so it stays right if the instrument leaves the catalogue.
+	Currency string  `json:",omitempty"`
+	Qty      float64 // signed units: > 0 long, < 0 short, 0 flat
+	AvgPrice float64
 	// StopLossID and TakeProfitID are the position's working brackets.
 	StopLossID   string
 	TakeProfitID string

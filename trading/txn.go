@@ -3,6 +3,7 @@ package trading
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -98,7 +99,8 @@ func (t *txn) position(figi string) *PositionRecord {
 	if cur := t.a.positions[figi]; cur != nil {
 		p = *cur
 	} else {
-		p = PositionRecord{ID: "P" + strconv.FormatUint(t.m.nextSeq(), 10), AccountID: t.a.id, FIGI: figi}
+		p = PositionRecord{ID: "P" + strconv.FormatUint(t.m.nextSeq(), 10), AccountID: t.a.id, FIGI: figi,
+			Currency: t.m.currencyOf(t.a, figi)}
 	}
 	t.positions[figi] = &p
 	t.posFIGIs = append(t.posFIGIs, figi)
@@ -109,6 +111,7 @@ func (t *txn) position(figi string) *PositionRecord {
 func (t *txn) account() *AccountRecord {
 	if t.acct == nil {
 		rec := t.a.rec
+		rec.Balances = slices.Clone(rec.Balances)
 		t.acct = &rec
 	}
 	return t.acct

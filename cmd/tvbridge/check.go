@@ -53,7 +53,7 @@ func checkFlags(fs *flagSet) checkOptions {
 		skip:         fs.String("skip", "", "skip these checks (same syntax as --only)"),
 		trading:      fs.Bool("trading", false, "run the trading smoke scenario (places and cancels orders; demo accounts only)"),
 		tradingAcct:  fs.String("trading-account", "", "account id for --trading (default: the first demo account)"),
-		tradingInst:  fs.String("trading-instrument", "", "instrument for --trading (default: the account's first)"),
+		tradingInst:  fs.String("trading-instrument", "", "instrument for --trading (default: the account's first with a live quote, else its first)"),
 		spec:         fs.String("spec", "", "TradingView OpenAPI spec (YAML) for the schema checks (default: ../shared/reference next to the working directory or the executable)"),
 		json:         fs.Bool("json", false, "write the report as JSON"),
 		list:         fs.Bool("list", false, "list every check with what it verifies, and exit"),

@@ -75,9 +75,11 @@ func durationCoveringAMinute(now time.Time) time.Duration {
 	return next.Add(time.Minute + 8*time.Second).Sub(now).Round(time.Second)
 }
 
-// TestCheckPassesAgainstServe is what CI runs: 'tvbridge check' against
-// 'tvbridge serve' with its embedded simulator must find no failure. The
-// simulator runs in real time, so this takes one to two minutes.
+// TestCheckPassesAgainstServe is what CI runs: 'tvbridge check --trading'
+// against 'tvbridge serve' with its embedded simulator, both with their
+// defaults (the paper account, the checker's own choice of instrument),
+// must find no failure. The simulator runs in real time, so this takes
+// one to two minutes.
 func TestCheckPassesAgainstServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams for a minute or two")
@@ -97,7 +99,7 @@ func TestCheckPassesAgainstServe(t *testing.T) {
 
 	var report bytes.Buffer
 	d := durationCoveringAMinute(time.Now())
-	code := run(ctx, []string{"check", "--url", base, "--duration", d.String(), "--json", "--log-level", "warn"}, &report, logs)
+	code := run(ctx, []string{"check", "--url", base, "--duration", d.String(), "--trading", "--json", "--log-level", "warn"}, &report, logs)
 	var rep check.Report
 	if err := json.Unmarshal(report.Bytes(), &rep); err != nil {
 		t.Fatalf("check exited %d with no JSON report: %v\n%s\nlogs:\n%s", code, err, report.String(), logs)
@@ -109,6 +111,9 @@ func TestCheckPassesAgainstServe(t *testing.T) {
 	}
 	if res, _ := rep.Result("streaming/history-equality"); res.Status != check.Pass {
 		t.Errorf("stream-vs-history did not run to a pass: %s %s\n%s", res.Status, res.Reason, text.String())
+	}
+	if res, _ := rep.Result("trading/market-order"); res.Status != check.Pass {
+		t.Errorf("the trading scenario did not run to a pass: %s %s\n%s", res.Status, res.Reason, text.String())
 	}
 	t.Logf("report:\n%s", text.String())
 

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,10 +29,10 @@ import (
 // frontOptions are the serve flags of the HTTP front: authentication, CORS,
 // TLS and the trading backend.
 type frontOptions struct {
-	authMode, corsOrigins, tlsCert, tlsKey, tradingBackend, tinkoffAccounts, paperCurrency *string
-	dataPublic, endStreams, corsStaging                                                    *bool
-	tokenLifetime                                                                          *time.Duration
-	paperCash, paperCommission                                                             *float64
+	authMode, corsOrigins, tlsCert, tlsKey, tradingBackend, tinkoffAccounts, paperCurrency, paperCash *string
+	dataPublic, endStreams, corsStaging                                                               *bool
+	tokenLifetime                                                                                     *time.Duration
+	paperCommission                                                                                   *float64
 }
 
 func frontFlags(fs *flagSet) frontOptions {
@@ -47,9 +50,12 @@ func frontFlags(fs *flagSet) frontOptions {
 			"      v1 order API; needs --tinkoff-accounts) or \"off\""),
 		tinkoffAccounts: fs.String("tinkoff-accounts", "", "with --trading-backend tinkoff: which upstream brokerAccountIds each user may trade,\n"+
 			"      e.g. \"alice=2000012345,2000067890;bob=2000011111\""),
-		paperCash:       fs.Float64("paper-cash", paper.DefaultStartingCash, "starting cash of each paper account"),
-		paperCurrency:   fs.String("paper-currency", paper.DefaultCurrency, "currency of paper accounts"),
-		paperCommission: fs.Float64("paper-commission", paper.DefaultCommissionRate, "paper commission as a fraction of the traded value"),
+		paperCash: fs.String("paper-cash", formatCash(paper.DefaultCash()), "starting cash of each new paper account, per currency, e.g. \"RUB=1000000,USD=10000\"\n"+
+			"      (a bare amount is in --paper-currency alone). The account trades instruments quoted in these currencies,\n"+
+			"      each order paid for in its instrument's currency"),
+		paperCurrency: fs.String("paper-currency", paper.DefaultCurrency, "currency of paper accounts: /state totals are in it, other currencies converted at the live\n"+
+			"      price of their currency pair (e.g. USD000UTSTOM); it is always held, with 0 when --paper-cash does not list it"),
+		paperCommission: fs.Float64("paper-commission", paper.DefaultCommissionRate, "paper commission as a fraction of the traded value, in the instrument's currency"),
 	}
 }
 
@@ -67,7 +73,62 @@ func (o frontOptions) validate() error {
 	if (*o.tlsCert == "") != (*o.tlsKey == "") {
 		return errors.New("--tls-cert-file and --tls-key-file go together")
 	}
+	if !currencyCode(*o.paperCurrency) {
+		return fmt.Errorf("--paper-currency %q: want an ISO code such as RUB", *o.paperCurrency)
+	}
+	if _, err := parseCash(*o.paperCash, *o.paperCurrency); err != nil {
+		return fmt.Errorf("--paper-cash: %w", err)
+	}
 	return nil
+}
+
+// parseCash reads --paper-cash: "CUR=AMOUNT[,CUR=AMOUNT...]", or a bare
+// amount in the account currency (the flag's earlier form).
+func parseCash(v, currency string) ([]tvbridge.Money, error) {
+	if amount, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+		if !validAmount(amount) {
+			return nil, fmt.Errorf("%q: want a non-negative amount", v)
+		}
+		return []tvbridge.Money{{Currency: currency, Amount: amount}}, nil
+	}
+	var out []tvbridge.Money
+	for _, part := range strings.Split(v, ",") {
+		cur, amt, ok := strings.Cut(strings.TrimSpace(part), "=")
+		cur = strings.ToUpper(strings.TrimSpace(cur))
+		amount, err := strconv.ParseFloat(strings.TrimSpace(amt), 64)
+		switch {
+		case !ok || !currencyCode(cur) || err != nil || !validAmount(amount):
+			return nil, fmt.Errorf("%q: want CUR=AMOUNT[,CUR=AMOUNT...] with ISO codes and non-negative amounts, e.g. RUB=1000000,USD=10000", part)
+		case slices.ContainsFunc(out, func(m tvbridge.Money) bool { return m.Currency == cur }):
+			return nil, fmt.Errorf("%s is given twice", cur)
+		}
+		out = append(out, tvbridge.Money{Currency: cur, Amount: amount})
+	}
+	return out, nil
+}
+
+// formatCash writes cash the way parseCash reads it.
+func formatCash(cash []tvbridge.Money) string {
+	parts := make([]string, len(cash))
+	for i, m := range cash {
+		parts[i] = m.Currency + "=" + strconv.FormatFloat(m.Amount, 'f', -1, 64)
+	}
+	return strings.Join(parts, ",")
+}
+
+func validAmount(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }
+
+// currencyCode reports whether v looks like an ISO 4217 code.
+func currencyCode(v string) bool {
+	if len(v) != 3 {
+		return false
+	}
+	for _, c := range v {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // front is the HTTP side of serve: routes, authentication and trading.
@@ -110,12 +171,14 @@ func (o frontOptions) build(dataDir string, catalog *api.Catalog, data http.Hand
 	}
 	mux.Handle("/healthz", data)
 	if *o.tradingBackend != "off" {
-		broker, err := o.trading(dataDir, catalog, market, tp, up, log, f)
+		// One set of exchange rates for the broker's totals and the pip values.
+		rates := live.NewRates(market, catalog.CurrencyPairs())
+		broker, err := o.trading(dataDir, catalog, market, rates, tp, up, log, f)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
-		trade := tradeapi.New(tradeapi.Config{Broker: broker, Catalog: catalog, Market: market, Logger: log})
+		trade := tradeapi.New(tradeapi.Config{Broker: broker, Catalog: catalog, Market: market, Rates: rates, Logger: log})
 		mux.Handle("/mapping", trade.Mapping())
 		mux.Handle("/", protectTrading(trade))
 	}
@@ -147,14 +210,18 @@ func noAuth(next http.Handler) http.Handler {
 
 // trading builds the trading manager on the chosen venue, with its own
 // crash-safe store in the data dir.
-func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live.Market, tp tvbridge.Tape,
-	up *tinkoff.Upstream, log *slog.Logger, f *front) (tvbridge.Broker, error) {
+func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live.Market, rates tvbridge.Rates,
+	tp tvbridge.Tape, up *tinkoff.Upstream, log *slog.Logger, f *front) (tvbridge.Broker, error) {
 	lookup := catalog.Instrument
 	var venue tvbridge.Venue
 	switch *o.tradingBackend {
 	case "paper":
+		cash, err := parseCash(*o.paperCash, *o.paperCurrency)
+		if err != nil {
+			return nil, fmt.Errorf("--paper-cash: %w", err)
+		}
 		venue = paper.New(paper.Config{Market: market, Tape: tp, Instrument: lookup, Logger: log,
-			StartingCash: *o.paperCash, Currency: *o.paperCurrency, CommissionRate: *o.paperCommission})
+			Cash: cash, Currency: *o.paperCurrency, CommissionRate: *o.paperCommission})
 	case "tinkoff":
 		users, err := parseAccounts(*o.tinkoffAccounts)
 		if err != nil {
@@ -172,7 +239,7 @@ func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live
 	}
 	f.closers = append(f.closers, store.Close)
 	m, err := trading.New(trading.Config{Venue: venue, Market: market, Tape: tp, Store: store, Instrument: lookup,
-		Logger: log, CommissionRate: *o.paperCommission})
+		Rates: rates, Logger: log, CommissionRate: *o.paperCommission})
 	if err != nil {
 		return nil, err
 	}
