@@ -427,7 +427,7 @@ func (s *Service) eventLoop(ctx context.Context) error {
 			}
 			s.handle(ev)
 		case ev := <-s.polled:
-			s.handle(ev)
+			s.handlePolled(ev)
 		case <-sweep.C():
 			if !s.sweep(events) {
 				return errors.New("ingest: upstream event channel closed")
@@ -451,6 +451,15 @@ func (s *Service) sweep(events <-chan tvbridge.Event) bool {
 	s.engine.Sweep()
 	s.markCoverage()
 	return true
+}
+
+// handlePolled handles an event polled from REST: like a streamed one, but
+// it is no sign of life of the stream.
+func (s *Service) handlePolled(ev tvbridge.Event) {
+	s.engine.Handle(ev)
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(ev)
+	}
 }
 
 func (s *Service) handle(ev tvbridge.Event) {

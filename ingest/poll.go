@@ -61,7 +61,7 @@ func (s *Service) nextPoll(next *int) (string, bool) {
 	for range len(s.order) {
 		figi := s.order[*next%len(s.order)]
 		*next++
-		if !s.isLiveLocked(figi) && !s.neverConnectedLocked(figi) && s.inSession(figi, now) {
+		if !s.isLiveLocked(figi) && !s.connectingLocked(figi, now) && s.inSession(figi, now) {
 			return figi, true
 		}
 		if s.silent[figi] && s.inSession(figi, now) {
@@ -71,12 +71,31 @@ func (s *Service) nextPoll(next *int) (string, bool) {
 	return "", false
 }
 
-// neverConnectedLocked reports whether figi's stream has simply not come up
-// yet since the start (the pool is still connecting): no reason to poll.
-func (s *Service) neverConnectedLocked(figi string) bool {
-	if s.unstreamed[figi] {
+// startGrace is how long after the start an instrument whose stream has
+// never been up is taken to be still connecting rather than refused.
+const startGrace = 10 * time.Second
+
+// connectingLocked reports whether figi's stream has simply not come up
+// yet since the start: the pool is still connecting. Callers hold s.mu.
+func (s *Service) connectingLocked(figi string, now time.Time) bool {
+	return s.neverUpLocked(figi) && now.Sub(s.start) < startGrace
+}
+
+// neverUpLocked reports whether figi's stream has never been up (and the
+// upstream can tell). Callers hold s.mu.
+func (s *Service) neverUpLocked(figi string) bool {
+	if _, ok := s.cfg.Upstream.(StreamStater); !ok || s.unstreamed[figi] {
 		return false
 	}
 	st := s.streams[figi]
-	return st.epoch == 0 && !st.live && s.cfg.Clock.Since(s.start) < time.Minute
+	return st.epoch == 0 && !st.live
+}
+
+// notConnected reports whether figi's stream has never come up although the
+// start was more than startGrace ago: its connection is refused, or waits
+// for room.
+func (s *Service) notConnected(figi string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.neverUpLocked(figi) && now.Sub(s.start) >= startGrace
 }

@@ -94,7 +94,7 @@ func (s *Service) recentWindow(figi string, now time.Time) (end time.Time, open 
 	if start.IsZero() {
 		return time.Time{}, false
 	}
-	if start.Equal(never) || s.isUnstreamed(figi) {
+	if start.Equal(never) || s.isUnstreamed(figi) || s.notConnected(figi, now) {
 		return closed, true // only REST: every minute as it closes
 	}
 	last := start.Add(-time.Minute)

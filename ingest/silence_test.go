@@ -174,7 +174,7 @@ func TestBooksPolledForInstrumentsWithoutStream(t *testing.T) {
 		clk.BlockUntil(1) // the poll loop waits on its ticker
 		clk.Advance(2 * time.Second)
 		ev := <-s.polled
-		s.handle(ev)
+		s.handlePolled(ev)
 	}
 	if n := up.requests("book:DOWN"); n != 3 {
 		t.Fatalf("DOWN's book polled %d times, want 3", n)

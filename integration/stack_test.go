@@ -191,11 +191,16 @@ type barBook struct {
 	bars      map[string]map[int64]*tvbridge.Bar // symbol -> minute -> bar
 	lastTrade map[string]int64
 	lastTime  map[string]int64 // per symbol+kind, to check monotonic tick times
+	quotes    map[string]int   // quote ticks per symbol
 	firstSeen int64            // first tick time this connection delivered
+	// skip, when set, is a range of minutes compare leaves out: an outage
+	// during which the stream carried nothing and /history has REST's bars.
+	skip tvbridge.Range
 }
 
 func newBarBook() *barBook {
-	return &barBook{bars: map[string]map[int64]*tvbridge.Bar{}, lastTrade: map[string]int64{}, lastTime: map[string]int64{}}
+	return &barBook{bars: map[string]map[int64]*tvbridge.Bar{}, lastTrade: map[string]int64{}, lastTime: map[string]int64{},
+		quotes: map[string]int{}}
 }
 
 func (b *barBook) add(t *testing.T, l line, now time.Time) {
@@ -212,6 +217,9 @@ func (b *barBook) add(t *testing.T, l line, now time.Time) {
 	}
 	if b.firstSeen == 0 {
 		b.firstSeen = l.T
+	}
+	if l.F == "q" {
+		b.quotes[l.ID]++
 	}
 	if l.F != "t" {
 		return
@@ -284,6 +292,9 @@ func (b *barBook) compareWith(t *testing.T, base string, report bool) (compared,
 			got[ts] = tvbridge.Bar{Time: time.Unix(ts, 0), Open: h.O[i], High: h.H[i], Low: h.L[i], Close: h.C[i], Volume: h.V[i]}
 		}
 		for m := from; m <= to; m += 60 {
+			if !b.skip.From.IsZero() && m >= b.skip.From.Unix() && m < b.skip.To.Unix() {
+				continue
+			}
 			sb, streamed := b.bars[sym][m]
 			hb, served := got[m]
 			if !streamed && !served {
