@@ -176,10 +176,19 @@ func (s *Service) audit(ctx context.Context, figi string, ranges []tvbridge.Rang
 // auditDay audits ranges that lie within one UTC day.
 func (s *Service) auditDay(ctx context.Context, figi string, ranges []tvbridge.Range) error {
 	hull := tvbridge.Range{From: ranges[0].From, To: ranges[len(ranges)-1].To}
-	candles, err := s.cfg.Upstream.Candles(ctx, figi, hull.From, hull.To, tvbridge.Interval1Min)
-	s.progress.Requests.Add(1)
+	history, err := s.minutes(ctx, figi, hull.From, hull.To)
 	if err != nil {
-		return fmt.Errorf("candles %s..%s: %w", hull.From.Format(time.RFC3339), hull.To.Format(time.RFC3339), err)
+		return err
+	}
+	var candles []tvbridge.Candle
+	if _, trading := s.sessionHull(figi, hull); trading || len(history) > 0 {
+		// Out of session with nothing streamed there is nothing to compare:
+		// no request.
+		candles, err = s.cfg.Upstream.Candles(ctx, figi, hull.From, hull.To, tvbridge.Interval1Min)
+		s.progress.Requests.Add(1)
+		if err != nil {
+			return fmt.Errorf("candles %s..%s: %w", hull.From.Format(time.RFC3339), hull.To.Format(time.RFC3339), err)
+		}
 	}
 	exchange := make(map[int64]tvbridge.Bar, len(candles))
 	var keep []tvbridge.Bar
@@ -189,10 +198,6 @@ func (s *Service) auditDay(ctx context.Context, figi string, ranges []tvbridge.R
 			exchange[c.Time.Unix()] = b
 			keep = append(keep, b)
 		}
-	}
-	history, err := s.minutes(ctx, figi, hull.From, hull.To)
-	if err != nil {
-		return err
 	}
 	served := make(map[int64]tvbridge.Bar, len(history))
 	for _, b := range history {

@@ -201,6 +201,7 @@ type Service struct {
 	progress Progress
 	warner   limitedWarner
 	polled   chan tvbridge.Event // books polled from REST, for the event loop
+	pollKick chan struct{}       // wakes the poll loop
 }
 
 // Progress reports the backfill's advance; all fields are read atomically.
@@ -247,14 +248,15 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("ingest: HistoryFollows %q: want %q or %q", cfg.HistoryFollows, FollowStream, FollowExchange)
 	}
 	s := &Service{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "ingest"),
-		specs:   make(map[string]bars.InstrumentSpec, len(cfg.Instruments)),
-		pending: make(map[string][]tvbridge.Bar),
-		closed:  make(map[string]time.Time),
-		sealed:  make(map[string]time.Time),
-		kick:    make(chan struct{}, 1),
-		polled:  make(chan tvbridge.Event),
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "ingest"),
+		specs:    make(map[string]bars.InstrumentSpec, len(cfg.Instruments)),
+		pending:  make(map[string][]tvbridge.Bar),
+		closed:   make(map[string]time.Time),
+		sealed:   make(map[string]time.Time),
+		kick:     make(chan struct{}, 1),
+		polled:   make(chan tvbridge.Event),
+		pollKick: make(chan struct{}, 1),
 
 		recentUntil: make(map[string]time.Time),
 		fetching:    make(map[string]*sync.Mutex),
@@ -423,17 +425,27 @@ func (s *Service) eventLoop(ctx context.Context) error {
 			return nil
 		case ev, ok := <-events:
 			if !ok {
-				return errors.New("ingest: upstream event channel closed")
+				return s.eventsClosed(ctx)
 			}
 			s.handle(ev)
 		case ev := <-s.polled:
 			s.handlePolled(ev)
 		case <-sweep.C():
 			if !s.sweep(events) {
-				return errors.New("ingest: upstream event channel closed")
+				return s.eventsClosed(ctx)
 			}
 		}
 	}
+}
+
+// eventsClosed is the event loop's end when the upstream closed its event
+// channel: normal when the upstream stopped because ctx is done (the two
+// see the cancellation in either order), an error otherwise.
+func (s *Service) eventsClosed(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return errors.New("ingest: upstream event channel closed")
 }
 
 // sweep does the clock-driven work. Events received before it are handled
@@ -518,6 +530,7 @@ func (s *Service) markUnstreamed(figi string) {
 	s.unstreamed[figi] = true
 	s.progress.Unstreamed.Add(1)
 	s.log.Warn("upstream refused the candle stream; its minutes will come from REST backfill", "figi", figi)
+	s.kickPoll()
 }
 
 func (s *Service) isUnstreamed(figi string) bool {

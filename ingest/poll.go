@@ -17,22 +17,33 @@ import (
 // trades, and trades from candles a minute late would break TradingView's
 // 5 s delay rule) and reach the live market view trading fills against.
 
+// pollIdle is how often the poll loop looks for instruments to poll when
+// none needed it last time; a stream going down or silent wakes it at once.
+const pollIdle = 15 * time.Second
+
 // pollLoop polls one book every minute/BookPolls, round-robin over the
-// instruments that need it, and hands it to the event loop.
+// instruments that need it, and hands it to the event loop. With none to
+// poll it sleeps until woken (s.pollKick) or pollIdle.
 func (s *Service) pollLoop(ctx context.Context) {
-	t := s.cfg.Clock.NewTicker(time.Minute / time.Duration(s.cfg.BookPolls))
-	defer t.Stop()
+	every := time.Minute / time.Duration(s.cfg.BookPolls)
 	next := 0
+	wait := every
 	for {
+		t := s.cfg.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C():
+		case <-s.pollKick:
+			t.Stop()
 		}
 		figi, ok := s.nextPoll(&next)
 		if !ok {
+			wait = pollIdle
 			continue
 		}
+		wait = every
 		book, err := s.cfg.Upstream.OrderBook(ctx, figi, s.cfg.BookDepth)
 		s.progress.Requests.Add(1)
 		if err != nil {
@@ -98,4 +109,12 @@ func (s *Service) notConnected(figi string, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.neverUpLocked(figi) && now.Sub(s.start) >= startGrace
+}
+
+// kickPoll wakes the poll loop (a stream went down or silent); it never blocks.
+func (s *Service) kickPoll() {
+	select {
+	case s.pollKick <- struct{}{}:
+	default:
+	}
 }

@@ -112,6 +112,9 @@ func (s *Service) trackEpochs(now time.Time) {
 	if restarted+first > 0 {
 		s.kickRecent()
 	}
+	if down > 0 {
+		s.kickPoll()
+	}
 	if restarted+down > 0 {
 		s.log.Info("upstream stream changed for some instruments; the minutes around it will be backfilled",
 			"reestablished", restarted, "down", down, "covered_from", nextMinute(now))
@@ -254,6 +257,7 @@ func (s *Service) trackSilence(now time.Time) {
 			"their minutes are taken from REST until it comes back",
 			"instruments", len(silenced), "figis", sample(silenced), "silent_for_at_least", s.cfg.SilenceMin.String())
 		s.kickRecent()
+		s.kickPoll()
 	}
 	if len(resumed) > 0 {
 		s.log.Info("upstream stream data back for instruments that were silent; the minutes in between will be backfilled",
