@@ -48,7 +48,7 @@ type Config struct {
 	// {"s":"no_data"[,"nb":...]} instead of empty ok arrays.
 	LegacyNoData bool
 
-	Heartbeat    time.Duration // /streaming heartbeat when idle; default 5s
+	Heartbeat    time.Duration // /streaming heartbeat interval, busy or idle; default 5s
 	WriteTimeout time.Duration // per write on /streaming; default 10s
 	// FlushWindow coalesces /streaming output: each connection reads the
 	// tape and flushes at most this often (and always within it). Zero means
