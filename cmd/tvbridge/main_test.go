@@ -47,6 +47,10 @@ func TestBadCommandLines(t *testing.T) {
 	if code := run(context.Background(), []string{"serve", "--book-depth", "0"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "book-depth") {
 		t.Errorf("bad --book-depth: exit %d, %q", code, out.String())
 	}
+	out.Reset()
+	if code := run(context.Background(), []string{"serve", "--heartbeat-interval", "0s"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "heartbeat-interval") {
+		t.Errorf("bad --heartbeat-interval: exit %d, %q", code, out.String())
+	}
 	t.Setenv("TINKOFF_TOKEN", "")
 	out.Reset()
 	if code := run(context.Background(), []string{"serve", "--upstream-rest-url", "http://127.0.0.1:1/openapi"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "TINKOFF_TOKEN") {
@@ -59,6 +63,25 @@ func TestEnvironmentSetsFlags(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"serve"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "--book-depth 99") {
 		t.Fatalf("$TVBRIDGE_BOOK_DEPTH ignored: exit %d, %q", code, out.String())
+	}
+}
+
+// The data endpoints get their serve flags, from the environment or the
+// command line (which wins).
+func TestServeFlagsConfigureTheDataEndpoints(t *testing.T) {
+	t.Setenv("TVBRIDGE_HEARTBEAT_INTERVAL", "3s")
+	for _, c := range []struct {
+		args []string
+		want time.Duration
+	}{{nil, 3 * time.Second}, {[]string{"--heartbeat-interval", "2s"}, 2 * time.Second}} {
+		fs := newFlagSet("serve", "", io.Discard)
+		o := serveFlags(fs)
+		if err := fs.parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := o.dataConfig(nil, nil, nil, nil).Heartbeat; got != c.want {
+			t.Errorf("%v: heartbeat interval %s, want %s", c.args, got, c.want)
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ type serveOptions struct {
 	listen, dataDir, wsURL, restURL, tokenFile, groupPrefix, logLevel *string
 	restRate, backfillDays, maxConns, perConn, bookDepth, gcPercent   *int
 	legacyNoData, dailyBars                                           *bool
+	heartbeat                                                         *time.Duration
 	sim                                                               simOptions
 	front                                                             frontOptions
 }
@@ -53,7 +54,9 @@ func serveFlags(fs *flagSet) serveOptions {
 		groupPrefix:  fs.String("group-prefix", "tvbridge_", "prefix of every /groups id (lowercase letters and _, ending in _)"),
 		legacyNoData: fs.Bool("legacy-no-data", false, "answer empty /history ranges with the pre-1.3.26 {\"s\":\"no_data\",\"nb\":...} form"),
 		dailyBars:    fs.Bool("daily-bars", true, "stream daily-bar (\"d\") messages and serve daily history"),
-		logLevel:     fs.String("log-level", "info", "log level: debug, info, warn or error"),
+		heartbeat: fs.Duration("heartbeat-interval", 5*time.Second, "interval of /streaming's {\"heartbeat\":t} lines, sent however busy the stream\n"+
+			"      (TradingView expects one every 5s; 'tvbridge check' fails a stream without one for more than 7s)"),
+		logLevel: fs.String("log-level", "info", "log level: debug, info, warn or error"),
 		gcPercent: fs.Int("gc-percent", 400, "Go garbage-collector target (as GOGC): a larger value trades memory for fewer collections,\n"+
 			"      which keeps /streaming's latency tail short under load; -1 leaves the runtime's setting"),
 		sim:   simFlags(fs),
@@ -87,6 +90,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	if *o.backfillDays < 1 {
 		return fmt.Errorf("--backfill-days %d: want at least 1", *o.backfillDays)
+	}
+	if *o.heartbeat <= 0 {
+		return fmt.Errorf("--heartbeat-interval %s: want a positive duration", *o.heartbeat)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -144,13 +150,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 	}()
 
-	data := api.NewHandler(api.Config{
-		Catalog:      catalog,
-		History:      svc,
-		Tape:         tp,
-		Logger:       log,
-		LegacyNoData: *o.legacyNoData,
-	})
+	data := api.NewHandler(o.dataConfig(catalog, svc, tp, log))
 	fr, err := o.front.build(*o.dataDir, catalog, data, market, tp, up, log)
 	if err != nil {
 		return err
@@ -182,6 +182,18 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return cause
 	}
 	return err
+}
+
+// dataConfig wires the data endpoints and their serve flags.
+func (o serveOptions) dataConfig(catalog *api.Catalog, history api.History, tp tvbridge.Tape, log *slog.Logger) api.Config {
+	return api.Config{
+		Catalog:      catalog,
+		History:      history,
+		Tape:         tp,
+		Logger:       log,
+		LegacyNoData: *o.legacyNoData,
+		Heartbeat:    *o.heartbeat,
+	}
 }
 
 // upstream builds the upstream adapter: to the given URLs, or to an embedded
