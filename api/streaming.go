@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -25,7 +26,7 @@ const batchSize = 256
 // heartbeat line every Heartbeat, however busy the stream. The connection is
 // closed only when the client goes away, falls behind the tape (ErrTooSlow),
 // or a write fails or times out; TradingView then reconnects.
-func (h *Handler) serveStreaming(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) serveStreaming(w http.ResponseWriter, r *http.Request, _ url.Values) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-cache")
