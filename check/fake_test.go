@@ -427,9 +427,9 @@ type fakeStream struct {
 	id       int
 	next     int64 // the next second to emit
 	lastLine int64 // the second of the last line written, for idleHeartbeat
-	emit chan int64
-	done chan struct{}
-	gone chan struct{}
+	emit     chan int64
+	done     chan struct{}
+	gone     chan struct{}
 }
 
 func (f *fakeServer) register() *fakeStream {
