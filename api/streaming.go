@@ -154,9 +154,9 @@ func (s *stream) close(complete bool) {
 // select, for the tape, its heartbeat or its context.
 //
 // A heartbeat goes out every `every` whatever else flows: TradingView asks
-// for one every 5 s, not only when the stream is quiet. A busy
-// stream appends it to the chunk that is due anyway, so it costs one clock
-// read per chunk and no extra write; the timer only wakes an idle stream.
+// for one every 5 s, not only when the stream is quiet. A busy stream
+// appends it to the chunk that is due anyway, so it costs one clock read
+// per chunk and no extra write; the timer only wakes an idle stream.
 func (s *stream) run(ctx context.Context, reader tvbridge.TapeReader, clk clock.Clock, every time.Duration) (string, error) {
 	beats := newHeartbeats(clk, every)
 	defer beats.timer.Stop()
