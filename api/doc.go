@@ -42,7 +42,7 @@
 // # /streaming
 //
 // A chunked response that carries every tick of the tape as one JSON line,
-// written in batches with a flush after each, plus {"heartbeat":t} after
-// Config.Heartbeat of silence. Each write has a deadline; a client that
+// written in batches with a flush after each, plus {"heartbeat":t} every
+// Config.Heartbeat, however busy the stream. Each write has a deadline; a client that
 // falls behind the tape or stalls a write is disconnected and reconnects.
 package api

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
@@ -49,7 +50,7 @@ type Config struct {
 	// {"s":"no_data"[,"nb":...]} instead of empty ok arrays.
 	LegacyNoData bool
 
-	Heartbeat    time.Duration // /streaming heartbeat when idle; default 5s
+	Heartbeat    time.Duration // /streaming heartbeat interval, busy or idle; default 5s
 	WriteTimeout time.Duration // per write on /streaming; default 10s
 	// FlushWindow coalesces /streaming output: each connection reads the
 	// tape and flushes at most this often (and always within it). Zero means
@@ -148,11 +149,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
+// dataHandler serves a data endpoint with its query, already parsed.
+type dataHandler func(w http.ResponseWriter, r *http.Request, q url.Values)
+
 // dataEndpoint wraps a TradingView data endpoint: GET only, the auth hook,
-// and a recover that turns a panic into a logged error response, so no stack
-// trace or 500 ever reaches TradingView. Streaming responses have already
-// started when a panic could happen, so they are only logged and closed.
-func (h *Handler) dataEndpoint(serve http.HandlerFunc, errorBody bool) http.Handler {
+// the query parsed once, and a recover that turns a panic into a logged
+// error response, so no stack trace or 500 ever reaches TradingView.
+// Streaming responses have already started when a panic could happen, so
+// they are only logged and closed.
+//
+// A query that does not parse (a malformed %-escape, a ';' separator) is
+// refused: r.URL.Query would drop the broken pair silently, and
+// /symbol_info?group=%zz would answer every symbol as if no group was asked.
+func (h *Handler) dataEndpoint(serve dataHandler, errorBody bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -177,7 +186,12 @@ func (h *Handler) dataEndpoint(serve http.HandlerFunc, errorBody bool) http.Hand
 				return
 			}
 		}
-		serve(w, r)
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			h.writeError(w, "malformed query string: "+err.Error()+"; percent-encode parameters as %XX")
+			return
+		}
+		serve(w, r, q)
 	})
 }
 

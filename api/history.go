@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -36,8 +37,8 @@ type dayKey struct {
 // (see fragment); a response covering only closed bars that is asked for a
 // second time is also kept whole, so from then on it is a map lookup and
 // one write.
-func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request) {
-	q, err := parseHistoryQuery(r.URL.Query(), h.cat, h.cfg.MaxCountback)
+func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request, query url.Values) {
+	q, err := parseHistoryQuery(query, h.cat, h.cfg.MaxCountback)
 	if err != nil {
 		h.writeError(w, err.Error())
 		return

@@ -409,6 +409,36 @@ func TestHistoryErrors(t *testing.T) {
 	}
 }
 
+// A query that does not parse is an error on every data endpoint, never
+// a query with the broken parameter left out: /symbol_info?group=%zz once
+// answered every symbol.
+func TestMalformedQueryIsAnError(t *testing.T) {
+	env := newTestEnv(t, nil)
+	ok := fmt.Sprintf("resolution=1&from=%d&to=%d", at(305, 700), at(305, 800))
+	for _, q := range []string{
+		"/symbol_info?group=%zz",
+		"/symbol_info?group=%",
+		"/symbol_info?group=tvbridge_stocks&x=%4",
+		"/groups?%zz",
+		"/history?symbol=%zzSBER&" + ok,
+		"/history?symbol=SBER&" + ok + "&countback=%g1",
+		"/history?symbol=SBER;" + ok,
+		"/streaming?x=%zz",
+	} {
+		code, body := env.get(t, q)
+		checkSchema(t, "ErrorResponse", body)
+		if r := decodeHist(t, body); code != http.StatusOK || r.S != "error" || !strings.Contains(r.Errmsg, "malformed query") {
+			t.Errorf("%s: %d %s", q, code, body)
+		}
+	}
+	// The same queries well-formed are answered.
+	for _, q := range []string{"/symbol_info?group=" + env.cat.Groups()[0], "/history?symbol=SBER&" + ok} {
+		if code, body := env.get(t, q); code != http.StatusOK || decodeHist(t, body).S != "ok" {
+			t.Errorf("%s: %d %s", q, code, body)
+		}
+	}
+}
+
 func TestHistoryStorageFailures(t *testing.T) {
 	env := newTestEnv(t, nil)
 	q := histURL("SBER", "1", at(305, 700), at(305, 800))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -22,10 +23,10 @@ const batchSize = 256
 
 // serveStreaming answers /streaming: a chunked response that never ends on
 // its own, carrying every tick of the tape, one JSON object per line, and a
-// heartbeat line after Heartbeat without other output. The connection is
+// heartbeat line every Heartbeat, however busy the stream. The connection is
 // closed only when the client goes away, falls behind the tape (ErrTooSlow),
 // or a write fails or times out; TradingView then reconnects.
-func (h *Handler) serveStreaming(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) serveStreaming(w http.ResponseWriter, r *http.Request, _ url.Values) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-cache")
@@ -149,14 +150,16 @@ func (s *stream) close(complete bool) {
 // read returns goes out as one chunk. While lines flow the goroutine only
 // sleeps out the rest of each window: with a hundred connections a timer
 // reset and a select per chunk cost more than the lines, and a client that
-// left or a heartbeat due is noticed at most one window late. Only an idle
-// stream waits in a select, for the tape, its heartbeat or its context.
-// The heartbeat timer is not reset per chunk either: when it fires after
-// output, it is moved to Heartbeat after that output.
+// left is noticed at most one window late. Only an idle stream waits in a
+// select, for the tape, its heartbeat or its context.
+//
+// A heartbeat goes out every `every` whatever else flows: TradingView asks
+// for one every 5 s, not only when the stream is quiet. A busy stream
+// appends it to the chunk that is due anyway, so it costs one clock read
+// per chunk and no extra write; the timer only wakes an idle stream.
 func (s *stream) run(ctx context.Context, reader tvbridge.TapeReader, clk clock.Clock, every time.Duration) (string, error) {
-	lastOut := clk.Now() // taken first, so the timer never fires before lastOut+every
-	heartbeat := clk.NewTimer(every)
-	defer heartbeat.Stop()
+	beats := newHeartbeats(clk, every)
+	defer beats.timer.Stop()
 	read := s.reader(reader)
 	var lastRead time.Time
 	for {
@@ -176,7 +179,7 @@ func (s *stream) run(ctx context.Context, reader tvbridge.TapeReader, clk clock.
 		case err != nil:
 			return "tape failed", err
 		case n > 0:
-			lastOut = clk.Now()
+			s.buf = beats.appendDue(s.buf)
 			if err := s.send(); err != nil {
 				return "write failed", err
 			}
@@ -189,20 +192,47 @@ func (s *stream) run(ctx context.Context, reader tvbridge.TapeReader, clk clock.
 		case <-ctx.Done():
 			return "client gone", context.Cause(ctx)
 		case <-wake:
-		case <-heartbeat.C():
-			now := clk.Now()
-			if idle := now.Sub(lastOut); idle < every {
-				heartbeat.Reset(every - idle)
-				continue
-			}
-			s.buf = tape.AppendHeartbeat(s.buf[:chunkHeadroom], now)
-			lastOut = now
+		case <-beats.timer.C():
+			// The timer may be early: a busy stream sent the beat it was
+			// armed for with a chunk. Then this sends nothing and re-arms.
+			s.buf = beats.appendDue(s.buf[:chunkHeadroom])
 			if err := s.send(); err != nil {
 				return "write failed", err
 			}
-			heartbeat.Reset(every)
+			beats.rearm()
 		}
 	}
+}
+
+// heartbeats schedules a stream's heartbeat lines on the clock: one every
+// interval, stamped with the clock's Unix seconds.
+type heartbeats struct {
+	clk   clock.Clock
+	every time.Duration
+	next  time.Time   // when the next heartbeat is due
+	timer clock.Timer // set for next or earlier: it wakes an idle stream
+}
+
+func newHeartbeats(clk clock.Clock, every time.Duration) *heartbeats {
+	// next is taken first, so the timer never fires before it.
+	b := &heartbeats{clk: clk, every: every, next: clk.Now().Add(every)}
+	b.timer = clk.NewTimer(every)
+	return b
+}
+
+// appendDue appends a heartbeat line to dst when one is due.
+func (b *heartbeats) appendDue(dst []byte) []byte {
+	now := b.clk.Now()
+	if now.Before(b.next) {
+		return dst
+	}
+	b.next = now.Add(b.every)
+	return tape.AppendHeartbeat(dst, now)
+}
+
+// rearm sets the fired timer for the next heartbeat.
+func (b *heartbeats) rearm() {
+	b.timer.Reset(b.next.Sub(b.clk.Now()))
 }
 
 // lineReader is what the in-process tape's readers offer besides Poll:

@@ -421,21 +421,89 @@ func TestStreamingTapePanicClosesTheConnection(t *testing.T) {
 	}
 }
 
-// The heartbeat follows Heartbeat of silence, counted from the last line.
-func TestStreamingHeartbeatOnlyAfterSilence(t *testing.T) {
+// busyStreamBeats keeps a stream busy with a trade every second of the fake
+// clock for 20 s and requires a heartbeat every 5 s among the trades, each
+// stamped with the clock's time and sent before the next second's trade.
+func busyStreamBeats(t *testing.T, env *testEnv, next func() []byte) {
+	t.Helper()
+	env.clk.BlockUntil(1) // subscribed, heartbeat armed for fixtureNow+5s
+	var beats []int64
+	for sec := 1; sec <= 20; sec++ {
+		env.clk.Advance(time.Second)
+		now := fixtureNow.Add(time.Duration(sec) * time.Second)
+		env.tape.Append(tvbridge.Tick{Kind: tvbridge.TickTrade, FIGI: sberFIGI, Symbol: "SBER", Time: now, Price: 250, Size: 1})
+		for {
+			m := checkStreamLine(t, next())
+			if hb, ok := m["heartbeat"].(float64); ok {
+				if len(beats) > 0 && int64(hb)-beats[len(beats)-1] > 5 {
+					t.Fatalf("heartbeat at %v after one at %d: more than 5 s apart", hb, beats[len(beats)-1])
+				}
+				beats = append(beats, int64(hb))
+				continue
+			}
+			if m["t"] != float64(now.Unix()) {
+				t.Fatalf("line %v, want the trade of %d", m, now.Unix())
+			}
+			break
+		}
+	}
+	// The beat of second 20 may follow that second's trade, still unread.
+	want := []int64{fixtureNow.Unix() + 5, fixtureNow.Unix() + 10, fixtureNow.Unix() + 15}
+	if !slices.Equal(beats, want) && !slices.Equal(beats, append(want, fixtureNow.Unix()+20)) {
+		t.Fatalf("heartbeats %v on a stream busy with a trade a second, want one every 5 s: %v", beats, want)
+	}
+}
+
+// A stream that never falls silent still carries a heartbeat every
+// Heartbeat, as TradingView asks: on a taken-over connection...
+func TestStreamingHeartbeatEveryIntervalWhileBusy(t *testing.T) {
 	env := newTestEnv(t, nil)
+	s := dialStream(t, newServer(t, env.h))
+	busyStreamBeats(t, env, func() []byte { return s.line(t) })
+}
+
+// ...and through the ResponseWriter (an HTTP/1.0 client), with a
+// configured interval.
+func TestStreamingHeartbeatEveryIntervalHTTP10(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Heartbeat = 5 * time.Second })
 	srv := newServer(t, env.h)
-	s := dialStream(t, srv)
-	env.clk.BlockUntil(1) // heartbeat armed for fixtureNow+5s
-	env.clk.Advance(3 * time.Second)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /streaming HTTP/1.0\r\nHost: tradingview\r\n\r\n")
+	tp := textproto.NewReader(bufio.NewReader(conn))
+	if status, err := tp.ReadLine(); err != nil || status != "HTTP/1.0 200 OK" {
+		t.Fatalf("status line %q, %v", status, err)
+	}
+	if _, err := tp.ReadMIMEHeader(); err != nil {
+		t.Fatal(err)
+	}
+	busyStreamBeats(t, env, func() []byte {
+		line, err := tp.R.ReadBytes('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		return line
+	})
+}
+
+// An idle stream gets its heartbeat on the timer, then every interval:
+// here a configured 2 s.
+func TestStreamingHeartbeatConfiguredInterval(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Heartbeat = 2 * time.Second })
+	s := dialStream(t, newServer(t, env.h))
+	env.clk.BlockUntil(1)
+	env.clk.Advance(1500 * time.Millisecond)
 	env.tape.Append(sampleTicks(fixtureNow)[0])
 	checkStreamLine(t, s.line(t))
-
-	env.clk.Advance(2 * time.Second) // the timer fires, 2 s after the line: no heartbeat yet
-	env.clk.BlockUntil(1)            // re-armed for 5 s after the line
-	env.clk.Advance(3 * time.Second)
-	hb := checkStreamLine(t, s.line(t))
-	if want := fixtureNow.Add(8 * time.Second).Unix(); hb["heartbeat"] != float64(want) {
-		t.Fatalf("first line after the trade: %v, want the heartbeat of %d", hb, want)
+	for i := 1; i <= 3; i++ {
+		env.clk.BlockUntil(1)
+		env.clk.Set(fixtureNow.Add(time.Duration(i) * 2 * time.Second))
+		hb := checkStreamLine(t, s.line(t))
+		if want := fixtureNow.Add(time.Duration(i) * 2 * time.Second).Unix(); hb["heartbeat"] != float64(want) {
+			t.Fatalf("line %v, want the heartbeat of %d", hb, want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 )
 
@@ -122,8 +123,8 @@ func encodeJSON(v any) ([]byte, error) {
 
 // serveSymbolInfo answers /symbol_info[?group=id]. Symbols of a group that
 // has none are not listed by /groups, so asking for it is an error.
-func (h *Handler) serveSymbolInfo(w http.ResponseWriter, r *http.Request) {
-	group := r.URL.Query().Get("group")
+func (h *Handler) serveSymbolInfo(w http.ResponseWriter, _ *http.Request, q url.Values) {
+	group := q.Get("group")
 	if group == "" {
 		if len(h.cat.symbols) == 0 {
 			h.writeError(w, "no symbols are available yet")
@@ -140,6 +141,6 @@ func (h *Handler) serveSymbolInfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, body)
 }
 
-func (h *Handler) serveGroups(w http.ResponseWriter, _ *http.Request) {
+func (h *Handler) serveGroups(w http.ResponseWriter, _ *http.Request, _ url.Values) {
 	writeJSON(w, h.cat.groupList)
 }

@@ -65,6 +65,7 @@ var catalogue = []Check{
 	{"streaming/time-never-decreases", "tick time never decreases per symbol and message type"},
 	{"streaming/delay", "delay from tick time to receipt: error above 5 s, warning above 1 s"},
 	{"streaming/heartbeat", "the stream is never silent for long: a heartbeat every 5 s when there is nothing else"},
+	{"streaming/heartbeat-interval", "a heartbeat at least every 5 s (7 s with slack) on every connection, also while ticks flow"},
 	{"streaming/tick-kinds", "trades, bids and asks (quotes count as both) all appear"},
 	{"streaming/known-symbols", "every tick's symbol is a symbol or ticker of /symbol_info"},
 	{"streaming/every-symbol-ticks", "every symbol in session during the run ticks (cross-checked with /history)"},

@@ -179,6 +179,7 @@ func TestDefectsAreReportedByName(t *testing.T) {
 		{"a lowercase exchange", defects{lowercaseExch: true}, false, []string{"symbol_info"}, []string{"symbol_info/exchanges"}},
 		{"a symbol that never streams", defects{dropSymbol: true}, false, []string{"streaming"}, []string{"streaming/every-symbol-ticks"}},
 		{"a streamed symbol /symbol_info lacks", defects{extraSymbol: true}, false, []string{"streaming"}, []string{"streaming/known-symbols"}},
+		{"heartbeats only when idle", defects{idleHeartbeat: true}, false, []string{"streaming"}, []string{"streaming/heartbeat-interval"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

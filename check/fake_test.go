@@ -42,6 +42,7 @@ type defects struct {
 	lowercaseExch    bool   // an exchange in lowercase
 	dropSymbol       bool   // NYS never streams, though it trades
 	extraSymbol      bool   // ticks for a symbol /symbol_info does not list
+	idleHeartbeat    bool   // a heartbeat only after 5 s without other lines
 }
 
 type fakeSymbol struct {
@@ -423,18 +424,20 @@ func encodeBars(bars []bar) string {
 
 // fakeStream is one open /streaming connection, emitting when told.
 type fakeStream struct {
-	id   int
-	next int64 // the next second to emit
-	emit chan int64
-	done chan struct{}
-	gone chan struct{}
+	id       int
+	next     int64 // the next second to emit
+	lastLine int64 // the second of the last line written, for idleHeartbeat
+	emit     chan int64
+	done     chan struct{}
+	gone     chan struct{}
 }
 
 func (f *fakeServer) register() *fakeStream {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.nextID++
-	st := &fakeStream{id: f.nextID, next: f.clk.Now().Unix(), emit: make(chan int64), done: make(chan struct{}), gone: make(chan struct{})}
+	now := f.clk.Now().Unix()
+	st := &fakeStream{id: f.nextID, next: now, lastLine: now, emit: make(chan int64), done: make(chan struct{}), gone: make(chan struct{})}
 	f.streams[st.id] = st
 	f.led.open(st.id)
 	return st
@@ -547,6 +550,7 @@ func (f *fakeServer) appendSecond(b []byte, st *fakeStream, s int64) []byte {
 		return t
 	}
 	num := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	start := len(b)
 	if f.d.extraSymbol && s%30 == 0 {
 		b = fmt.Appendf(b, `{"f":"q","id":"ZZZ","t":%d,"ap":2,"as":1,"bp":1,"bs":1}`+"\n", ts(s))
 	}
@@ -576,8 +580,12 @@ func (f *fakeServer) appendSecond(b []byte, st *fakeStream, s int64) []byte {
 			}
 		}
 	}
-	if s%5 == 0 {
+	switch {
+	case f.d.idleHeartbeat && len(b) > start:
+		st.lastLine = s
+	case f.d.idleHeartbeat && s-st.lastLine >= 5, !f.d.idleHeartbeat && s%5 == 0:
 		b = fmt.Appendf(b, `{"heartbeat":%d}`+"\n", ts(s))
+		st.lastLine = s
 	}
 	return b
 }

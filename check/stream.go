@@ -133,6 +133,11 @@ type connState struct {
 	lastRecv          time.Time
 	maxSilence        time.Duration
 
+	lastBeat       time.Time     // the last heartbeat, or the connection opening
+	maxBeatGap     time.Duration // the longest time without a heartbeat
+	ticksSinceBeat int
+	gapTicks       int // ticks that arrived during maxBeatGap
+
 	kinds   map[byte]int
 	ticks   map[string]int // per symbol, heartbeats aside
 	last    map[tickKey]float64
@@ -208,7 +213,7 @@ func (c *connState) run(ctx context.Context) {
 		c.endAt, c.endErr = now, fmt.Errorf("HTTP %d", resp.StatusCode)
 		return
 	}
-	c.lastRecv = now
+	c.lastRecv, c.lastBeat = now, now
 	c.read(ctx, resp.Body)
 }
 
@@ -249,6 +254,7 @@ func (c *connState) finish(ctx context.Context, now time.Time, err error) {
 		c.endErr = nil
 	}
 	c.silence(now)
+	c.beatGap(now)
 }
 
 func (c *connState) silence(now time.Time) {
@@ -256,6 +262,14 @@ func (c *connState) silence(now time.Time) {
 		c.maxSilence = d
 	}
 	c.lastRecv = now
+}
+
+// beatGap notes the time since the last heartbeat (or the connection
+// opening), with the ticks that arrived meanwhile.
+func (c *connState) beatGap(now time.Time) {
+	if d := now.Sub(c.lastBeat); d > c.maxBeatGap {
+		c.maxBeatGap, c.gapTicks = d, c.ticksSinceBeat
+	}
 }
 
 func (c *connState) lineEvidence(line []byte) *exchange {
@@ -280,8 +294,11 @@ func (c *connState) onLine(line []byte, now time.Time) {
 	}
 	if msg.Kind == kindHeartbeat {
 		c.heartbeats++
+		c.beatGap(now)
+		c.lastBeat, c.ticksSinceBeat = now, 0
 		return
 	}
+	c.ticksSinceBeat++
 	if len(problems) > 0 {
 		return
 	}

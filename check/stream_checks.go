@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// heartbeatGap is the longest silence that passes: a heartbeat every 5 s,
-// plus slack for the network.
+// heartbeatGap is the longest silence, and the longest time without a
+// heartbeat, that passes: a heartbeat every 5 s, plus slack for the
+// network.
 const heartbeatGap = 7 * time.Second
 
 // checkStreaming turns what the connections saw into results.
@@ -27,6 +28,7 @@ func (r *runner) checkStreaming(ctx context.Context, sr *streamRun) {
 	r.mergeTallies("streaming/time-never-decreases", live, func(c *connState) *tally { return &c.backwards }, "tick times never decreased")
 	r.checkDelay(live)
 	r.checkHeartbeat(live)
+	r.checkHeartbeatInterval(live)
 	r.checkTickKinds(live)
 	r.checkKnownSymbols(live)
 	r.checkEverySymbolTicks(ctx, live)
@@ -171,6 +173,36 @@ func (r *runner) checkHeartbeat(live []*connState) {
 	}
 	t.pass("never silent for more than %s (%s)", heartbeatGap, plural(beats, "heartbeat"))
 	r.setTally("streaming/heartbeat", t)
+}
+
+// checkHeartbeatInterval requires a heartbeat at least every heartbeatGap
+// on every connection, however busy it is: TradingView's text asks for one
+// every 5 s, not only when nothing else goes out, so a stream that
+// heartbeats only when idle fails here while ticks flow.
+func (r *runner) checkHeartbeatInterval(live []*connState) {
+	t := &tally{}
+	var worst time.Duration
+	checked := 0
+	for _, c := range live {
+		if open := c.endAt.Sub(c.connectAt); c.heartbeats == 0 && open <= heartbeatGap {
+			t.skip("connection %d was open for %s only, too short to expect a heartbeat", c.idx, open.Round(time.Millisecond))
+			continue
+		}
+		checked++
+		worst = max(worst, c.maxBeatGap)
+		if c.maxBeatGap > heartbeatGap {
+			busy := ""
+			if c.gapTicks > 0 {
+				busy = " while " + plural(c.gapTicks, "tick") + " arrived"
+			}
+			t.fail(c.ex, "connection %d carried no heartbeat for %s%s; send {\"heartbeat\":t} every 5 s whatever else goes out",
+				c.idx, c.maxBeatGap.Round(time.Second), busy)
+		}
+	}
+	if checked > 0 {
+		t.pass("a heartbeat at least every %s on %s (longest gap %s)", heartbeatGap, plural(checked, "connection"), worst.Round(time.Second))
+	}
+	r.setTally("streaming/heartbeat-interval", t)
 }
 
 // streamTotals sums counts over the connections.

@@ -59,7 +59,7 @@ func readLines(t *testing.T, lines ...line) (*connState, *runner) {
 	sr := &streamRun{r: r, opened: make(chan struct{})}
 	c := newConnState(0, sr)
 	c.ex = &exchange{status: http.StatusOK, proto: "HTTP/1.1", header: http.Header{}}
-	c.connectAt, c.lastRecv = clk.Now(), clk.Now()
+	c.connectAt, c.lastRecv, c.lastBeat = clk.Now(), clk.Now(), clk.Now()
 	sr.conns = []*connState{c}
 	c.read(context.Background(), &clockedReader{clk: clk, lines: lines})
 	return c, r
@@ -144,6 +144,47 @@ func TestStreamSilenceWarns(t *testing.T) {
 	r.checkHeartbeat([]*connState{c})
 	if res := r.results["streaming/heartbeat"]; res.Status != Warn || !strings.Contains(res.Reason, "silent for 9s") {
 		t.Errorf("%s %s", res.Status, res.Reason)
+	}
+}
+
+// busyLines is a trade a second for n seconds, with a heartbeat at the
+// seconds beats lists.
+func busyLines(n int64, beats ...int64) []line {
+	var out []line
+	for s := int64(1); s <= n; s++ {
+		out = append(out, line{time.Second, fmt.Sprintf(`{"f":"t","id":"AAA","p":1,"s":1,"t":%d}`+"\n", at(s))})
+		for _, b := range beats {
+			if b == s {
+				out = append(out, line{0, fmt.Sprintf(`{"heartbeat":%d}`+"\n", at(s))})
+			}
+		}
+	}
+	return out
+}
+
+// A stream never silent still fails when its heartbeats are too far apart.
+func TestStreamHeartbeatInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		lines  []line
+		status Status
+		reason string
+	}{
+		{"every 5 s among trades", busyLines(20, 5, 10, 15, 20), Pass, "longest gap 5s"},
+		{"only when idle", busyLines(20), Fail, "no heartbeat for 20s while 20 ticks arrived"},
+		{"a gap of 8 s", busyLines(20, 5, 13, 18), Fail, "no heartbeat for 8s while 8 ticks arrived"},
+		{"a short run", busyLines(3), Skip, "too short"},
+	} {
+		c, r := readLines(t, tc.lines...)
+		c.stopped = true
+		r.checkHeartbeat([]*connState{c})
+		r.checkHeartbeatInterval([]*connState{c})
+		if res := r.results["streaming/heartbeat"]; res.Status != Pass {
+			t.Errorf("%s: streaming/heartbeat %s %s, want pass: the stream is never silent", tc.name, res.Status, res.Reason)
+		}
+		if res := r.results["streaming/heartbeat-interval"]; res.Status != tc.status || !strings.Contains(res.Reason, tc.reason) {
+			t.Errorf("%s: %s %s, want %s with %q", tc.name, res.Status, res.Reason, tc.status, tc.reason)
+		}
 	}
 }
 

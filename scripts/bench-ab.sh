@@ -6,8 +6,10 @@
 #
 # Builds the integration test binary at OLD and at NEW, both with NEW's
 # streaming_bench_test.go (the same harness), then runs them in turn ROUNDS
-# times (default 5) and prints one line per run. BENCH defaults to the
-# 104-connection /streaming latency benchmark.
+# times (default 5) and prints one line per run, ending in the CPU seconds
+# the run took (user + system, client processes included): on a loaded
+# machine latency tails follow the load, CPU time much less. BENCH defaults
+# to the 104-connection /streaming latency benchmark.
 set -euo pipefail
 old=$1 new=$2 rounds=${3:-5}
 bench=${4:-'StreamingLatency/connections=104/flush=adaptive/clients=own'}
@@ -30,7 +32,9 @@ done
 cd "$root/integration"
 for _ in $(seq "$rounds"); do
 	for side in old new; do
-		"$tmp/$side.test" -test.run '^$' -test.bench "$bench" -test.benchtime 1x 2>&1 |
-			grep '^Benchmark' | sed "s/^/$side /"
+		# TIMEFORMAT makes bash's time report the run's CPU seconds alone.
+		{ TIMEFORMAT='%U %S'; time "$tmp/$side.test" -test.run '^$' -test.bench "$bench" -test.benchtime 1x >"$tmp/out" 2>&1; } 2>"$tmp/cpu"
+		cpu=$(awk '{printf "%.1f", $1 + $2}' "$tmp/cpu")
+		grep '^Benchmark' "$tmp/out" | sed "s/^/$side /; s/\$/ $cpu cpu_s/"
 	done
 done

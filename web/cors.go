@@ -28,8 +28,11 @@ type CORSConfig struct {
 	Origins []string
 	// Staging also allows StagingOrigins.
 	Staging bool
-	// MaxAge is how long browsers may cache a preflight answer; default
-	// 10 minutes (Chrome caps it at 2 hours).
+	// MaxAge is how long browsers may cache a preflight answer
+	// (Access-Control-Max-Age, whole seconds), so that a page polling the
+	// trading endpoints is not preflighted before every request. Zero
+	// means 10 minutes; negative sends no Max-Age, and browsers then keep
+	// a preflight for 5 seconds. Chrome caps it at 2 hours, Firefox at 24.
 	MaxAge time.Duration
 }
 
@@ -139,10 +142,7 @@ func CORS(cfg CORSConfig, next http.Handler) http.Handler {
 	if err != nil {
 		panic(err)
 	}
-	if cfg.MaxAge <= 0 {
-		cfg.MaxAge = 10 * time.Minute
-	}
-	maxAge := strconv.Itoa(int(cfg.MaxAge / time.Second))
+	maxAge := preflightMaxAge(cfg.MaxAge)
 	allowed := func(raw string) bool {
 		o, ok := parseOrigin(raw)
 		if !ok {
@@ -194,8 +194,22 @@ func preflight(w http.ResponseWriter, r *http.Request, origin string, ok bool, m
 	if r.Header.Get("Access-Control-Request-Private-Network") == "true" {
 		h.Set("Access-Control-Allow-Private-Network", "true")
 	}
-	h.Set("Access-Control-Max-Age", maxAge)
+	if maxAge != "" {
+		h.Set("Access-Control-Max-Age", maxAge)
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// preflightMaxAge is the Access-Control-Max-Age value for CORSConfig.MaxAge,
+// or "" for none.
+func preflightMaxAge(d time.Duration) string {
+	switch {
+	case d == 0:
+		d = 10 * time.Minute
+	case d < 0:
+		return ""
+	}
+	return strconv.Itoa(int(d / time.Second))
 }
 
 // requestedHeaders echoes the header names a preflight asks for, keeping

@@ -3,8 +3,10 @@ package web
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // statusHandler answers every request with the status in the path, like
@@ -124,6 +126,22 @@ func TestCORSPreflight(t *testing.T) {
 	corsRequest(h, http.MethodOptions, "/", "https://www.tradingview.com")
 	if !called {
 		t.Error("plain OPTIONS did not reach the API")
+	}
+}
+
+// Access-Control-Max-Age lets browsers reuse a preflight instead of asking
+// before every poll: 10 minutes by default, configurable, or none.
+func TestCORSPreflightMaxAge(t *testing.T) {
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("preflight reached the API") })
+	for _, c := range []struct {
+		maxAge time.Duration
+		want   []string
+	}{{0, []string{"600"}}, {2 * time.Minute, []string{"120"}}, {1500 * time.Millisecond, []string{"1"}}, {-1, nil}} {
+		w := corsRequest(CORS(CORSConfig{MaxAge: c.maxAge}, next), http.MethodOptions, "/accounts/1/state",
+			"https://www.tradingview.com", "Access-Control-Request-Method", "GET")
+		if got := w.Header().Values("Access-Control-Max-Age"); w.Code != http.StatusNoContent || !slices.Equal(got, c.want) {
+			t.Errorf("MaxAge %s: %d, Access-Control-Max-Age %q, want %q", c.maxAge, w.Code, got, c.want)
+		}
 	}
 }
 

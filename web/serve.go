@@ -29,6 +29,12 @@ type Options struct {
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes idle keep-alive connections; default 2 minutes.
 	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's line and headers; default
+	// DefaultMaxHeaderBytes. A request over it is answered 431 with
+	// TradingView's error body, up to 4 times the limit; a request larger
+	// still is cut off by net/http, which answers its own plain-text 431
+	// before any handler runs.
+	MaxHeaderBytes int
 }
 
 // errShutdown is the cause of the request contexts shutdown cancels.
@@ -51,10 +57,10 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, opts Options) e
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           limitHeaders(opts.MaxHeaderBytes, h),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		IdleTimeout:       opts.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    headerReadFactor * opts.MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 		Protocols:         &protocols,
@@ -114,5 +120,8 @@ func (o *Options) setDefaults() {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 2 * time.Minute
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 }

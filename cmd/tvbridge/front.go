@@ -33,6 +33,7 @@ type frontOptions struct {
 	dataPublic, endStreams, corsStaging                                                               *bool
 	tokenLifetime                                                                                     *time.Duration
 	paperCommission                                                                                   *float64
+	maxHeaderBytes, corsMaxAge                                                                        *int
 }
 
 func frontFlags(fs *flagSet) frontOptions {
@@ -44,8 +45,12 @@ func frontFlags(fs *flagSet) frontOptions {
 		endStreams:    fs.Bool("end-streams-on-expiry", false, "end an open /streaming response when its token expires (revoked tokens always end it)"),
 		corsOrigins:   fs.String("cors-origins", strings.Join(web.DefaultOrigins, ","), "comma-separated origins allowed by CORS; \"*.\" matches subdomains"),
 		corsStaging:   fs.Bool("cors-staging", false, "also allow TradingView's staging origins (https://*.xstaging.tv, http://localhost:6285)"),
-		tlsCert:       fs.String("tls-cert-file", "", "PEM certificate chain; with --tls-key-file serves HTTPS, reloading both when they change"),
-		tlsKey:        fs.String("tls-key-file", "", "PEM private key of --tls-cert-file"),
+		corsMaxAge: fs.Int("cors-max-age", 600, "seconds browsers may reuse a CORS preflight answer (Access-Control-Max-Age), so that\n"+
+			"      polling the trading endpoints is not preflighted every time; 0 sends no Access-Control-Max-Age"),
+		tlsCert: fs.String("tls-cert-file", "", "PEM certificate chain; with --tls-key-file serves HTTPS, reloading both when they change"),
+		tlsKey:  fs.String("tls-key-file", "", "PEM private key of --tls-cert-file"),
+		maxHeaderBytes: fs.Int("max-header-bytes", web.DefaultMaxHeaderBytes, "largest request line and headers accepted, in bytes (room for TradingView's bearer\n"+
+			"      tokens and cookies); a larger request gets HTTP 431 with {\"s\":\"error\",\"errmsg\":...}"),
 		tradingBackend: fs.String("trading-backend", "paper", "trading backend: \"paper\" (paper trading against the live book), \"tinkoff\" (the upstream's\n"+
 			"      v1 order API; needs --tinkoff-accounts) or \"off\""),
 		tinkoffAccounts: fs.String("tinkoff-accounts", "", "with --trading-backend tinkoff: which upstream brokerAccountIds each user may trade,\n"+
@@ -78,6 +83,12 @@ func (o frontOptions) validate() error {
 	}
 	if _, err := parseCash(*o.paperCash, *o.paperCurrency); err != nil {
 		return fmt.Errorf("--paper-cash: %w", err)
+	}
+	if n := *o.maxHeaderBytes; n < minHeaderBytes || n > maxHeaderBytes {
+		return fmt.Errorf("--max-header-bytes %d: want %d to %d", n, minHeaderBytes, maxHeaderBytes)
+	}
+	if *o.corsMaxAge < 0 {
+		return fmt.Errorf("--cors-max-age %d: want 0 (none) or more seconds", *o.corsMaxAge)
 	}
 	return nil
 }
@@ -131,10 +142,18 @@ func currencyCode(v string) bool {
 	return true
 }
 
+// Bounds of --max-header-bytes: below 4 KiB a bearer token may not fit; the
+// server reads up to 4 times the limit per connection, so 1 MiB is plenty.
+const (
+	minHeaderBytes = 4 << 10
+	maxHeaderBytes = 1 << 20
+)
+
 // front is the HTTP side of serve: routes, authentication and trading.
 type front struct {
 	handler http.Handler
 	tls     *web.TLSConfig
+	opts    web.Options                   // everything but TLS and the logger
 	run     []func(context.Context) error // background loops (the trading manager)
 	closers []func() error
 }
@@ -182,22 +201,35 @@ func (o frontOptions) build(dataDir string, catalog *api.Catalog, data http.Hand
 		mux.Handle("/mapping", trade.Mapping())
 		mux.Handle("/", protectTrading(trade))
 	}
+	cors, err := o.cors()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	f.handler = web.CORS(cors, mux)
+	f.opts = web.Options{MaxHeaderBytes: *o.maxHeaderBytes}
+	if *o.tlsCert != "" {
+		f.tls = &web.TLSConfig{CertFile: *o.tlsCert, KeyFile: *o.tlsKey, Logger: log}
+	}
+	return f, nil
+}
+
+// cors is the CORS configuration of the flags.
+func (o frontOptions) cors() (web.CORSConfig, error) {
 	var origins []string
 	for _, s := range strings.Split(*o.corsOrigins, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			origins = append(origins, s)
 		}
 	}
-	cors := web.CORSConfig{Origins: origins, Staging: *o.corsStaging}
+	cors := web.CORSConfig{Origins: origins, Staging: *o.corsStaging, MaxAge: time.Duration(*o.corsMaxAge) * time.Second}
+	if *o.corsMaxAge == 0 {
+		cors.MaxAge = -1 // none; a zero MaxAge is the default
+	}
 	if err := cors.Validate(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("--cors-origins: %w", err)
+		return web.CORSConfig{}, fmt.Errorf("--cors-origins: %w", err)
 	}
-	f.handler = web.CORS(cors, mux)
-	if *o.tlsCert != "" {
-		f.tls = &web.TLSConfig{CertFile: *o.tlsCert, KeyFile: *o.tlsKey, Logger: log}
-	}
-	return f, nil
+	return cors, nil
 }
 
 // noAuth is the --auth none mode: every request acts as the local demo user.
@@ -277,5 +309,7 @@ func parseAccounts(v string) (map[string][]string, error) {
 
 // serveFront serves the front on ln until ctx ends.
 func serveFront(ctx context.Context, ln net.Listener, f *front, log *slog.Logger) error {
-	return web.Serve(ctx, ln, f.handler, web.Options{TLS: f.tls, Logger: log})
+	opts := f.opts
+	opts.TLS, opts.Logger = f.tls, log
+	return web.Serve(ctx, ln, f.handler, opts)
 }

@@ -9,11 +9,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"tvbridge/web"
 )
 
 func TestHelpDocumentsEveryFlag(t *testing.T) {
@@ -61,6 +65,16 @@ func TestBadCommandLines(t *testing.T) {
 			t.Errorf("%v: exit %d, %q", c.args, code, out.String())
 		}
 	}
+	out.Reset()
+	if code := run(context.Background(), []string{"serve", "--heartbeat-interval", "0s"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "heartbeat-interval") {
+		t.Errorf("bad --heartbeat-interval: exit %d, %q", code, out.String())
+	}
+	for _, bad := range [][]string{{"--max-header-bytes", "1000"}, {"--max-header-bytes", "2000000"}, {"--cors-max-age", "-1"}} {
+		out.Reset()
+		if code := run(context.Background(), append([]string{"serve"}, bad...), io.Discard, &out); code != 1 || !strings.Contains(out.String(), bad[0]) {
+			t.Errorf("serve %v: exit %d, %q", bad, code, out.String())
+		}
+	}
 	t.Setenv("TINKOFF_TOKEN", "")
 	out.Reset()
 	if code := run(context.Background(), []string{"serve", "--upstream-rest-url", "http://127.0.0.1:1/openapi"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "TINKOFF_TOKEN") {
@@ -73,6 +87,52 @@ func TestEnvironmentSetsFlags(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"serve"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "--book-depth 99") {
 		t.Fatalf("$TVBRIDGE_BOOK_DEPTH ignored: exit %d, %q", code, out.String())
+	}
+}
+
+// The data endpoints get their serve flags, from the environment or the
+// command line (which wins).
+func TestServeFlagsConfigureTheDataEndpoints(t *testing.T) {
+	t.Setenv("TVBRIDGE_HEARTBEAT_INTERVAL", "3s")
+	for _, c := range []struct {
+		args []string
+		want time.Duration
+	}{{nil, 3 * time.Second}, {[]string{"--heartbeat-interval", "2s"}, 2 * time.Second}} {
+		fs := newFlagSet("serve", "", io.Discard)
+		o := serveFlags(fs)
+		if err := fs.parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := o.dataConfig(nil, nil, nil, nil).Heartbeat; got != c.want {
+			t.Errorf("%v: heartbeat interval %s, want %s", c.args, got, c.want)
+		}
+	}
+}
+
+// --cors-max-age sets the preflights' Access-Control-Max-Age, and 0 drops it.
+func TestCORSMaxAgeFlag(t *testing.T) {
+	t.Setenv("TVBRIDGE_CORS_MAX_AGE", "120")
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{{nil, []string{"120"}}, {[]string{"--cors-max-age", "0"}, nil}, {[]string{"--cors-max-age", "600"}, []string{"600"}}} {
+		fs := newFlagSet("serve", "", io.Discard)
+		o := serveFlags(fs)
+		if err := fs.parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		cors, err := o.front.cors()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest(http.MethodOptions, "/accounts", nil)
+		r.Header.Set("Origin", "https://www.tradingview.com")
+		r.Header.Set("Access-Control-Request-Method", "GET")
+		w := httptest.NewRecorder()
+		web.CORS(cors, http.NotFoundHandler()).ServeHTTP(w, r)
+		if got := w.Header().Values("Access-Control-Max-Age"); w.Code != http.StatusNoContent || !slices.Equal(got, c.want) {
+			t.Errorf("%v: %d, Access-Control-Max-Age %q, want %q", c.args, w.Code, got, c.want)
+		}
 	}
 }
 
@@ -104,7 +164,8 @@ func TestServeSmoke(t *testing.T) {
 	logs := &syncBuffer{}
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--backfill-days", "1"}, io.Discard, logs)
+		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--backfill-days", "1",
+			"--max-header-bytes", "16384"}, io.Discard, logs)
 	}()
 	base := waitForURL(t, logs, exit)
 
@@ -134,9 +195,45 @@ func TestServeSmoke(t *testing.T) {
 		t.Fatalf("/streaming first line %q: %v", line, err)
 	}
 
+	webErrors(t, base)
+
 	cancel()
 	if code := <-exit; code != 0 {
 		t.Fatalf("serve exited %d after shutdown; logs:\n%s", code, logs)
+	}
+}
+
+// webErrors checks serve's answers to requests net/http or the mux could
+// answer in their own way: errors in TradingView's form, and preflights
+// browsers may cache.
+func webErrors(t *testing.T, base string) {
+	t.Helper()
+	var e struct{ S, Errmsg string }
+	getJSON(t, base+"/symbol_info?group=%zz", &e)
+	if e.S != "error" || !strings.Contains(e.Errmsg, "malformed query") {
+		t.Errorf("/symbol_info?group=%%zz: %+v", e)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/symbol_info", nil)
+	req.Header.Set("Cookie", strings.Repeat("c", 20<<10)) // over --max-header-bytes 16384
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || !json.Valid(body) || !strings.Contains(string(body), `"s":"error"`) {
+		t.Errorf("20 KB cookie: %d %s", resp.StatusCode, body)
+	}
+	req, _ = http.NewRequest(http.MethodOptions, base+"/accounts", nil)
+	req.Header.Set("Origin", "https://www.tradingview.com")
+	req.Header.Set("Access-Control-Request-Method", "GET")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Max-Age") != "600" {
+		t.Errorf("preflight: %d, Access-Control-Max-Age %q", resp.StatusCode, resp.Header.Get("Access-Control-Max-Age"))
 	}
 }
 

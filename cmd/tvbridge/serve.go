@@ -35,6 +35,7 @@ type serveOptions struct {
 	closeGrace, auditInterval                                         *time.Duration
 	restRate, backfillDays, maxConns, perConn, bookDepth, gcPercent   *int
 	legacyNoData, dailyBars                                           *bool
+	heartbeat                                                         *time.Duration
 	sim                                                               simOptions
 	front                                                             frontOptions
 }
@@ -55,7 +56,9 @@ func serveFlags(fs *flagSet) serveOptions {
 		groupPrefix:  fs.String("group-prefix", "tvbridge_", "prefix of every /groups id (lowercase letters and _, ending in _)"),
 		legacyNoData: fs.Bool("legacy-no-data", false, "answer empty /history ranges with the pre-1.3.26 {\"s\":\"no_data\",\"nb\":...} form"),
 		dailyBars:    fs.Bool("daily-bars", true, "stream daily-bar (\"d\") messages and serve daily history"),
-		logLevel:     fs.String("log-level", "info", "log level: debug, info, warn or error"),
+		heartbeat: fs.Duration("heartbeat-interval", 5*time.Second, "interval of /streaming's {\"heartbeat\":t} lines, sent however busy the stream\n"+
+			"      (TradingView expects one every 5s; 'tvbridge check' fails a stream without one for more than 7s)"),
+		logLevel: fs.String("log-level", "info", "log level: debug, info, warn or error"),
 		closeGrace: fs.Duration("close-grace", 3*time.Second, "how long after its end a minute waits for the upstream's final state when no newer update came;\n"+
 			"      a later final is not streamed. Late trades reach TradingView up to 1s + this after their time,\n"+
 			"      and TradingView's streaming test fails a tick more than 5s late"),
@@ -102,6 +105,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	follows, audit, err := o.auditSettings()
 	if err != nil {
 		return err
+	}
+	if *o.heartbeat <= 0 {
+		return fmt.Errorf("--heartbeat-interval %s: want a positive duration", *o.heartbeat)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -167,18 +173,13 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 	}()
 
-	data := api.NewHandler(api.Config{
-		Catalog:      catalog,
-		History:      svc,
-		Tape:         tp,
-		Logger:       log,
-		LegacyNoData: *o.legacyNoData,
-		Health: func() map[string]any {
-			h := svc.Health()
-			cat.report(h)
-			return h
-		},
-	})
+	dataCfg := o.dataConfig(catalog, svc, tp, log)
+	dataCfg.Health = func() map[string]any {
+		h := svc.Health()
+		cat.report(h)
+		return h
+	}
+	data := api.NewHandler(dataCfg)
 	fr, err := o.front.build(*o.dataDir, catalog, data, market, tp, up, log)
 	if err != nil {
 		return err
@@ -210,6 +211,18 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return cause
 	}
 	return err
+}
+
+// dataConfig wires the data endpoints and their serve flags.
+func (o serveOptions) dataConfig(catalog *api.Catalog, history api.History, tp tvbridge.Tape, log *slog.Logger) api.Config {
+	return api.Config{
+		Catalog:      catalog,
+		History:      history,
+		Tape:         tp,
+		Logger:       log,
+		LegacyNoData: *o.legacyNoData,
+		Heartbeat:    *o.heartbeat,
+	}
 }
 
 // upstream builds the upstream adapter: to the given URLs, or to an embedded
