@@ -10,12 +10,20 @@
 //
 // Coverage is how the service knows that no minute is missing. A minute range
 // is "covered" once it is known complete: either the instrument's candle
-// stream was live for all of it (and the bars it produced are stored; see
-// streams.go), or REST candles for it were stored. Only covered ranges are
+// stream was live and carrying data for all of it (and the bars it produced
+// are stored; see streams.go, which also tells a silent stream from a quiet
+// market), or REST candles for it were stored. Only covered ranges are
 // immutable; everything else is a gap that the backfill loop fills, within
-// the upstream's REST rate limit. The minutes just before a start or
-// reconnect are fetched ahead of REST's lag and served uncovered until it has
-// passed (see recent.go).
+// the upstream's REST rate limit. The minutes TradingView asks for first are
+// fetched ahead of REST's lag and served uncovered until it has passed, and
+// an instrument without a live stream gets its minutes from REST as they
+// close and its quotes from polled books (recent.go, poll.go). The audit
+// compares the streamed minutes with the exchange's final candles and counts,
+// or follows, the difference (audit.go).
+//
+// Files: ingest.go (the service, the event loop, the flush), streams.go
+// (stream states, silence), recent.go (early minutes, holes), backfill.go,
+// daily.go, audit.go, poll.go, health.go, summary.go, logging.go.
 package ingest
 
 import (
