@@ -248,6 +248,12 @@ func TestUpstreamAgainstSimulator(t *testing.T) {
 	})
 
 	t.Run("a seventh connection is refused with 423", func(t *testing.T) {
+		// The storm's 423s came while the simulator still counted dropped
+		// sockets, which taught the pool a lower cap; its first retry
+		// finds the quota free again and takes all six connections back.
+		r.pump(t, c, 10*time.Millisecond, func() bool {
+			return r.up.Pool().Stats().ConnectionCap == 6 && r.sim.Stats().Connections == 6
+		})
 		other := stream.New(stream.Config{URL: r.streamURL, Token: "secret", Clock: r.clk,
 			BackoffMin: time.Minute, BackoffMax: time.Minute})
 		other.Subscribe(tvbridge.Subscription{Kind: tvbridge.SubInstrumentInfo, FIGI: r.figis[0]})
