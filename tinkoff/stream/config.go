@@ -14,10 +14,14 @@ import (
 
 // Config configures a Pool. Zero fields take the defaults documented on them.
 type Config struct {
-	URL              string        // e.g. wss://api-invest.tinkoff.ru/openapi/md/v1/md-openapi/ws
-	Token            string        // sent as Authorization: Bearer; never logged
-	MaxConnections   int           // sockets open or dialing at once; default 6 (the service's per-user limit)
-	MaxPerConnection int           // distinct instruments per connection; default 30 (the service's advice)
+	URL            string // e.g. wss://api-invest.tinkoff.ru/openapi/md/v1/md-openapi/ws
+	Token          string // sent as Authorization: Bearer; never logged
+	MaxConnections int    // sockets open or dialing at once; default 6 (the service's per-user limit)
+	// MaxPerConnection is the distinct instruments per connection; default
+	// 30 (the service's advice). While the service accepts fewer connections
+	// than MaxConnections (see CapRetry) it is exceeded, so that the
+	// instruments of the connections refused still have a live one.
+	MaxPerConnection int
 	PingInterval     time.Duration // client pings; default 10s
 	// ReadTimeout is the socket read deadline, extended on every inbound
 	// frame including pings and pongs; default 30s. It is enforced by the

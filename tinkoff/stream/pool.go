@@ -7,13 +7,31 @@
 // Config.MaxPerConnection instruments, and delivers the events on one
 // channel. It does what the official SDK leaves to the application: it
 // reconnects with backoff and replays subscriptions, dedupes subscriptions
-// and events, pings and watches for silent stalls, matches error events to
-// the subscriptions that caused them, and keeps reading while the consumer
+// and events, pings and watches for stalls, matches error events to the
+// subscriptions that caused them, and keeps reading while the consumer
 // lags.
+//
+// Two failures the service shows in the wild get their own machinery:
+//
+//   - Fewer connections than configured (shard.go). A 423 while some
+//     connections are up teaches the pool the service's real cap: the
+//     instruments of the slots that cannot connect move at once onto the
+//     connections up (beyond MaxPerConnection if need be), one log line says
+//     so, and one more connection is tried later (a 423 backoff, then every
+//     CapRetry), which moves instruments back onto it when it opens.
+//   - Silence with pings answered (silence.go). Connections and instruments
+//     are judged by what they should be doing: an instrument in session
+//     (Config.Active, or a trading status) that was recently active should
+//     update about as often as it has been (a moving average of its gaps).
+//     A connection that delivers no update while it should is reopened; an
+//     instrument that goes quiet while its connection flows is resubscribed.
+//     Each episode is logged once and backs off; meanwhile the instruments
+//     are not live (StreamState).
 //
 // Goroutines: per connection slot one manager, which dials, reconnects and
 // is the only writer of its socket, and one reader per open socket; per pool
-// one output stage (output.go) and one instrument watchdog.
+// one output stage (output.go), one silence watchdog (silence.go) and one
+// timer for the cap retries (shard.go).
 package stream
 
 import (
