@@ -48,11 +48,20 @@ type feeder struct {
 	v    int
 }
 
+// newFeeder waits until the pool has read the snapshots frames of the
+// subscriptions so far (the server sends them as it reads each subscribe),
+// so that what the feeder sends afterwards is an update.
+func newFeeder(t *testing.T, srv *fakeServer, p *Pool, fake *clock.Fake, snapshots int) *feeder {
+	t.Helper()
+	eventually(t, "the snapshots read", func() bool { return p.Stats().FramesRead >= int64(snapshots) })
+	return &feeder{t: t, srv: srv, p: p, fake: fake}
+}
+
 // send sends one update of each of figis on the open connection carrying
-// it and waits until the pool read at least that many more frames.
+// it and waits until the pool has read them: an update of each, read at
+// this instant of the fake clock, which only the test moves.
 func (f *feeder) send(figis ...string) {
 	f.t.Helper()
-	before := f.p.Stats().FramesRead
 	f.v++
 	sent := 0
 	f.srv.mu.Lock()
@@ -73,7 +82,15 @@ func (f *feeder) send(figis ...string) {
 	for _, send := range todo {
 		send()
 	}
-	eventually(f.t, "updates read", func() bool { return f.p.Stats().FramesRead >= before+int64(sent) })
+	now := f.fake.Now()
+	eventually(f.t, "updates read", func() bool {
+		for _, st := range f.p.inst.states(figis) {
+			if st.lastUpdate.Before(now) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // resubscribeTimes records, on the fake clock, when the server saw each
@@ -119,7 +136,7 @@ func TestSilentUpstreamWithPingsAnswered(t *testing.T) {
 	}
 	p.Subscribe(subs...)
 	srv.waitFor("two connections", func() bool { return srv.exactlyLocked(subs) && len(srv.conns) == 2 })
-	f := &feeder{t: t, srv: srv, p: p, fake: fake}
+	f := newFeeder(t, srv, p, fake, len(subs))
 	for range 60 { // a minute of trading, an update a second
 		f.send(figis...)
 		fake.Advance(time.Second)
@@ -226,7 +243,7 @@ func TestActiveHookDecides(t *testing.T) {
 			startPool(t, p)
 			p.Subscribe(candleSub("A"))
 			srv.waitFor("subscribed", func() bool { return srv.exactlyLocked([]tvbridge.Subscription{candleSub("A")}) })
-			f := &feeder{t: t, srv: srv, p: p, fake: fake}
+			f := newFeeder(t, srv, p, fake, 1)
 			for range 10 { // its rhythm: an update a second
 				f.send("A")
 				fake.Advance(time.Second)
@@ -256,7 +273,7 @@ func TestInstrumentSilenceAdaptive(t *testing.T) {
 	subs := []tvbridge.Subscription{candleSub("LIQUID"), infoSub("LIQUID"), candleSub("QUIET"), infoSub("QUIET")}
 	p.Subscribe(subs...)
 	srv.waitFor("subscribed", func() bool { return srv.exactlyLocked(subs) })
-	f := &feeder{t: t, srv: srv, p: p, fake: fake}
+	f := newFeeder(t, srv, p, fake, len(subs))
 	second := func(figis ...string) {
 		f.send(figis...)
 		fake.Advance(time.Second)
@@ -328,7 +345,7 @@ func TestRarelyTradingInstrumentLeftAlone(t *testing.T) {
 	subs := []tvbridge.Subscription{candleSub("BOND"), infoSub("BOND")}
 	p.Subscribe(subs...)
 	srv.waitFor("subscribed", func() bool { return srv.exactlyLocked(subs) })
-	f := &feeder{t: t, srv: srv, p: p, fake: fake}
+	f := newFeeder(t, srv, p, fake, len(subs))
 	for range 30 { // 20 minutes
 		f.send("BOND")
 		for range 40 {
@@ -353,6 +370,11 @@ func TestInstrumentStateSnapshotsAndGaps(t *testing.T) {
 	st := w.states([]string{"A"})[0]
 	if st.gap != 2*time.Second || !st.lastUpdate.Equal(at(5)) || st.status != tvbridge.StatusNormalTrading {
 		t.Fatalf("gap %v, last update %v, status %v", st.gap, st.lastUpdate, st.status)
+	}
+	w.seen("A", kindOrderBook, at(5)) // the same burst: no sample
+	w.seen("A", kindCandle, at(5).Add(999*time.Millisecond))
+	if st := w.states([]string{"A"})[0]; st.gap != 2*time.Second {
+		t.Fatalf("updates within a second counted as gaps: %v", st.gap)
 	}
 	w.seen("A", kindCandle, at(5+3600)) // an hour's gap counts as InstrumentStall
 	if st := w.states([]string{"A"})[0]; st.gap != 2*time.Second+(5*time.Minute-2*time.Second)/8 {

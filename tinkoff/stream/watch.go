@@ -41,10 +41,13 @@ type instrumentState struct {
 	// the last (re)subscription.
 	snapshots uint8
 	// gap is an exponentially weighted moving average (weight 1/8) of the
-	// time between consecutive real updates within one subscription; 0 until
-	// the first sample.
+	// time between bursts of real updates within one subscription; 0 until
+	// the first sample. Updates less than burstGap after the previous sample
+	// belong to its burst (a trade moves the candle and the book at once):
+	// counting their tiny gaps would make the average of an instrument that
+	// trades every few minutes look like seconds.
 	gap  time.Duration
-	prev time.Time // the previous real update of this subscription; zero after a (re)subscription
+	prev time.Time // the start of the latest burst of this subscription; zero after a (re)subscription
 
 	// Silence episode, maintained by the watchdog (guarded by instruments.mu
 	// like the rest).
@@ -113,17 +116,24 @@ func (st *instrumentState) record(kind eventKind, now time.Time, maxGap time.Dur
 		st.snapshots |= bit
 		return false
 	}
-	if !st.prev.IsZero() {
-		sample := min(now.Sub(st.prev), maxGap)
+	st.lastUpdate = now
+	switch since := now.Sub(st.prev); {
+	case st.prev.IsZero():
+		st.prev = now
+	case since >= burstGap:
+		sample := min(since, maxGap)
 		if st.gap == 0 {
-			st.gap = max(sample, 1)
+			st.gap = sample
 		} else {
 			st.gap += (sample - st.gap) / 8
 		}
+		st.prev = now
 	}
-	st.prev, st.lastUpdate = now, now
 	return true
 }
+
+// burstGap: updates closer than this to the previous sample are one burst.
+const burstGap = time.Second
 
 // states returns copies of the states of figis, zero for those not
 // tracked.
