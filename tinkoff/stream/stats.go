@@ -45,12 +45,13 @@ type Stats struct {
 
 	// ConnectionCap is how many connections the pool may use: MaxConnections
 	// until a 423 shows that the service accepts fewer, then the connections
-	// it had at that moment. PerConnectionLimit is the instruments a
-	// connection takes before new subscriptions wait: MaxPerConnection, or
-	// more while the cap is lower, so that the configured total still fits.
-	// CapRetryAt is when one more connection will be tried (zero: not due).
-	// Moved counts instruments moved to another connection to follow the
-	// cap, down or up.
+	// up (or reconnecting after a drop) at that moment, raised by each later
+	// connection the service accepts (see Config.CapRetry).
+	// PerConnectionLimit is the instruments a connection takes before new
+	// subscriptions wait: MaxPerConnection, or more while the cap is lower,
+	// so that the configured total still fits. CapRetryAt is when one more
+	// connection will be tried (zero: not due). Moved counts instruments
+	// moved to another connection to follow the cap, down or up.
 	ConnectionCap      int
 	PerConnectionLimit int
 	CapRetryAt         time.Time
