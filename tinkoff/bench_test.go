@@ -73,3 +73,22 @@ func BenchmarkLimiterAcquire(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLimiterWait is the cost of a whole uncontended wait: the path
+// every REST call takes while the bucket has room and nobody queues.
+func BenchmarkLimiterWait(b *testing.B) {
+	clk := testClock()
+	l := newLimiter(clk, 120, time.Minute)
+	ctx := context.Background()
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if n++; n == 120 {
+			n = 0
+			clk.Advance(time.Minute)
+		}
+	}
+}

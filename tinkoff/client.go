@@ -9,6 +9,12 @@
 // their status, errors are typed (*APIError, errors.As/errors.Is), requests
 // are throttled per rate-limit bucket, and candle requests are split to the
 // ranges the service accepts.
+//
+// When a bucket's budget is spent, waiting calls are served by the priority
+// in their context (tvbridge.WithPriority): an urgent call, such as the
+// minutes TradingView is about to ask for, takes the next free slot before
+// any queued normal or background call (the deep backfill). Calls without a
+// priority are normal.
 package tinkoff
 
 import (

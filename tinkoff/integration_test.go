@@ -36,10 +36,16 @@ type rig struct {
 }
 
 func newRig(t *testing.T, instruments, perConn int) *rig {
+	return newRigWithCap(t, instruments, perConn, 0)
+}
+
+// newRigWithCap is newRig with a simulator that accepts simConns stream
+// connections per token (0: its default of 6).
+func newRigWithCap(t *testing.T, instruments, perConn, simConns int) *rig {
 	t.Helper()
 	clk := clock.NewFake(simStart)
 	m := market.New(market.Config{Seed: 7, Instruments: instruments})
-	srv := sim.New(sim.Config{Market: m, Clock: clk, Tokens: []string{"secret"}})
+	srv := sim.New(sim.Config{Market: m, Clock: clk, Tokens: []string{"secret"}, MaxConnections: simConns})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 
@@ -248,6 +254,12 @@ func TestUpstreamAgainstSimulator(t *testing.T) {
 	})
 
 	t.Run("a seventh connection is refused with 423", func(t *testing.T) {
+		// The storm's 423s came while the simulator still counted dropped
+		// sockets, which taught the pool a lower cap; its first retry
+		// finds the quota free again and takes all six connections back.
+		r.pump(t, c, 10*time.Millisecond, func() bool {
+			return r.up.Pool().Stats().ConnectionCap == 6 && r.sim.Stats().Connections == 6
+		})
 		other := stream.New(stream.Config{URL: r.streamURL, Token: "secret", Clock: r.clk,
 			BackoffMin: time.Minute, BackoffMax: time.Minute})
 		other.Subscribe(tvbridge.Subscription{Kind: tvbridge.SubInstrumentInfo, FIGI: r.figis[0]})
@@ -296,4 +308,29 @@ func TestUpstreamAgainstSimulator(t *testing.T) {
 			t.Fatalf("only %d minutes compared", checked)
 		}
 	})
+}
+
+// The refused connections: the service accepts 2 stream connections
+// where the pool is configured for 6. Every instrument still gets its
+// candles, books and statuses, over the 2 connections, and the pool reports
+// the cap it learned.
+func TestUpstreamWithFewerConnectionsThanConfigured(t *testing.T) {
+	r := newRigWithCap(t, 60, 8, 2)
+	r.figis = r.figis[:min(len(r.figis), 40)]
+	if len(r.figis) < 30 {
+		t.Fatalf("only %d instruments trade at the start", len(r.figis))
+	}
+	r.subscribeAll()
+	c := newCollector(t)
+	r.pump(t, c, 100*time.Millisecond, func() bool { return c.everyone(r.figis) })
+	st := r.up.Pool().Stats()
+	if st.ConnectionCap != 2 || st.Pending != 0 || st.Moved == 0 {
+		t.Fatalf("pool: cap %d, pending %d, moved %d; want 2, 0 and some", st.ConnectionCap, st.Pending, st.Moved)
+	}
+	if ss := r.sim.Stats(); ss.MaxConcurrent > 2 || ss.Connections != 2 {
+		t.Fatalf("simulator: %d connections, at most %d at once", ss.Connections, ss.MaxConcurrent)
+	}
+	if got, want := r.serverSubscriptions(), 3*len(r.figis); got != want {
+		t.Fatalf("server holds %d subscriptions, want %d", got, want)
+	}
 }

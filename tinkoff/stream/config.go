@@ -14,10 +14,14 @@ import (
 
 // Config configures a Pool. Zero fields take the defaults documented on them.
 type Config struct {
-	URL              string        // e.g. wss://api-invest.tinkoff.ru/openapi/md/v1/md-openapi/ws
-	Token            string        // sent as Authorization: Bearer; never logged
-	MaxConnections   int           // sockets open or dialing at once; default 6 (the service's per-user limit)
-	MaxPerConnection int           // distinct instruments per connection; default 30 (the service's advice)
+	URL            string // e.g. wss://api-invest.tinkoff.ru/openapi/md/v1/md-openapi/ws
+	Token          string // sent as Authorization: Bearer; never logged
+	MaxConnections int    // sockets open or dialing at once; default 6 (the service's per-user limit)
+	// MaxPerConnection is the distinct instruments per connection; default
+	// 30 (the service's advice). While the service accepts fewer connections
+	// than MaxConnections (see CapRetry) it is exceeded, so that the
+	// instruments of the connections refused still have a live one.
+	MaxPerConnection int
 	PingInterval     time.Duration // client pings; default 10s
 	// ReadTimeout is the socket read deadline, extended on every inbound
 	// frame including pings and pongs; default 30s. It is enforced by the
@@ -26,10 +30,44 @@ type Config struct {
 	// StallTimeout: a connection that received no frame at all for this long
 	// is closed and reopened; default 45s. Measured on Clock.
 	StallTimeout time.Duration
-	// InstrumentStall: an instrument whose last known trade status is a
-	// trading one but which sent nothing for this long is counted, logged
-	// and resubscribed; default 5m. Measured on Clock.
-	InstrumentStall  time.Duration
+	// InstrumentStall is the longest an instrument expected to be active
+	// (see Active) may stay quiet before it is resubscribed, however rarely
+	// it trades; default 5m. Measured on Clock.
+	InstrumentStall time.Duration
+	// InstrumentSilenceMin is the shortest: an instrument expected to be
+	// active is resubscribed once quiet for 10 times its typical gap between
+	// updates, clamped to [InstrumentSilenceMin, InstrumentStall], or for
+	// InstrumentStall while its gap is not known yet; default 30s. Each
+	// resubscription that brings nothing but the snapshot doubles the
+	// instrument's threshold, up to InstrumentStall, until it sends updates
+	// again.
+	InstrumentSilenceMin time.Duration
+	// DataSilence: a connection that answers pings but delivered no data
+	// update for this long, while at least one of its instruments is
+	// expected to be active and quiet past its own threshold (see
+	// InstrumentSilenceMin), is closed and reopened; default 30s. Each
+	// further reconnect of the same episode waits twice as long, up to
+	// ActiveWindow. Measured on Clock.
+	DataSilence time.Duration
+	// Active tells whether figi's market is in session at now (for example
+	// from its trading schedule). The silence watchdogs only expect data from
+	// instruments in session that were also recently active (see
+	// ActiveWindow). nil: in session means the latest instrument_info status
+	// is a trading one (tvbridge.TradeStatus.Trading), and an instrument
+	// without a status is never expected to be active. It is called from the
+	// watchdog goroutine without the pool's locks; it must not block or call
+	// the Pool.
+	Active func(figi string, now time.Time) bool
+	// ActiveWindow: an instrument counts as recently active if it sent a
+	// real update (not a subscription snapshot) within this long, or joined
+	// the desired set less than this long ago; default 10m. It keeps a
+	// connection carrying only markets that stopped trading from being
+	// reconnected all night.
+	ActiveWindow time.Duration
+	// CapRetry: after a 423 taught the pool that the service accepts fewer
+	// connections than MaxConnections, one more connection is tried this long
+	// after; default 10m. Measured on Clock.
+	CapRetry         time.Duration
 	BackoffMin       time.Duration // first reconnect delay bound; default 500ms
 	BackoffMax       time.Duration // largest reconnect delay; default 30s
 	HandshakeTimeout time.Duration // default 5s
@@ -41,16 +79,20 @@ type Config struct {
 
 // Defaults, see Config.
 const (
-	DefaultMaxConnections   = 6
-	DefaultMaxPerConnection = 30
-	DefaultPingInterval     = 10 * time.Second
-	DefaultReadTimeout      = 30 * time.Second
-	DefaultStallTimeout     = 45 * time.Second
-	DefaultInstrumentStall  = 5 * time.Minute
-	DefaultBackoffMin       = 500 * time.Millisecond
-	DefaultBackoffMax       = 30 * time.Second
-	DefaultHandshakeTimeout = 5 * time.Second
-	DefaultEventBuffer      = 65536
+	DefaultMaxConnections       = 6
+	DefaultMaxPerConnection     = 30
+	DefaultPingInterval         = 10 * time.Second
+	DefaultReadTimeout          = 30 * time.Second
+	DefaultStallTimeout         = 45 * time.Second
+	DefaultInstrumentStall      = 5 * time.Minute
+	DefaultInstrumentSilenceMin = 30 * time.Second
+	DefaultDataSilence          = 30 * time.Second
+	DefaultActiveWindow         = 10 * time.Minute
+	DefaultCapRetry             = 10 * time.Minute
+	DefaultBackoffMin           = 500 * time.Millisecond
+	DefaultBackoffMax           = 30 * time.Second
+	DefaultHandshakeTimeout     = 5 * time.Second
+	DefaultEventBuffer          = 65536
 )
 
 // withDefaults fills zero fields.
@@ -72,6 +114,11 @@ func (c Config) withDefaults() Config {
 	setDur(&c.ReadTimeout, DefaultReadTimeout)
 	setDur(&c.StallTimeout, DefaultStallTimeout)
 	setDur(&c.InstrumentStall, DefaultInstrumentStall)
+	setDur(&c.InstrumentSilenceMin, DefaultInstrumentSilenceMin)
+	setDur(&c.DataSilence, DefaultDataSilence)
+	setDur(&c.ActiveWindow, DefaultActiveWindow)
+	setDur(&c.CapRetry, DefaultCapRetry)
+	c.InstrumentSilenceMin = min(c.InstrumentSilenceMin, c.InstrumentStall)
 	setDur(&c.BackoffMin, DefaultBackoffMin)
 	setDur(&c.BackoffMax, DefaultBackoffMax)
 	setDur(&c.HandshakeTimeout, DefaultHandshakeTimeout)

@@ -29,8 +29,9 @@ const (
 )
 
 var (
-	errStalled = errors.New("no frame within the stall timeout")
-	errRetired = errors.New("connection no longer needed")
+	errStalled    = errors.New("no frame within the stall timeout")
+	errRetired    = errors.New("connection no longer needed")
+	errDataSilent = errors.New("no data while instruments should be active")
 )
 
 // runSlot is the manager of one connection slot: it dials, serves the
@@ -43,7 +44,7 @@ func (p *Pool) runSlot(ctx context.Context, s *slot) {
 	var retryAt time.Time // zero: dial now
 	for p.keepRunning(ctx, s) {
 		if wait := p.dialDelay(s, retryAt); wait > 0 {
-			p.sleep(ctx, wait)
+			p.sleep(ctx, s, wait)
 			continue
 		}
 		ws, err := p.dial(ctx, s)
@@ -56,7 +57,7 @@ func (p *Pool) runSlot(ctx context.Context, s *slot) {
 				p.fail(fmt.Errorf("%w (connection %d to %s)", err, s.index, redactURL(p.cfg.URL)))
 				return
 			}
-			retryAt = p.afterDialFailure(log, err, attempt)
+			retryAt = p.afterDialFailure(s, log, err, attempt)
 			attempt++
 			continue
 		}
@@ -73,7 +74,11 @@ func (p *Pool) runSlot(ctx context.Context, s *slot) {
 			delay := p.bo.delay(attempt)
 			attempt++
 			retryAt = p.clock.Now().Add(delay)
-			log.Warn("stream connection lost; reconnecting", "err", err, "retry_in", delay.String())
+			level := slog.LevelWarn
+			if errors.Is(err, errDataSilent) {
+				level = slog.LevelDebug // the watchdog logged the episode once
+			}
+			log.Log(ctx, level, "stream connection lost; reconnecting", "err", err, "retry_in", delay.String())
 		}
 	}
 }
@@ -84,7 +89,7 @@ func (p *Pool) runSlot(ctx context.Context, s *slot) {
 func (p *Pool) keepRunning(ctx context.Context, s *slot) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if ctx.Err() != nil || s.nsubs == 0 {
+	if ctx.Err() != nil || (s.nsubs == 0 && !s.probe) {
 		s.running, s.state, s.retryAt = false, stateIdle, time.Time{}
 		return false
 	}
@@ -103,48 +108,62 @@ func (p *Pool) dialDelay(s *slot, retryAt time.Time) time.Duration {
 	wait := until.Sub(p.clock.Now())
 	if wait > 0 {
 		s.state, s.retryAt = stateBackoff, until
+		p.settleCapLocked() // a cap decision may have waited for this slot's dial
 	} else {
 		s.state, s.retryAt = stateDialing, time.Time{}
 	}
 	return wait
 }
 
-// sleep waits d on the pool's clock, or until ctx is done.
-func (p *Pool) sleep(ctx context.Context, d time.Duration) {
+// sleep waits d on the pool's clock, until ctx is done, or until the slot
+// is kicked (emptied or parked: there may be nothing left to dial for).
+func (p *Pool) sleep(ctx context.Context, s *slot, d time.Duration) {
 	t := p.clock.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-t.C():
+	case <-s.kick:
 	}
 }
 
 // afterDialFailure logs a failed handshake and returns when to retry. 423
-// (too many connections) waits long and holds every slot's dials, since
-// another socket would be refused too; 429 holds them for the normal delay.
-func (p *Pool) afterDialFailure(log *slog.Logger, err error, attempt int) time.Time {
+// (too many connections) waits long; it either teaches the pool the
+// service's real connection cap, or (with no connection up) holds every
+// slot's dials, since another socket would be refused too (shard.go). 429
+// holds them for the normal delay. A probe of the cap makes one attempt.
+func (p *Pool) afterDialFailure(s *slot, log *slog.Logger, err error, attempt int) time.Time {
 	now := p.clock.Now()
 	delay := p.bo.delay(attempt)
 	status := 0
 	if he, ok := errors.AsType[*HandshakeError](err); ok {
 		status = he.StatusCode
-		switch status {
-		case http.StatusLocked:
+		if status == http.StatusLocked {
 			delay = p.bo.locked()
-			p.holdDials(now.Add(delay))
-		case http.StatusTooManyRequests:
-			p.holdDials(now.Add(delay))
 		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s.state, s.retryAt = stateBackoff, now.Add(delay)
+	if s.probe {
+		p.probeFailedLocked(s, status, err)
+		p.settleCapLocked()
+		return now.Add(delay)
+	}
+	switch status {
+	case http.StatusLocked:
+		s.refused, s.lockEnd = true, now.Add(delay)
+	case http.StatusTooManyRequests:
+		p.holdDialsLocked(now.Add(delay))
 	}
 	log.Warn("stream handshake failed; backing off", "url", redactURL(p.cfg.URL), "status", status,
 		"err", err, "retry_in", delay.String())
+	p.settleCapLocked()
 	return now.Add(delay)
 }
 
-// holdDials stops every slot from dialing before t.
-func (p *Pool) holdDials(t time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// holdDialsLocked stops every slot from dialing before t.
+func (p *Pool) holdDialsLocked(t time.Time) {
 	if t.After(p.gate) {
 		p.gate = t
 	}
@@ -157,6 +176,7 @@ func (p *Pool) dial(ctx context.Context, s *slot) (*websocket.Conn, error) {
 	p.stats.dials.Add(1)
 	p.mu.Lock()
 	s.dials++
+	s.state, s.refused = stateDialing, false
 	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.HandshakeTimeout)
 	defer cancel()
@@ -203,9 +223,18 @@ type conn struct {
 
 	pongs     chan string  // pings to answer; the reader must not write
 	lastFrame atomic.Int64 // Clock time of the last inbound frame, unix nanoseconds
+	// lastData is the Clock time (unix nanoseconds) of the last data update
+	// (not a subscription snapshot, ping or pong), or of the connect, to the
+	// millisecond; updated tells whether any update came. The data-silence
+	// watchdog reads both; the reader writes them only when they change, so
+	// a busy connection pays a comparison per frame, not an atomic write.
+	lastData atomic.Int64
+	updated  atomic.Bool
 
-	retireOnce sync.Once
-	retired    chan struct{}
+	retireOnce  sync.Once
+	retired     chan struct{}
+	silenceOnce sync.Once
+	silenced    chan struct{} // the watchdog found the connection silent
 
 	readDone chan struct{}
 	readErr  error // set before readDone closes
@@ -225,6 +254,26 @@ func (c *conn) send(req wire.StreamRequest) {
 
 // retire asks the writer to close the connection: its slot is empty.
 func (c *conn) retire() { c.retireOnce.Do(func() { close(c.retired) }) }
+
+// silence asks the writer to close the connection so that it is reopened:
+// it delivers no data while it should.
+func (c *conn) silence() { c.silenceOnce.Do(func() { close(c.silenced) }) }
+
+// dataUpdate records a data update read at now; stored is the reader's
+// copy of lastData.
+func (c *conn) dataUpdate(now time.Time, stored *int64) {
+	n := now.UnixNano()
+	if n-*stored < int64(time.Millisecond) && *stored != 0 {
+		return
+	}
+	if *stored == 0 {
+		c.updated.Store(true)
+	}
+	*stored = n
+	c.lastData.Store(n)
+}
+
+func (c *conn) lastDataTime() time.Time { return time.Unix(0, c.lastData.Load()) }
 
 // touch records an inbound frame of any kind: it pushes the socket's read
 // deadline out and restarts the stall watchdog's quiet period.
@@ -246,8 +295,9 @@ func (p *Pool) serve(ctx context.Context, ws *websocket.Conn, s *slot, log *slog
 	c := &conn{
 		p: p, slot: s, ws: ws, log: log,
 		wake: make(chan struct{}, 1), pongs: make(chan string, 1),
-		retired: make(chan struct{}), readDone: make(chan struct{}),
+		retired: make(chan struct{}), silenced: make(chan struct{}), readDone: make(chan struct{}),
 	}
+	c.lastData.Store(p.clock.Now().UnixNano())
 	defer p.closeConn(c)
 	ws.SetReadLimit(maxFrameSize)
 	ws.SetPingHandler(func(data string) error {
@@ -289,6 +339,9 @@ func (p *Pool) serve(ctx context.Context, ws *websocket.Conn, s *slot, log *slog
 			c.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 			log.Info("stream connection closed: no subscriptions left")
 			return errRetired
+		case <-c.silenced:
+			c.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+			return errDataSilent
 		case <-c.wake:
 			if err := c.flush(); err != nil {
 				return err
@@ -362,6 +415,7 @@ func (c *conn) readLoop() {
 	dec := newDecoder()
 	var f frame
 	var buf []byte
+	var stored int64 // the lastData this reader stored; 0: no update yet
 	for {
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
@@ -378,7 +432,9 @@ func (c *conn) readLoop() {
 			c.p.badFrame(c.slot.index, buf, errors.New("binary frame"))
 			continue
 		}
-		c.p.handleFrame(c.slot.index, dec, &f, buf, now)
+		if c.p.handleFrame(c.slot.index, dec, &f, buf, now) {
+			c.dataUpdate(now, &stored)
+		}
 	}
 }
 
@@ -399,23 +455,25 @@ func readInto(buf []byte, r io.Reader) ([]byte, error) {
 	}
 }
 
-// handleFrame decodes one data frame and routes it. now is when it was read.
-func (p *Pool) handleFrame(slotIndex int, dec *decoder, f *frame, data []byte, now time.Time) {
+// handleFrame decodes one data frame and routes it. now is when it was
+// read. It reports whether the frame was a data update of a subscribed
+// instrument (not its subscription snapshot), for the silence watchdog.
+func (p *Pool) handleFrame(slotIndex int, dec *decoder, f *frame, data []byte, now time.Time) (update bool) {
 	p.stats.framesRead.Add(1)
 	if err := dec.decode(data, f); err != nil {
 		p.badFrame(slotIndex, data, err)
-		return
+		return false
 	}
 	meta := tvbridge.EventMeta{ServerTime: f.serverTime, Received: now}
 	switch f.kind {
 	case kindCandle:
-		p.inst.seen(f.candle.FIGI, now)
+		update = p.inst.seen(f.candle.FIGI, kindCandle, now)
 		p.out.candle(meta, f.candle)
 	case kindOrderBook:
-		p.inst.seen(f.book.FIGI, now)
+		update = p.inst.seen(f.book.FIGI, kindOrderBook, now)
 		p.out.book(meta, &f.book)
 	case kindInstrumentInfo:
-		p.inst.seenStatus(f.info.FIGI, f.info.TradeStatus, now)
+		update = p.inst.seenStatus(f.info.FIGI, f.info.TradeStatus, now)
 		p.out.info(meta, f.info)
 	case kindError:
 		p.serverError(slotIndex, f, meta)
@@ -425,6 +483,7 @@ func (p *Pool) handleFrame(slotIndex int, dec *decoder, f *frame, data []byte, n
 			p.log.Warn("unknown stream event ignored", "conn", slotIndex, "event", f.name, "similar_lines_suppressed", held)
 		}
 	}
+	return update
 }
 
 // badFrame counts and (rate-limited) logs a frame that did not decode.

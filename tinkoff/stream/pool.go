@@ -7,13 +7,31 @@
 // Config.MaxPerConnection instruments, and delivers the events on one
 // channel. It does what the official SDK leaves to the application: it
 // reconnects with backoff and replays subscriptions, dedupes subscriptions
-// and events, pings and watches for silent stalls, matches error events to
-// the subscriptions that caused them, and keeps reading while the consumer
+// and events, pings and watches for stalls, matches error events to the
+// subscriptions that caused them, and keeps reading while the consumer
 // lags.
+//
+// Two failures the service shows in the wild get their own machinery:
+//
+//   - Fewer connections than configured (shard.go). A 423 while some
+//     connections are up teaches the pool the service's real cap: the
+//     instruments of the slots that cannot connect move at once onto the
+//     connections up (beyond MaxPerConnection if need be), one log line says
+//     so, and one more connection is tried later (a 423 backoff, then every
+//     CapRetry), which moves instruments back onto it when it opens.
+//   - Silence with pings answered (silence.go). Connections and instruments
+//     are judged by what they should be doing: an instrument in session
+//     (Config.Active, or a trading status) that was recently active should
+//     update about as often as it has been (a moving average of its gaps).
+//     A connection that delivers no update while it should is reopened; an
+//     instrument that goes quiet while its connection flows is resubscribed.
+//     Each episode is logged once and backs off; meanwhile the instruments
+//     are not live (StreamState).
 //
 // Goroutines: per connection slot one manager, which dials, reconnects and
 // is the only writer of its socket, and one reader per open socket; per pool
-// one output stage (output.go) and one instrument watchdog.
+// one output stage (output.go), one silence watchdog (silence.go) and one
+// timer for the cap retries (shard.go).
 package stream
 
 import (
@@ -65,10 +83,14 @@ type Pool struct {
 	requests    requestLog
 	nextID      uint64
 	gate        time.Time // no handshake before this, after a 423 or 429
-	runCtx      context.Context
-	started     bool
-	stopped     bool
-	wg          sync.WaitGroup
+	// capRetryAt is when the cap goroutine tries one more connection, while
+	// 423s keep the pool below MaxConnections (shard.go); zero: not due.
+	capRetryAt time.Time
+	capWake    chan struct{} // capRetryAt changed
+	runCtx     context.Context
+	started    bool
+	stopped    bool
+	wg         sync.WaitGroup
 }
 
 // slot is one connection's share of the desired set. Fields are guarded by
@@ -85,6 +107,19 @@ type slot struct {
 	state   string
 	retryAt time.Time
 	dials   int64
+	kick    chan struct{} // wakes the manager from a backoff wait: the slot was emptied or parked
+
+	// Connection cap (shard.go).
+	parked  bool      // beyond the cap the service allows: holds nothing, does not dial
+	probe   bool      // parked, dialing once with nothing on it, to test whether the cap rose
+	refused bool      // the last handshake got 423; the cap is not settled for it yet
+	lockEnd time.Time // the end of that 423's backoff
+
+	// Data silence (silence.go): an episode lasts from the first reconnect
+	// for silence until the connection delivers an update again.
+	silent         bool
+	silentSince    time.Time // the connection's last update before the episode
+	silenceBackoff uint8     // reconnects for silence in the episode; the threshold doubles per one
 }
 
 // New returns a pool for cfg; zero fields take their defaults.
@@ -95,7 +130,8 @@ func New(cfg Config) *Pool {
 		log:         cfg.Logger.With("component", "tinkoff/stream"),
 		clock:       cfg.Clock,
 		bo:          newBackoff(cfg.BackoffMin, cfg.BackoffMax),
-		inst:        newInstruments(),
+		inst:        newInstruments(cfg.InstrumentStall),
+		capWake:     make(chan struct{}, 1),
 		fatal:       make(chan error, 1),
 		figiSlot:    make(map[string]*slot),
 		candleEpoch: make(map[string]uint64),
@@ -114,7 +150,8 @@ func New(cfg Config) *Pool {
 	}
 	p.out = newOutput(cfg.EventBuffer, &p.stats.duplicates, &p.stats.coalesced)
 	for i := range cfg.MaxConnections {
-		p.slots = append(p.slots, &slot{index: i, subs: make(map[string]map[tvbridge.Subscription]string), state: stateIdle})
+		p.slots = append(p.slots, &slot{index: i, subs: make(map[string]map[tvbridge.Subscription]string),
+			state: stateIdle, kick: make(chan struct{}, 1)})
 	}
 	return p
 }
@@ -132,13 +169,14 @@ func (p *Pool) Run(ctx context.Context) error {
 		return errors.New("stream: Pool.Run called more than once")
 	}
 	p.started, p.runCtx = true, runCtx
-	watch := p.clock.NewTicker(max(p.cfg.InstrumentStall/4, time.Millisecond))
-	p.wg.Add(2)
+	watch := p.clock.NewTicker(p.watchPeriod())
+	p.wg.Add(3)
 	go func() {
 		defer p.wg.Done()
 		p.out.run(runCtx)
 	}()
-	go p.watchInstruments(runCtx, watch)
+	go p.watchSilence(runCtx, watch)
+	go p.watchCap(runCtx)
 	for _, s := range p.slots {
 		p.startSlotLocked(s)
 	}
@@ -214,37 +252,62 @@ func (p *Pool) Unsubscribe(subs ...tvbridge.Subscription) {
 func (p *Pool) Stats() Stats {
 	st := p.stats.snapshot()
 	st.Queued = p.out.waiting()
+	st.SilentInstruments = p.inst.silentCount()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st.Pending = len(p.pending)
+	st.ConnectionCap = p.capLocked()
+	st.PerConnectionLimit = p.perConnLocked()
+	st.CapRetryAt = p.capRetryAt
 	for _, s := range p.slots {
 		st.Subscriptions += s.nsubs
-		st.Connections = append(st.Connections, ConnStats{
+		cs := ConnStats{
 			Index: s.index, State: s.state, Instruments: len(s.subs),
 			Subscriptions: s.nsubs, Dials: s.dials, RetryAt: s.retryAt,
-		})
+			Silent: p.slotSilentLocked(s),
+		}
+		if s.parked && !s.running {
+			cs.State = stateParked
+		}
+		if s.conn != nil {
+			cs.LastData = s.conn.lastDataTime()
+		}
+		if cs.Silent {
+			st.SilentConnections++
+		}
+		st.Connections = append(st.Connections, cs)
 	}
 	return st
 }
 
-// StreamState tells, for figi, whether its candle subscription is live (on
-// a connected socket) and a counter that changes every time that
-// subscription is sent again: at a (re)connect, or when the instrument was
-// found stalled and resubscribed. Around each change, and while it is not
-// live, the stream may have missed figi's candles; package ingest leaves
-// those minutes to the REST backfill, for the instruments concerned only.
+// StreamState tells, for figi, whether its candle subscription is live and
+// a counter that changes every time that subscription is sent again: at a
+// (re)connect, when it moved to another connection (the service accepts
+// fewer connections than configured, or one more became available), or when
+// the instrument was found silent and resubscribed. Live means on a
+// connected socket and not in a silence episode: from the moment the
+// watchdog finds the instrument, or its connection, silent while it should
+// be active until it sends updates again. Around each change, and while it
+// is not live, the stream may have missed figi's candles; package ingest
+// leaves those minutes to the REST backfill, for the instruments concerned
+// only.
 func (p *Pool) StreamState(figi string) (epoch uint64, live bool) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	epoch = p.candleEpoch[figi]
-	if s := p.figiSlot[figi]; s != nil && s.conn != nil {
-		for sub := range s.subs[figi] {
-			if sub.Kind == tvbridge.SubCandle {
-				return epoch, true
-			}
+	s := p.figiSlot[figi]
+	live = s != nil && s.conn != nil && !p.slotSilentLocked(s) && hasCandle(s.subs[figi])
+	p.mu.Unlock()
+	return epoch, live && !p.inst.silentNow(figi)
+}
+
+// hasCandle reports whether a FIGI's subscriptions include a candle one.
+func hasCandle(subs map[tvbridge.Subscription]string) bool {
+	for sub := range subs {
+		if sub.Kind == tvbridge.SubCandle {
+			return true
 		}
 	}
-	return epoch, false
+	return false
 }
 
 // normalize checks a subscription and clears the fields its kind does not
@@ -308,27 +371,6 @@ func (p *Pool) desiredLocked(sub tvbridge.Subscription) bool {
 	return slices.Contains(p.pending, sub)
 }
 
-// slotForLocked picks the slot for figi: the one already carrying it, else
-// the first connection in use with room, else the first unused slot (a new
-// connection, opened lazily), else nil.
-func (p *Pool) slotForLocked(figi string) *slot {
-	if s := p.figiSlot[figi]; s != nil {
-		return s
-	}
-	var unused *slot
-	for _, s := range p.slots {
-		switch {
-		case len(s.subs) == 0:
-			if unused == nil {
-				unused = s
-			}
-		case len(s.subs) < p.cfg.MaxPerConnection:
-			return s
-		}
-	}
-	return unused
-}
-
 // addLocked places sub on s and, if s is connected, subscribes at once.
 func (p *Pool) addLocked(s *slot, sub tvbridge.Subscription) {
 	bySub := s.subs[sub.FIGI]
@@ -360,8 +402,8 @@ func (p *Pool) removeLocked(s *slot, sub tvbridge.Subscription, notify bool) {
 		p.inst.untrack(sub.FIGI)
 	}
 	p.out.forget(sub)
-	if s.nsubs == 0 && s.conn != nil {
-		s.conn.retire()
+	if s.nsubs == 0 {
+		p.emptiedLocked(s)
 	}
 }
 
@@ -388,13 +430,33 @@ func (p *Pool) placePendingLocked() {
 	}
 }
 
+// emptiedLocked lets go of a slot that has no subscriptions left: its
+// connection closes, and a manager waiting to redial exits.
+func (p *Pool) emptiedLocked(s *slot) {
+	if s.conn != nil {
+		s.conn.retire()
+	}
+	s.silent, s.silenceBackoff = false, 0 // nothing left to be silent about
+	signal(s.kick)
+}
+
+// signal wakes the owner of a one-slot channel without blocking.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
 // startSlotLocked starts the slot's manager if the pool runs, the slot has
 // subscriptions and no manager owns it yet.
 func (p *Pool) startSlotLocked(s *slot) {
-	if !p.started || p.stopped || s.running || s.nsubs == 0 {
+	if !p.started || p.stopped || s.running || (s.nsubs == 0 && !s.probe) {
 		return
 	}
-	s.running = true
+	// Dialing from now on as far as settleCapLocked goes: the manager dials
+	// as soon as it runs, unless dialDelay finds it must wait.
+	s.running, s.state = true, stateDialing
 	p.wg.Add(1)
 	go p.runSlot(p.runCtx, s)
 }
@@ -435,7 +497,7 @@ func (p *Pool) register(c *conn) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := c.slot
-	s.conn, s.state, s.retryAt = c, stateUp, time.Time{}
+	s.conn, s.state, s.retryAt, s.refused = c, stateUp, time.Time{}, false
 	if s.everUp {
 		p.stats.reconnects.Add(1)
 	}
@@ -450,6 +512,10 @@ func (p *Pool) register(c *conn) int {
 			n++
 		}
 	}
+	if s.probe {
+		p.capRaisedLocked(s)
+	}
+	p.settleCapLocked()
 	return n
 }
 
@@ -504,48 +570,6 @@ func (p *Pool) refuseLocked(req *request) {
 		"subscription", req.sub.String(), "conn", s.index)
 	p.removeLocked(s, req.sub, false)
 	p.placePendingLocked()
-}
-
-// watchInstruments runs the instrument watchdog every tick.
-func (p *Pool) watchInstruments(ctx context.Context, ticker clock.Ticker) {
-	defer p.wg.Done()
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C():
-			p.checkInstruments()
-		}
-	}
-}
-
-// checkInstruments resubscribes every instrument on a live connection that
-// should be trading but has been quiet for InstrumentStall (see
-// instruments). Unsubscribe then subscribe: the service does not dedupe, so
-// a bare second subscribe could double the events.
-func (p *Pool) checkInstruments() {
-	now := p.clock.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for figi, s := range p.figiSlot {
-		if s.conn == nil {
-			continue // the connection's own watchdog and backoff handle that
-		}
-		stalled, status, quiet := p.inst.stalled(figi, now, p.cfg.InstrumentStall)
-		if !stalled {
-			continue
-		}
-		p.stats.instrumentStalls.Add(1)
-		p.log.Warn("instrument quiet while trading; resubscribing", "figi", figi,
-			"status", string(status), "quiet", quiet.String(), "conn", s.index)
-		bySub := s.subs[figi]
-		for _, sub := range sortedSubs(bySub) {
-			p.sendLocked(s, sub, false)
-			bySub[sub] = p.sendLocked(s, sub, true)
-		}
-		p.inst.track(figi, now)
-	}
 }
 
 // fail reports a fatal error to Run.

@@ -42,6 +42,7 @@ type fakeServer struct {
 	maxOpen     int
 	conns       []*serverConn
 	silent      bool // ignore client pings, as a dead peer would
+	limit       int  // when > 0, handshakes beyond this many open sockets get 423, like the service's per-user cap
 	noEcho      bool // leave request_id out of error events
 	refuse      map[string]bool
 	onRequest   func(sc *serverConn, req wire.StreamRequest)
@@ -99,6 +100,8 @@ func (s *fakeServer) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	switch auth := r.Header.Get("Authorization"); {
 	case status != 0:
+	case s.limit > 0 && s.open-1 >= s.limit:
+		status = http.StatusLocked
 	case auth == "":
 		status = http.StatusUnauthorized
 	case auth != "Bearer "+s.token:
@@ -272,6 +275,21 @@ func (s *fakeServer) drop(figi string) {
 	}
 }
 
+// countLines counts the log lines that contain every one of parts.
+func countLines(logs *syncBuffer, parts ...string) int {
+	n := 0
+	for line := range strings.SplitSeq(logs.String(), "\n") {
+		all := true
+		for _, part := range parts {
+			all = all && strings.Contains(line, part)
+		}
+		if all && line != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // openConns returns the connections not closed yet. Called with s.mu held.
 func (s *fakeServer) openConnsLocked() []*serverConn {
 	var out []*serverConn
@@ -356,6 +374,14 @@ func (s *fakeServer) advanceUntil(fake *clock.Fake, step time.Duration, what str
 	}
 }
 
+// pass moves the fake clock forward by d in steps, letting the pool run
+// between them as advanceUntil does.
+func (s *fakeServer) pass(fake *clock.Fake, d, step time.Duration) {
+	s.t.Helper()
+	end := fake.Now().Add(d)
+	s.advanceUntil(fake, step, fmt.Sprintf("%v to pass", d), func() bool { return !fake.Now().Before(end) })
+}
+
 // with runs f with s.mu held, for reading server state in assertions.
 func (s *fakeServer) with(f func()) {
 	s.mu.Lock()
@@ -400,6 +426,7 @@ func testConfig(t *testing.T, s *fakeServer, fake *clock.Fake) (Config, *syncBuf
 		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PingInterval: time.Hour, // tests that need pings set it
 		StallTimeout: 24 * time.Hour,
+		DataSilence:  24 * time.Hour, // tests of the data-silence watchdog set it
 	}, logs
 }
 

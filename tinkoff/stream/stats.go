@@ -28,10 +28,34 @@ type Stats struct {
 	DuplicateSubscribes int64 // Subscribe calls for something already subscribed
 	Queued              int   // events waiting for the consumer beyond the Events buffer
 
-	Stalls           int64 // connections closed after StallTimeout without a frame
-	InstrumentStalls int64 // trading instruments found quiet for InstrumentStall and resubscribed
-	ServerErrors     int64 // error events received
-	Refused          int64 // subscriptions the service refused, removed from the desired set
+	Stalls int64 // connections closed after StallTimeout without a frame
+	// DataSilences counts connections closed and reopened because they
+	// delivered no update (pings and pongs aside) while instruments on them
+	// were expected to be active; SilentConnections is how many connection
+	// slots are in such an episode now (reopened, no update yet).
+	DataSilences      int64
+	SilentConnections int
+	// InstrumentStalls counts resubscriptions of instruments that stayed
+	// quiet past their own threshold while expected to be active;
+	// SilentInstruments is how many are in such an episode now.
+	InstrumentStalls  int64
+	SilentInstruments int
+	ServerErrors      int64 // error events received
+	Refused           int64 // subscriptions the service refused, removed from the desired set
+
+	// ConnectionCap is how many connections the pool may use: MaxConnections
+	// until a 423 shows that the service accepts fewer, then the connections
+	// up (or reconnecting after a drop) at that moment, raised by each later
+	// connection the service accepts (see Config.CapRetry).
+	// PerConnectionLimit is the instruments a connection takes before new
+	// subscriptions wait: MaxPerConnection, or more while the cap is lower,
+	// so that the configured total still fits. CapRetryAt is when one more
+	// connection will be tried (zero: not due). Moved counts instruments
+	// moved to another connection to follow the cap, down or up.
+	ConnectionCap      int
+	PerConnectionLimit int
+	CapRetryAt         time.Time
+	Moved              int64
 
 	Subscriptions int // desired subscriptions placed on a connection
 	Pending       int // desired subscriptions waiting for room (all connections full)
@@ -46,6 +70,8 @@ type ConnStats struct {
 	Subscriptions int
 	Dials         int64
 	RetryAt       time.Time // next dial, while State is "backoff"
+	LastData      time.Time // the connection's last data update, or when it opened; zero while down
+	Silent        bool      // in a data-silence episode: reopened for silence, no update since
 }
 
 // Connection states, as Stats reports them.
@@ -54,6 +80,7 @@ const (
 	stateBackoff = "backoff"
 	stateDialing = "dialing"
 	stateUp      = "up"
+	stateParked  = "parked" // beyond the connection cap the service allows
 )
 
 // counters are the pool's lock-free counters.
@@ -65,6 +92,7 @@ type counters struct {
 	pingsSent, pongsReceived             atomic.Int64
 	duplicates, coalesced, dupSubscribes atomic.Int64
 	stalls, instrumentStalls             atomic.Int64
+	dataSilences, moved                  atomic.Int64
 	serverErrors, refused                atomic.Int64
 
 	hsMu      sync.Mutex
@@ -118,6 +146,8 @@ func (c *counters) snapshot() Stats {
 		DuplicateSubscribes: c.dupSubscribes.Load(),
 		Stalls:              c.stalls.Load(),
 		InstrumentStalls:    c.instrumentStalls.Load(),
+		DataSilences:        c.dataSilences.Load(),
+		Moved:               c.moved.Load(),
 		ServerErrors:        c.serverErrors.Load(),
 		Refused:             c.refused.Load(),
 	}
