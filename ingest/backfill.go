@@ -12,12 +12,14 @@ import (
 // instrument (the initial backfill, with progress in Progress), then keeps
 // filling gaps left by outages and restarts, once a minute.
 func (s *Service) backfillLoop(ctx context.Context) {
+	// The deep backfill yields the REST budget to everything else.
+	initial := tvbridge.WithPriority(ctx, tvbridge.PriorityBackground)
 	for i, figi := range s.order {
-		s.backfillOne(ctx, figi, "initial backfill")
+		s.backfillOne(initial, figi, "initial backfill")
 		if ctx.Err() != nil {
 			return
 		}
-		if err := s.setFirstBar(ctx, figi); err != nil && ctx.Err() == nil {
+		if err := s.setFirstBar(initial, figi); err != nil && ctx.Err() == nil {
 			s.log.Warn("first-bar watermark", "figi", figi, "err", err)
 		}
 		s.progress.InitialDone.Add(1)

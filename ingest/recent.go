@@ -155,6 +155,8 @@ func (s *Service) recentPass(ctx context.Context) {
 // that are neither covered nor fetched early already, and records them as
 // fetched, not covered. One fetch per instrument runs at a time.
 func (s *Service) fetchRecent(ctx context.Context, figi string, end time.Time) (int, error) {
+	// What TradingView asks for first goes before the backfill in the REST budget.
+	ctx = tvbridge.WithPriority(ctx, tvbridge.PriorityUrgent)
 	mu := s.fetching[figi]
 	mu.Lock()
 	defer mu.Unlock()

@@ -18,13 +18,15 @@ type restUpstream struct {
 	epoch   atomic.Uint64
 	mu      sync.Mutex
 	asked   []tvbridge.Range
-	revised map[int64]float64 // minute -> close REST reports from now on
+	prio    []tvbridge.Priority // the priority of each request
+	revised map[int64]float64   // minute -> close REST reports from now on
 }
 
-func (u *restUpstream) Candles(_ context.Context, figi string, from, to time.Time, _ tvbridge.CandleInterval) ([]tvbridge.Candle, error) {
+func (u *restUpstream) Candles(ctx context.Context, figi string, from, to time.Time, _ tvbridge.CandleInterval) ([]tvbridge.Candle, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.asked = append(u.asked, tvbridge.Range{From: from, To: to})
+	u.prio = append(u.prio, tvbridge.PriorityFrom(ctx))
 	var out []tvbridge.Candle
 	for m := from.Truncate(time.Minute); m.Before(to); m = m.Add(time.Minute) {
 		p := 100 + float64(m.Minute())
@@ -148,6 +150,43 @@ func TestRecentMinutesAreServedBeforeTheRESTLag(t *testing.T) {
 	for _, m := range []time.Time{minute(9, 1), minute(9, 2)} {
 		if _, ok := served(m); !ok {
 			t.Errorf("%v, before the reconnect, not served at once", m.Format(time.TimeOnly))
+		}
+	}
+}
+
+// The recent minutes are fetched with urgent priority, the deep backfill
+// with background priority, so the REST budget serves TradingView's next
+// request first.
+func TestRESTPriorities(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 3, 2, 9, 0, 1, 0, time.UTC)
+	up := &restUpstream{quietUpstream: quietUpstream{events: make(chan tvbridge.Event)}, revised: map[int64]float64{}}
+	s, _, _ := testService(t, up, start, "F")
+	if err := s.restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.recentPass(ctx)
+	up.mu.Lock()
+	recent := append([]tvbridge.Priority(nil), up.prio...)
+	up.prio = nil
+	up.mu.Unlock()
+	if len(recent) == 0 || recent[0] != tvbridge.PriorityUrgent {
+		t.Fatalf("recent fetch priorities %v, want urgent", recent)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); s.backfillLoop(runCtx) }()
+	for s.Progress().InitialDone.Load() < 1 {
+		time.Sleep(time.Millisecond) // polling progress; the test's deadline is the guard
+	}
+	cancel()
+	<-done
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	for _, p := range up.prio {
+		if p != tvbridge.PriorityBackground {
+			t.Fatalf("initial backfill priorities %v, want background", up.prio)
 		}
 	}
 }

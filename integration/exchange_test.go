@@ -290,8 +290,9 @@ func checkNoHoles(t *testing.T, ex *exchange, b *bridge, from time.Time) int {
 // TestConnectionCapBelowConfigured: the upstream accepts 2 stream
 // connections where the bridge is configured for 6 of 10 instruments each,
 // so that 20 of the 40 instruments are assigned to connections it refuses.
-// No minute the exchange has is ever missing from /history, and every
-// instrument in session gets quotes.
+// The pool learns the cap and moves those instruments onto the two
+// connections it has; meanwhile and afterwards no minute the exchange has is
+// ever missing from /history, and every instrument in session gets quotes.
 func TestConnectionCapBelowConfigured(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates 10 minutes of trading")
@@ -310,7 +311,12 @@ func TestConnectionCapBelowConfigured(t *testing.T) {
 		}
 	}
 	h := b.svc.Health()
-	t.Logf("health %v", h)
+	t.Logf("health %v; pool cap %d, %d instruments moved", h, b.up.Pool().Stats().ConnectionCap, b.up.Pool().Stats().Moved)
+	// The pool learned the cap and moved the refused connections'
+	// instruments onto the two it has.
+	if h["instruments_streaming"] != 40 {
+		t.Errorf("%v of 40 instruments streaming after the re-shard", h["instruments_streaming"])
+	}
 	for _, sym := range b.catalog.Symbols() {
 		if sym.Schedule != nil && sym.Schedule.InSession(ex.clk.Now()) && book.quotes[sym.Ticker] == 0 {
 			t.Errorf("%s is in session but got no quote in 10 minutes", sym.Ticker)

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // sessions need IANA zones even on hosts without a zoneinfo database
 
@@ -112,7 +113,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	up, stopSim, err := o.upstream(log)
+	sessions := &sessionIndex{}
+	up, stopSim, err := o.upstream(log, sessions.inSession)
 	if err != nil {
 		return err
 	}
@@ -148,12 +150,14 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	tp := tape.New(tape.Config{})
 	market := live.New()
+	specs := instrumentSpecs(catalog)
+	sessions.set(specs)
 	svc, err := ingest.New(ingest.Config{
 		Observe:        market.Observe,
 		Upstream:       up,
 		Store:          store,
 		Tape:           tp,
-		Instruments:    instrumentSpecs(catalog),
+		Instruments:    specs,
 		Logger:         log,
 		BackfillDepth:  time.Duration(*o.backfillDays) * 24 * time.Hour,
 		BookDepth:      *o.bookDepth,
@@ -227,7 +231,7 @@ func (o serveOptions) dataConfig(catalog *api.Catalog, history api.History, tp t
 
 // upstream builds the upstream adapter: to the given URLs, or to an embedded
 // simulator on a loopback port, so the same client code runs either way.
-func (o serveOptions) upstream(log *slog.Logger) (*tinkoff.Upstream, func(), error) {
+func (o serveOptions) upstream(log *slog.Logger, active func(string, time.Time) bool) (*tinkoff.Upstream, func(), error) {
 	restURL, wsURL, rate := *o.restURL, *o.wsURL, *o.restRate
 	stop := func() {}
 	var token string
@@ -273,6 +277,7 @@ func (o serveOptions) upstream(log *slog.Logger) (*tinkoff.Upstream, func(), err
 		Stream: stream.Config{
 			URL: wsURL, Token: token, Logger: log,
 			MaxConnections: *o.maxConns, MaxPerConnection: *o.perConn,
+			Active: active,
 		},
 	}), stop, nil
 }
@@ -353,4 +358,30 @@ func (o serveOptions) auditSettings() (ingest.Follow, time.Duration, error) {
 		audit = -1 // ingest: never
 	}
 	return follows, audit, nil
+}
+
+// sessionIndex tells the stream pool whether an instrument is in session,
+// from the trading schedules of the catalogue (known only after the pool
+// was built): the pool's silence watchdogs expect data only then.
+type sessionIndex struct {
+	scheds atomic.Pointer[map[string]*tvbridge.Schedule]
+}
+
+func (x *sessionIndex) set(specs []bars.InstrumentSpec) {
+	m := make(map[string]*tvbridge.Schedule, len(specs))
+	for _, s := range specs {
+		m[s.Instrument.FIGI] = s.Schedule
+	}
+	x.scheds.Store(&m)
+}
+
+// inSession reports whether figi trades at t; an instrument without a
+// known schedule is taken to trade around the clock.
+func (x *sessionIndex) inSession(figi string, t time.Time) bool {
+	m := x.scheds.Load()
+	if m == nil {
+		return false // the catalogue is not loaded yet: expect nothing
+	}
+	sched := (*m)[figi]
+	return sched == nil || sched.InSession(t)
 }
