@@ -66,7 +66,7 @@ func checkFlags(fs *flagSet) checkOptions {
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check", "Runs TradingView's data-integration acceptance tests (and optionally a trading\n"+
 		"smoke scenario) against a server implementing the Broker REST API, and reports\n"+
-		"every failure with the request and response that show it. Exits 1 if any check fails.", stderr)
+		"every failure with the request and response that show it. Exits 1 if any check fails.", stderr).withConfig(stdout)
 	o := checkFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return err

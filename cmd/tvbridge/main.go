@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if c.name == args[0] {
 			err := c.run(ctx, args[1:], stdout, stderr)
 			switch {
-			case err == nil, errors.Is(err, flag.ErrHelp):
+			case err == nil, errors.Is(err, flag.ErrHelp), errors.Is(err, errPrinted):
 				return 0
 			case errors.Is(err, errUsage):
 				return 2
@@ -86,11 +86,17 @@ var errUsage = errors.New("usage")
 // command line wins over the environment.
 type flagSet struct {
 	*flag.FlagSet
-	envs map[string]string
+	envs    map[string]string
+	sources map[string]string // where each flag's value came from (config.go)
+
+	// With withConfig: --config and --print-config.
+	config      *string
+	printConfig *bool
+	stdout      io.Writer
 }
 
 func newFlagSet(name, summary string, stderr io.Writer) *flagSet {
-	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), envs: map[string]string{}}
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), envs: map[string]string{}, sources: map[string]string{}}
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: tvbridge %s [flags]\n\n%s\n\nFlags (each also read from the environment variable shown):\n", name, summary)
@@ -150,14 +156,38 @@ func (fs *flagSet) Duration(name string, def time.Duration, usage string) *time.
 	return fs.FlagSet.Duration(name, def, usage)
 }
 
-// parse applies the environment, then the command line.
+// withConfig adds --config (a TOML file of settings, see config.go) and
+// --print-config, which prints to stdout.
+func (fs *flagSet) withConfig(stdout io.Writer) *flagSet {
+	fs.config = fs.String("config", "", "TOML file of settings, in a ["+fs.Name()+"] table keyed by flag name; the environment\n"+
+		"      and the command line override it")
+	fs.printConfig = fs.Bool("print-config", false, "print the settings in effect, with where each came from (secrets redacted), and exit")
+	fs.stdout = stdout
+	return fs
+}
+
+// parse applies the configuration file (with withConfig), then the
+// environment, then the command line.
 func (fs *flagSet) parse(args []string) error {
+	fs.VisitAll(func(f *flag.Flag) { fs.sources[f.Name] = fromDefault })
+	if fs.config != nil {
+		if path := configPath(args); path != "" {
+			settings, err := configFile(path, fs.Name())
+			if err != nil {
+				return err
+			}
+			if err := fs.applyFile(path, settings); err != nil {
+				return err
+			}
+		}
+	}
 	var bad error
 	fs.VisitAll(func(f *flag.Flag) {
 		if v, ok := os.LookupEnv(fs.envs[f.Name]); ok && bad == nil {
 			if err := f.Value.Set(v); err != nil {
 				bad = fmt.Errorf("$%s: %w", fs.envs[f.Name], err)
 			}
+			fs.sources[f.Name] = fromEnv
 		}
 	})
 	if bad != nil {
@@ -169,9 +199,14 @@ func (fs *flagSet) parse(args []string) error {
 		}
 		return errUsage
 	}
+	fs.Visit(func(f *flag.Flag) { fs.sources[f.Name] = fromFlag })
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "unexpected arguments: %v\n", fs.Args())
 		return errUsage
+	}
+	if fs.printConfig != nil && *fs.printConfig {
+		fs.printConfigTo(fs.stdout)
+		return errPrinted
 	}
 	return nil
 }

@@ -76,10 +76,10 @@ func serveFlags(fs *flagSet) serveOptions {
 	}
 }
 
-func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", "Serves TradingView's Broker REST API (data integration: /symbol_info, /groups,\n"+
 		"/history, /streaming) on top of a Tinkoff Invest OpenAPI v1 upstream. With no upstream\n"+
-		"URL it runs the built-in simulated exchange in-process: no credentials needed.", stderr)
+		"URL it runs the built-in simulated exchange in-process: no credentials needed.", stderr).withConfig(stdout)
 	o := serveFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return err

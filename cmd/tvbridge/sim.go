@@ -16,10 +16,10 @@ import (
 	"tvbridge/sim/market"
 )
 
-func runSim(ctx context.Context, args []string, _, stderr io.Writer) error {
+func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("sim", "Runs the simulated exchange alone. It speaks Tinkoff Invest OpenAPI v1: the\n"+
 		"market-data WebSocket at /openapi/md/v1/md-openapi/ws and REST under /openapi/\n"+
-		"(and /openapi/sandbox/), so 'tvbridge serve' can be pointed at it by URL.", stderr)
+		"(and /openapi/sandbox/), so 'tvbridge serve' can be pointed at it by URL.", stderr).withConfig(stdout)
 	listen := fs.String("listen", "127.0.0.1:9090", "address to listen on")
 	opts := simFlags(fs)
 	faults := simFaultFlags(fs)
