@@ -69,6 +69,17 @@ type Config struct {
 	Clock clock.Clock
 	// Logger reports progress; default discards.
 	Logger *slog.Logger
+	// Progress, when set, is called with the run's progress each time a
+	// check gets its result (from the goroutine recording it; it must be
+	// quick). A terminal front end draws a progress bar with it.
+	Progress func(Progress)
+}
+
+// Progress is how far a run is: checks with a result of those selected,
+// failures so far, and the streaming phase's planned length.
+type Progress struct {
+	Done, Total, Failed int
+	Streaming           time.Duration
 }
 
 // ErrConfig marks a configuration Run cannot start with.
@@ -203,8 +214,28 @@ func (r *runner) set(res Result) {
 		return
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.results[res.Name] = res
+	p := r.progressLocked()
+	r.mu.Unlock()
+	if r.cfg.Progress != nil {
+		r.cfg.Progress(p)
+	}
+}
+
+// progressLocked counts the results so far; callers hold r.mu.
+func (r *runner) progressLocked() Progress {
+	p := Progress{Done: len(r.results), Streaming: r.cfg.Duration}
+	for _, c := range catalogue {
+		if r.sel.enabled(c.Name) {
+			p.Total++
+		}
+	}
+	for _, res := range r.results {
+		if res.Status == Fail {
+			p.Failed++
+		}
+	}
+	return p
 }
 
 func (r *runner) setTally(name string, t *tally) { r.set(t.result(r.c, name)) }

@@ -77,7 +77,13 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return nil
 	}
-	log, err := newLogger(*o.logLevel, stderr)
+	var status *statusLine
+	logOut := stderr
+	if isTerminal(stderr) {
+		status = &statusLine{w: stderr}
+		logOut = status
+	}
+	log, err := newLogger(*o.logLevel, logOut)
 	if err != nil {
 		return err
 	}
@@ -86,7 +92,17 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg.Logger = log
+	stopProgress := func() {}
+	if status != nil {
+		cp := &checkProgress{s: status, started: time.Now()}
+		cfg.Progress = cp.update
+		pctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); cp.run(pctx) }()
+		stopProgress = func() { stop(); <-done }
+	}
 	rep, err := check.Run(ctx, cfg)
+	stopProgress() // the line goes before the report is printed
 	if rep == nil {
 		return err
 	}

@@ -84,7 +84,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(*o.logLevel, stderr)
+	var status *statusLine
+	logOut := stderr
+	if isTerminal(stderr) {
+		status = &statusLine{w: stderr}
+		logOut = status
+	}
+	log, err := newLogger(*o.logLevel, logOut)
 	if err != nil {
 		return err
 	}
@@ -176,6 +182,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			cancel(fmt.Errorf("ingest: %w", err))
 		}
 	}()
+	if status != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); backfillProgress(ctx, status, svc.Progress()) }()
+	}
 
 	dataCfg := o.dataConfig(catalog, svc, tp, log)
 	dataCfg.Health = func() map[string]any {
