@@ -42,6 +42,12 @@ type Instrument struct {
 	Exchange string // venue name, uppercase, e.g. "MOEX"
 	Timezone string // IANA name, e.g. "Europe/Moscow"
 	Session  string // TradingView session string in Timezone, e.g. "1000-1840:23456" or "24x7"
+
+	// Identifiers and facts only some upstreams give (T-Invest API v2);
+	// empty or zero elsewhere.
+	UID         string    // the upstream's own instrument id
+	ClassCode   string    // the exchange's board, e.g. "TQBR"
+	FirstMinute time.Time // the first 1-minute candle the upstream has; zero when unknown
 }
 
 // CandleInterval names a candle length using the upstream's spelling.
@@ -197,6 +203,7 @@ const (
 	SubCandle         SubscriptionKind = "candle"
 	SubOrderBook      SubscriptionKind = "orderbook"
 	SubInstrumentInfo SubscriptionKind = "instrument_info"
+	SubTrade          SubscriptionKind = "trade" // the exchange's trades (upstreams that have them)
 )
 
 func (s Subscription) String() string {
@@ -216,7 +223,7 @@ type EventMeta struct {
 }
 
 // Event is a market-data event from an upstream: one of *CandleEvent,
-// *OrderBookEvent, *InstrumentInfoEvent or *ErrorEvent.
+// *OrderBookEvent, *InstrumentInfoEvent, *TradeEvent or *ErrorEvent.
 type Event interface {
 	Meta() EventMeta
 }
@@ -239,6 +246,21 @@ type InstrumentInfoEvent struct {
 	Info InstrumentInfo
 }
 
+// Trade is one trade on the exchange. Quantity is in lots, as the upstream
+// reports volumes; Time is the exchange's.
+type Trade struct {
+	FIGI     string
+	Time     time.Time
+	Price    float64
+	Quantity float64
+}
+
+// TradeEvent is a trade from an upstream that streams the exchange's trades.
+type TradeEvent struct {
+	EventMeta
+	Trade Trade
+}
+
 // ErrorEvent is an upstream error matched back, where possible, to the
 // subscription whose request caused it.
 type ErrorEvent struct {
@@ -252,6 +274,7 @@ func (e *CandleEvent) Meta() EventMeta         { return e.EventMeta }
 func (e *OrderBookEvent) Meta() EventMeta      { return e.EventMeta }
 func (e *InstrumentInfoEvent) Meta() EventMeta { return e.EventMeta }
 func (e *ErrorEvent) Meta() EventMeta          { return e.EventMeta }
+func (e *TradeEvent) Meta() EventMeta          { return e.EventMeta }
 
 // MarketData is what the bridge needs from an upstream market-data provider.
 type MarketData interface {
