@@ -9,6 +9,12 @@
 //
 // # Trades from candle updates
 //
+// This section is the rule for upstreams without a trade stream, and for
+// the minutes of upstreams with one that fall back to it; an instrument
+// whose upstream streams the exchange's trades (T-Invest API v2) streams
+// those instead (see realtrades.go for the rule, its checks against the
+// candle updates and the per-minute fallback).
+//
 // The upstream (Tinkoff v1) has no trade stream. It re-sends the forming
 // 1-minute candle (open, high, low, close, cumulative volume) many times a
 // minute, sometimes twice, sometimes out of order. For each instrument the

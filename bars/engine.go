@@ -23,7 +23,11 @@ type Config struct {
 	CloseGrace  time.Duration // a minute with no newer update closes this long after its end; default 3s
 	QuoteMaxAge time.Duration // a book older than this (by receipt) never becomes a quote; default 1s
 	DailyBars   bool          // emit TickDaily ("d") updates for instruments with a schedule
-	Logger      *slog.Logger  // nil => slog.Default()
+	// TradeGrace is how long a candle update showing trades the stream has
+	// not carried waits for them before the minute falls back to the
+	// candle updates (real trades only, see realtrades.go); default 1s.
+	TradeGrace time.Duration
+	Logger     *slog.Logger // nil => slog.Default()
 }
 
 // Sink receives the engine's output. Calls happen on the goroutine that
@@ -64,13 +68,14 @@ type spec struct {
 
 // Engine is the bar engine. See the package documentation for its rules.
 type Engine struct {
-	clock  clock.Clock
-	grace  time.Duration
-	maxAge time.Duration
-	daily  bool
-	log    *slog.Logger
-	sink   Sink
-	stats  counters
+	clock      clock.Clock
+	grace      time.Duration
+	maxAge     time.Duration
+	tradeGrace time.Duration
+	daily      bool
+	log        *slog.Logger
+	sink       Sink
+	stats      counters
 
 	mu     sync.RWMutex // guards byFIGI and list (Add may run on any goroutine)
 	byFIGI map[string]*instrument
@@ -95,18 +100,22 @@ func New(cfg Config, sink Sink) *Engine {
 	if cfg.QuoteMaxAge <= 0 {
 		cfg.QuoteMaxAge = time.Second
 	}
+	if cfg.TradeGrace <= 0 {
+		cfg.TradeGrace = time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	return &Engine{
-		clock:  cfg.Clock,
-		grace:  cfg.CloseGrace,
-		maxAge: cfg.QuoteMaxAge,
-		daily:  cfg.DailyBars,
-		log:    cfg.Logger.With("component", "bars"),
-		sink:   sink,
-		byFIGI: make(map[string]*instrument),
-		ticks:  make([]tvbridge.Tick, 0, 64),
+		clock:      cfg.Clock,
+		grace:      cfg.CloseGrace,
+		maxAge:     cfg.QuoteMaxAge,
+		tradeGrace: cfg.TradeGrace,
+		daily:      cfg.DailyBars,
+		log:        cfg.Logger.With("component", "bars"),
+		sink:       sink,
+		byFIGI:     make(map[string]*instrument),
+		ticks:      make([]tvbridge.Tick, 0, 64),
 	}
 }
 
@@ -151,6 +160,8 @@ func (e *Engine) Handle(ev tvbridge.Event) {
 		e.handleBook(ev, now)
 	case *tvbridge.InstrumentInfoEvent:
 		e.handleInfo(ev)
+	case *tvbridge.TradeEvent:
+		e.handleTrade(ev, now)
 	}
 	// Error events carry nothing the engine needs. The trading status only
 	// gates quotes: trades come from candles whatever it says.

@@ -60,6 +60,19 @@ type instrument struct {
 	// openFinal: the open minute's final state was received (see Closed).
 	openFinal bool
 
+	// Real trades (realtrades.go). realTrades: the instrument streams the
+	// exchange's trades. openSynthetic: the open minute fell back to its
+	// candle updates. openConfirmed: the newest candle update equals the
+	// bar streamed from trades. pending: a candle update ahead of the
+	// trades, since pendingRecv. future: trades ahead of our clock.
+	realTrades    bool
+	openSynthetic bool
+	openConfirmed bool
+	hasPending    bool
+	pending       ohlcv
+	pendingRecv   time.Time
+	future        []realTrade
+
 	hasPrev     bool
 	prev        minuteBar // the most recently closed bar, to tell re-sends from corrections
 	closedUntil int64     // every minute starting before this Unix second is closed
@@ -86,7 +99,7 @@ type instrument struct {
 }
 
 // idle reports whether Sweep has nothing to do for the instrument.
-func (in *instrument) idle() bool { return !in.hasOpen && !in.dailyDirty }
+func (in *instrument) idle() bool { return !in.hasOpen && !in.dailyDirty && len(in.future) == 0 }
 
 // resetOpen forgets the open minute without closing it.
 func (in *instrument) resetOpen() {
@@ -94,6 +107,8 @@ func (in *instrument) resetOpen() {
 	in.hasLast, in.last = false, ohlcv{}
 	in.deferred, in.deferredRecv = false, time.Time{}
 	in.openInDay, in.openFinal = false, false
+	in.openSynthetic, in.openConfirmed = false, false
+	in.hasPending, in.pending, in.pendingRecv = false, ohlcv{}, time.Time{}
 }
 
 // dayBar returns the current trading day's bar so far: its closed minutes

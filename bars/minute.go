@@ -59,6 +59,10 @@ func (e *Engine) advanceAt(in *instrument, now, closeRef time.Time) {
 	if in.deferred && now.Unix() >= in.open.start {
 		e.stream(in, in.last, in.deferredRecv, now)
 	}
+	if len(in.future) > 0 {
+		e.releaseFuture(in, now)
+	}
+	e.checkPending(in, now)
 	if in.hasOpen && !closeRef.Before(e.deadline(in.open.start)) {
 		e.closeOpen(in, now)
 	}
@@ -140,7 +144,12 @@ func (e *Engine) openMinute(in *instrument, start int64, now time.Time) {
 // closeOpen closes the open minute: its bar, if it has volume, goes to the
 // sink and into the day's bar.
 func (e *Engine) closeOpen(in *instrument, now time.Time) {
-	m, final := in.open, in.openFinal
+	if in.hasPending {
+		// The trades never caught up with the candle: the minute's last
+		// chance to carry what the candle knows.
+		e.fallBack(in, now)
+	}
+	m, final := in.open, in.openFinal || (in.realTrades && in.openConfirmed && !in.openSynthetic)
 	inDay := in.openInDay && in.hasDay && in.openDay == in.day
 	in.closedUntil = max(in.closedUntil, m.start+60)
 	in.resetOpen()
@@ -166,6 +175,10 @@ func (e *Engine) closeOpen(in *instrument, now time.Time) {
 // updateOpen classifies an update for the open minute against the streamed
 // bar and streams it when its volume grew.
 func (e *Engine) updateOpen(in *instrument, u ohlcv, recv, now time.Time) {
+	if in.realTrades && !in.openSynthetic && !in.deferred {
+		e.candleWithTrades(in, u, recv, now)
+		return
+	}
 	s := in.open.ohlcv
 	switch {
 	case in.hasLast && u == in.last, s.v > 0 && u.v == s.v && u.pricesEqual(s):

@@ -25,6 +25,12 @@ type Stats struct {
 	BooksRejected uint64 // books with an empty side, an invalid best level or crossed
 	BooksClosed   uint64 // books received outside the session or in a non-trading status (stale snapshots)
 
+	// Real trades (realtrades.go).
+	RealTrades       uint64 // exchange trades streamed as they were
+	LateTrades       uint64 // trades for a minute already closed (dropped)
+	Superseded       uint64 // trades of a minute that fell back to its candle updates (dropped: the candles carry them)
+	SyntheticMinutes uint64 // minutes of real-trade instruments that fell back to the candle updates
+
 	Dailies uint64 // daily-bar ticks emitted
 	Panics  uint64 // panics recovered in Handle or Sweep (bugs)
 }
@@ -35,6 +41,7 @@ type counters struct {
 	trades, duplicates, stale, outOfOrder, corrections, inconsistent atomic.Uint64
 	pending, deferred, minutesClosed, outOfSession                   atomic.Uint64
 	quotes, booksStale, booksRejected, booksClosed, dailies, panics  atomic.Uint64
+	realTrades, lateTrades, superseded, syntheticMinutes             atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -46,6 +53,8 @@ func (c *counters) snapshot() Stats {
 		MinutesClosed: c.minutesClosed.Load(), OutOfSession: c.outOfSession.Load(),
 		Quotes: c.quotes.Load(), BooksStale: c.booksStale.Load(), BooksRejected: c.booksRejected.Load(),
 		BooksClosed: c.booksClosed.Load(),
-		Dailies:     c.dailies.Load(), Panics: c.panics.Load(),
+		RealTrades:  c.realTrades.Load(), LateTrades: c.lateTrades.Load(), Superseded: c.superseded.Load(),
+		SyntheticMinutes: c.syntheticMinutes.Load(),
+		Dailies:          c.dailies.Load(), Panics: c.panics.Load(),
 	}
 }
