@@ -90,6 +90,9 @@ type Config struct {
 	BookPolls int
 	BookDepth int  // order-book depth subscribed for quotes; default 5
 	DailyBars bool // stream "d" messages
+	// Trades subscribes the exchange's trades too (upstreams that have
+	// them, T-Invest API v2): /streaming then carries them (see bars).
+	Trades bool
 
 	// HistoryFollows decides what /history keeps for a minute whose bar as
 	// streamed differs from the upstream's final REST candle: FollowStream
@@ -365,13 +368,16 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) subscribe() {
-	subs := make([]tvbridge.Subscription, 0, 3*len(s.order))
+	subs := make([]tvbridge.Subscription, 0, 4*len(s.order))
 	for _, figi := range s.order {
 		subs = append(subs,
 			tvbridge.Subscription{Kind: tvbridge.SubCandle, FIGI: figi, Interval: tvbridge.Interval1Min},
 			tvbridge.Subscription{Kind: tvbridge.SubOrderBook, FIGI: figi, Depth: s.cfg.BookDepth},
 			tvbridge.Subscription{Kind: tvbridge.SubInstrumentInfo, FIGI: figi},
 		)
+		if s.cfg.Trades {
+			subs = append(subs, tvbridge.Subscription{Kind: tvbridge.SubTrade, FIGI: figi})
+		}
 	}
 	s.cfg.Upstream.Subscribe(subs...)
 }
@@ -490,6 +496,8 @@ func (s *Service) handle(ev tvbridge.Event) {
 		s.noteData(e.Book.FIGI, e.Received)
 	case *tvbridge.InstrumentInfoEvent:
 		s.noteData(e.Info.FIGI, e.Received)
+	case *tvbridge.TradeEvent:
+		s.noteData(e.Trade.FIGI, e.Received)
 	}
 	if e, ok := ev.(*tvbridge.ErrorEvent); ok {
 		s.log.Warn("upstream error event", "message", e.Message, "request_id", e.RequestID)
