@@ -27,6 +27,10 @@ type Status struct {
 	Stale []StaleInstrument `json:"stale"`
 	// Streaming is the TradingView /streaming connections open now.
 	Streaming int `json:"streaming_connections"`
+	// Facts are other figures worth a look, shown as a table in this
+	// order: e.g. minutes differing from the exchange, store size, the
+	// catalogue's age.
+	Facts []Fact `json:"facts"`
 
 	// Log holds recent warnings and errors, oldest first. Left nil, it is
 	// filled from Config.Log.
@@ -37,6 +41,12 @@ type Status struct {
 type Flag struct {
 	Name  string `json:"name"`  // without dashes, e.g. "listen"
 	Value string `json:"value"` // "<redacted>" for secrets
+}
+
+// Fact is one named figure, already formatted.
+type Fact struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // Upstream is the state of the market-data stream.

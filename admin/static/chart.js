@@ -33,6 +33,7 @@ async function main() {
   document.title = `tvbridge · ${sym.name} ${res.text}`;
 
   const view = new ChartView(sym, res);
+  window.consoleChart = view; // for the browser tests and the DevTools console
   const live = new LiveBars(res);
   const check = new MinuteCheck(settle);
   const mismatches = new Mismatches(view);
@@ -185,7 +186,8 @@ class ChartView {
       priceFormat: { type: 'price', precision, minMove: sym.minmov / sym.pricescale },
     });
     this.volume = this.chart.addSeries(LWC.HistogramSeries, { priceFormat: { type: 'volume' }, priceScaleId: '' });
-    this.volume.priceScale().applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
+    this.volume.priceScale().applyOptions({ scaleMargins: { top: 0.82, bottom: 0 } });
+    this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.22 } });
     this.markers = LWC.createSeriesMarkers(this.candles, []);
     this.times = []; // every bar's time, ascending
     this.res = res;
@@ -196,7 +198,10 @@ class ChartView {
     this.volume.setData(bars.map(volumeBar));
     this.times = bars.map(b => b.time);
     setText('history-note', bars.length ? `from /history since ${utc(bars[0].time)}` : '/history has no bar yet');
-    this.chart.timeScale().scrollToRealTime();
+    // Show the newest 200 bars at most, all of them when fewer.
+    const n = bars.length;
+    if (n > 200) this.chart.timeScale().setVisibleLogicalRange({ from: n - 200, to: n + 2 });
+    else this.chart.timeScale().fitContent();
     this.legend(bars[bars.length - 1]);
   }
 

@@ -86,6 +86,9 @@ function render(s) {
     el('td', { class: 'mono' }, (e.attrs || []).map(a => a.k + '=' + a.v).join(' ')),
   )), 'no warning since start');
 
+  fill('facts', (s.facts || []).map(f => el('tr', {},
+    el('td', {}, f.name), el('td', { class: 'num' }, f.value))), 'none reported');
+
   fill('flags', (s.flags || []).map(f => el('tr', {},
     el('td', { class: 'mono' }, '--' + f.name), el('td', { class: 'mono' }, f.value))), 'not reported');
 }

@@ -97,7 +97,7 @@ async function depth(sym, account) {
 }
 
 async function orders(acct, sym) {
-  const list = (await tv(`/accounts/${acct}/orders?locale=en`)).filter(o => WORKING.has(o.status));
+  const list = ((await tv(`/accounts/${acct}/orders?locale=en`)) || []).filter(o => WORKING.has(o.status));
   fill('orders', list.map(o => el('tr', { 'data-order': o.id },
     el('td', { class: 'mono' }, o.id), el('td', {}, o.side), el('td', {}, o.type),
     el('td', { class: 'num' }, num(o.qty)), el('td', { class: 'num' }, num(o.limitPrice ?? o.stopPrice ?? '')),
@@ -114,7 +114,7 @@ async function orders(acct, sym) {
 }
 
 async function positions(acct) {
-  const list = await tv(`/accounts/${acct}/positions?locale=en`);
+  const list = (await tv(`/accounts/${acct}/positions?locale=en`)) || [];
   fill('positions', list.filter(p => p.qty !== 0).map(p => el('tr', { 'data-position': p.id },
     el('td', {}, p.instrument), el('td', {}, p.side), el('td', { class: 'num' }, num(p.qty)),
     el('td', { class: 'num' }, num(p.avgPrice)),
