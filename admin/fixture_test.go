@@ -173,7 +173,9 @@ type testTrading struct {
 	orders []map[string]any
 }
 
-func newTestTrading() *testTrading { return &testTrading{placed: make(chan url.Values, 16)} }
+func newTestTrading() *testTrading {
+	return &testTrading{placed: make(chan url.Values, 16), orders: []map[string]any{}}
+}
 
 func (tt *testTrading) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ok := func(d any) {
