@@ -39,11 +39,22 @@ async function main() {
   const mismatches = new Mismatches(view);
 
   // The stream opens before /history is asked, so no trade falls between
-  // the two; its trades wait in `early` until the history is drawn.
+  // the two; its trades wait in `early` until the history is drawn. The
+  // bar that was forming then may have counted some of them already (as
+  // on TradingView), so once it closes it is replaced with /history's.
   let early = [];
+  let forming = null; // the time of the bar that was forming at load
   const apply = m => {
     const bar = m.f === 'd' ? live.daily(m) : live.trade(m.t, m.p, m.s);
-    if (bar) view.update(bar);
+    if (!bar) return;
+    view.update(bar);
+    if (forming !== null && bar.time > forming) {
+      const t = forming;
+      forming = null;
+      setTimeout(() => history(sym.ticker, res.text, 0, t, t)
+        .then(got => { const b = got.find(x => x.time === t); if (b) view.replace(b); })
+        .catch(err => showError('reloading the bar of ' + utc(t) + ': ' + err.message)), settle * 1000);
+    }
   };
   stream(sym, {
     message(m) {
@@ -64,6 +75,7 @@ async function main() {
   const bars = await history(sym.ticker, res.text, historyCountback(res));
   view.setHistory(bars);
   live.seed(bars[bars.length - 1]);
+  if (bars.length) forming = bars[bars.length - 1].time;
   for (const m of early) apply(m);
   early = null;
 
@@ -210,6 +222,12 @@ class ChartView {
     this.volume.update(volumeBar(bar));
     if (!this.times.length || bar.time > this.times[this.times.length - 1]) this.times.push(bar.time);
     this.legend(bar);
+  }
+
+  // replace puts /history's version of an older bar in place.
+  replace(bar) {
+    this.candles.update(candle(bar), true);
+    this.volume.update(volumeBar(bar), true);
   }
 
   legend(bar) {
