@@ -249,6 +249,10 @@ func (h *handler) page(name string) http.Handler {
 // serveStatic serves the embedded assets with an ETag, so a browser
 // revalidates the chart library instead of downloading it again.
 func (h *handler) serveStatic(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/") {
+		writeError(w, http.StatusNotFound, "no such page: "+r.URL.Path) // no directory listings
+		return
+	}
 	hdr := w.Header()
 	if tag, ok := h.etags[strings.TrimPrefix(r.URL.Path, "/static/")]; ok {
 		hdr.Set("ETag", tag)

@@ -384,8 +384,10 @@ func TestStaticAssets(t *testing.T) {
 			t.Errorf("%s: %d, CSP %q", p, w.Code, w.Header().Get("Content-Security-Policy"))
 		}
 	}
-	if w := get(t, h, "/nope"); w.Code != http.StatusNotFound {
-		t.Errorf("/nope: got %d", w.Code)
+	for _, p := range []string{"/nope", "/static/", "/static/vendor/"} {
+		if w := get(t, h, p); w.Code != http.StatusNotFound {
+			t.Errorf("%s: got %d", p, w.Code)
+		}
 	}
 }
 
