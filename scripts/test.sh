@@ -9,9 +9,15 @@ if ! command -v go >/dev/null 2>&1; then
 	echo "Go is required (https://go.dev/dl/); install Go 1.26 or newer." >&2
 	exit 1
 fi
-# -race needs cgo and a C compiler.
-if ! command -v gcc >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-	apt-get update -qq && apt-get install -y -qq gcc >/dev/null
+# -race needs cgo and a C compiler; the console's browser tests (admin/)
+# drive headless Chromium, and fail in CI without it. Debian's packages.
+missing=()
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+	missing+=(chromium)
+fi
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
