@@ -196,7 +196,10 @@ type Service struct {
 	// last data frame arrived and its usual gap between frames.
 	lastData map[string]time.Time
 	usualGap map[string]time.Duration
-	silent   map[string]bool // guarded by mu: live, but no data while it should have some
+	// updated mirrors lastData for readers on other goroutines (/readyz,
+	// the console): Unix nanoseconds, per FIGI, fixed at New.
+	updated map[string]*atomic.Int64
+	silent  map[string]bool // guarded by mu: live, but no data while it should have some
 	// fetchFailed, guarded by mu: when an early fetch of each FIGI last failed.
 	fetchFailed map[string]time.Time
 
@@ -272,6 +275,7 @@ func New(cfg Config) (*Service, error) {
 		recentUntil: make(map[string]time.Time),
 		fetching:    make(map[string]*sync.Mutex),
 		lastData:    make(map[string]time.Time),
+		updated:     make(map[string]*atomic.Int64),
 		usualGap:    make(map[string]time.Duration),
 		silent:      make(map[string]bool),
 		fetchFailed: make(map[string]time.Time),
@@ -294,6 +298,7 @@ func New(cfg Config) (*Service, error) {
 		s.specs[figi] = spec
 		s.order = append(s.order, figi)
 		s.fetching[figi] = new(sync.Mutex)
+		s.updated[figi] = new(atomic.Int64)
 		s.engine.Add(spec)
 	}
 	s.progress.Instruments.Store(int64(len(s.order)))

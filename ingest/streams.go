@@ -212,8 +212,22 @@ func (s *Service) noteData(figi string, recv time.Time) {
 	}
 	if recv.After(s.lastData[figi]) {
 		s.lastData[figi] = recv
+		s.updated[figi].Store(recv.UnixNano())
 	}
 }
+
+// LastUpdate is when the stream last delivered data for figi (zero: never
+// since the start). It is safe for concurrent use.
+func (s *Service) LastUpdate(figi string) time.Time {
+	a := s.updated[figi]
+	if a == nil || a.Load() == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, a.Load()).UTC()
+}
+
+// InSession reports whether figi is expected to trade at t, by its schedule.
+func (s *Service) InSession(figi string, t time.Time) bool { return s.inSession(figi, t) }
 
 // silenceLimit is how long figi may go without data before it is silent.
 func (s *Service) silenceLimit(figi string) time.Duration {

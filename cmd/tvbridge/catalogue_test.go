@@ -23,7 +23,7 @@ func TestServeWhileUpstreamDown(t *testing.T) {
 	logs := &syncBuffer{}
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--backfill-days", "1"}, io.Discard, logs)
+		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", dir, "--backfill-days", "1"}, io.Discard, logs)
 	}()
 	base := waitForURL(t, logs, exit)
 	now := time.Now().Unix()
@@ -55,7 +55,7 @@ func TestServeWhileUpstreamDown(t *testing.T) {
 	defer cancel()
 	logs = &syncBuffer{}
 	go func() {
-		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--backfill-days", "1",
+		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", dir, "--backfill-days", "1",
 			"--upstream-rest-url", "http://" + dead + "/openapi"}, io.Discard, logs)
 	}()
 	base = waitForURL(t, logs, exit)

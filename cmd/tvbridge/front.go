@@ -152,6 +152,10 @@ const (
 // front is the HTTP side of serve: routes, authentication and trading.
 type front struct {
 	handler http.Handler
+	// console is the same API without authentication, for the operator
+	// console on the admin listener (which sets the user itself).
+	console http.Handler
+	broker  tvbridge.Broker // nil with --trading-backend off
 	tls     *web.TLSConfig
 	opts    web.Options                   // everything but TLS and the logger
 	run     []func(context.Context) error // background loops (the trading manager)
@@ -185,10 +189,13 @@ func (o frontOptions) build(dataDir string, catalog *api.Catalog, data http.Hand
 	} else {
 		log.Warn("authentication is off (--auth none): every request acts as user \"demo\"; do not expose this port")
 	}
+	console := http.NewServeMux()
 	for _, p := range []string{"/symbol_info", "/groups", "/history", "/streaming"} {
 		mux.Handle(p, protectData(data))
+		console.Handle(p, data)
 	}
 	mux.Handle("/healthz", data)
+	f.console = console
 	if *o.tradingBackend != "off" {
 		// One set of exchange rates for the broker's totals and the pip values.
 		rates := live.NewRates(market, catalog.CurrencyPairs())
@@ -200,6 +207,9 @@ func (o frontOptions) build(dataDir string, catalog *api.Catalog, data http.Hand
 		trade := tradeapi.New(tradeapi.Config{Broker: broker, Catalog: catalog, Market: market, Rates: rates, Logger: log})
 		mux.Handle("/mapping", trade.Mapping())
 		mux.Handle("/", protectTrading(trade))
+		console.Handle("/mapping", trade.Mapping())
+		console.Handle("/", trade)
+		f.broker = broker
 	}
 	cors, err := o.cors()
 	if err != nil {

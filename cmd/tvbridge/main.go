@@ -23,6 +23,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"tvbridge/admin"
 )
 
 type command struct {
@@ -209,6 +211,17 @@ func (fs *flagSet) parse(args []string) error {
 		return errPrinted
 	}
 	return nil
+}
+
+// newRingLogger is newLogger whose warnings and errors the operator
+// console also shows (admin.LogRing).
+func newRingLogger(level string, w io.Writer) (*slog.Logger, *admin.LogRing, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	ring := admin.NewLogRing(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}), 100)
+	return slog.New(ring), ring, nil
 }
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {

@@ -164,7 +164,7 @@ func TestServeSmoke(t *testing.T) {
 	logs := &syncBuffer{}
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--backfill-days", "1",
+		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--backfill-days", "1",
 			"--max-header-bytes", "16384"}, io.Discard, logs)
 	}()
 	base := waitForURL(t, logs, exit)
@@ -196,6 +196,7 @@ func TestServeSmoke(t *testing.T) {
 	}
 
 	webErrors(t, base)
+	adminListener(t, logs)
 
 	cancel()
 	if code := <-exit; code != 0 {
@@ -267,5 +268,64 @@ func getJSON(t *testing.T, url string, v any) {
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("%s: %v", url, err)
+	}
+}
+
+var consoleLine = regexp.MustCompile(`operator console, metrics and health" console=(http://\S+)/`)
+
+// adminListener checks serve's second listener: it logs the console's URL,
+// answers its probes, and the console's status and API show live data.
+func adminListener(t *testing.T, logs *syncBuffer) {
+	t.Helper()
+	m := consoleLine.FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("serve did not log the console's URL:\n%s", logs)
+	}
+	admin := m[1]
+	var health struct{ S string }
+	getJSON(t, admin+"/healthz", &health)
+	if health.S != "ok" {
+		t.Errorf("/healthz: %+v", health)
+	}
+	var ready struct {
+		S      string
+		Checks []struct{ Name, Status, Why string }
+	}
+	resp, err := http.Get(admin + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if len(ready.Checks) < 4 {
+		t.Errorf("/readyz (%d): %+v, want the catalogue, store, upstream and trading checks", resp.StatusCode, ready)
+	}
+	var status struct {
+		Upstream struct {
+			State       string
+			Instruments int
+			Connections []struct{ Instruments []string }
+		}
+		Flags []struct{ Name, Value string }
+	}
+	getJSON(t, admin+"/api/status", &status)
+	if status.Upstream.Instruments < 100 || len(status.Upstream.Connections) == 0 || len(status.Flags) == 0 {
+		t.Errorf("/api/status: %+v", status)
+	}
+	var info struct {
+		S      string
+		Symbol []string
+	}
+	getJSON(t, admin+"/tv/symbol_info", &info)
+	if info.S != "ok" || len(info.Symbol) < 100 {
+		t.Errorf("the console's API: /tv/symbol_info %s with %d symbols", info.S, len(info.Symbol))
+	}
+	var accounts struct {
+		S string
+		D []struct{ ID string }
+	}
+	getJSON(t, admin+"/tv/accounts", &accounts)
+	if accounts.S != "ok" || len(accounts.D) == 0 {
+		t.Errorf("the console's API acts as the console user: /tv/accounts %+v", accounts)
 	}
 }

@@ -20,7 +20,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("sim", "Runs the simulated exchange alone. It speaks Tinkoff Invest OpenAPI v1: the\n"+
 		"market-data WebSocket at /openapi/md/v1/md-openapi/ws and REST under /openapi/\n"+
 		"(and /openapi/sandbox/), so 'tvbridge serve' can be pointed at it by URL.", stderr).withConfig(stdout)
-	listen := fs.String("listen", "127.0.0.1:9090", "address to listen on")
+	listen := fs.String("listen", "127.0.0.1:9180", "address to listen on (9090 is serve's admin listener)")
 	opts := simFlags(fs)
 	faults := simFaultFlags(fs)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
