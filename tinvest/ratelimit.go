@@ -192,7 +192,6 @@ func (l *limiter) holdUntil(t time.Time) {
 	}
 }
 
-
 // enqueueLocked inserts w after every waiter of its priority or higher, and
 // makes it the keeper of an empty queue.
 func (l *limiter) enqueueLocked(w *waiter) {

@@ -270,4 +270,6 @@ func (u *Upstream) Events() <-chan tvbridge.Event { return u.pool.Events() }
 // StreamState tells whether figi's candle subscription is live and a
 // counter that changes whenever it was re-established; see
 // stream.Pool.StreamState.
-func (u *Upstream) StreamState(figi string) (epoch uint64, live bool) { return u.pool.StreamState(figi) }
+func (u *Upstream) StreamState(figi string) (epoch uint64, live bool) {
+	return u.pool.StreamState(figi)
+}

@@ -37,8 +37,8 @@ type frame struct {
 	// status change's, the candle's last trade; zero when absent.
 	serverTime time.Time
 
-	candle tvbridge.Candle
-	book   tvbridge.OrderBook
+	candle     tvbridge.Candle
+	book       tvbridge.OrderBook
 	status     tvbridge.TradeStatus
 	statusFIGI string
 	trade      tvbridge.Trade
