@@ -339,16 +339,16 @@ func (p *Pool) serve(ctx context.Context, ws *websocket.Conn, s *slot, log *slog
 			return errDataSilent
 		case <-c.wake:
 			if err := flush(); err != nil {
-				return err
+				return c.preferReadErr(err)
 			}
 		case <-retryC:
 			retry, retryC = nil, nil
 			if err := flush(); err != nil {
-				return err
+				return c.preferReadErr(err)
 			}
 		case data := <-c.pongs:
 			if err := c.writeControl(websocket.PongMessage, []byte(data)); err != nil {
-				return err
+				return c.preferReadErr(err)
 			}
 		case <-stall.C():
 			quiet := c.quiet()
@@ -360,6 +360,23 @@ func (p *Pool) serve(ctx context.Context, ws *websocket.Conn, s *slot, log *slog
 			stall.Reset(p.cfg.StallTimeout - quiet)
 		}
 	}
+}
+
+// preferReadErr returns the reader's error instead of a write error when
+// the reader saw the service's close frame: a server that closes with a
+// code and drops the socket at once can make a write fail first, and the
+// close code is what says what happened. The wait is bounded: the socket
+// is broken, the reader ends at once.
+func (c *conn) preferReadErr(writeErr error) error {
+	select {
+	case <-c.readDone:
+		var ce *CloseError
+		if errors.As(c.readErr, &ce) {
+			return ce
+		}
+	case <-time.After(time.Second):
+	}
+	return writeErr
 }
 
 // readDoneOrClosed is readDone for a conn whose reader never started.

@@ -845,6 +845,7 @@ func (p *Pool) subscriptionResponse(c *conn, r *subResponse, meta tvbridge.Event
 		}
 		if ev := p.applyStatusLocked(s, sub, st, e.status, r.trackingID, meta); ev != nil {
 			events = append(events, ev)
+			resend = true // a retry is due later: the manager times it
 		}
 	}
 	for j, ok := range matched {
