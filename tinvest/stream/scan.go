@@ -414,23 +414,48 @@ var daysPerMonth = [13]int{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 
 // int64Value reads a proto int64: a JSON string of digits ("200", the
 // gateway's form) or a bare integer. Fractions, exponents, signs other than
-// a leading minus, leading zeros and overflow are refused.
+// a leading minus, leading zeros and overflow are refused. Digits are read
+// in place: no float conversion, no allocation.
 func (s *scanner) int64Value() (int64, bool) {
-	var b []byte
-	switch s.peek() {
-	case '"':
-		var ok bool
-		if b, ok = s.str(); !ok {
+	if s.peek() == '"' {
+		start := s.pos + 1
+		end := start
+		for end < len(s.buf) && s.buf[end] != '"' {
+			end++
+		}
+		if end >= len(s.buf) {
 			return 0, false
 		}
-	default:
-		start := s.pos
-		if _, ok := s.number(); !ok {
-			return 0, false
+		n, ok := parseInt64(s.buf[start:end])
+		if ok {
+			s.pos = end + 1
 		}
-		b = s.buf[start:s.pos]
+		return n, ok
 	}
-	return parseInt64(b)
+	return s.bareInt()
+}
+
+// bareInt reads a JSON number that must be an integer.
+func (s *scanner) bareInt() (int64, bool) {
+	start := s.pos
+	end := start
+	if end < len(s.buf) && s.buf[end] == '-' {
+		end++
+	}
+	for end < len(s.buf) && s.buf[end] >= '0' && s.buf[end] <= '9' {
+		end++
+	}
+	if end < len(s.buf) {
+		switch s.buf[end] {
+		case '.', 'e', 'E':
+			return 0, false // a fraction or exponent: not an integer
+		}
+	}
+	n, ok := parseInt64(s.buf[start:end])
+	if ok {
+		s.pos = end
+	}
+	return n, ok
 }
 
 // int32Value reads a proto int32 JSON number (no string form: the gateway
@@ -439,11 +464,7 @@ func (s *scanner) int32Value() (int32, bool) {
 	if s.peek() == '"' {
 		return 0, false
 	}
-	start := s.pos
-	if _, ok := s.number(); !ok {
-		return 0, false
-	}
-	n, ok := parseInt64(s.buf[start:s.pos])
+	n, ok := s.bareInt()
 	if !ok || n < math.MinInt32 || n > math.MaxInt32 {
 		return 0, false
 	}
