@@ -188,7 +188,7 @@ func TestArchive(t *testing.T) {
 	mux.HandleFunc("/history-data", func(w http.ResponseWriter, r *http.Request) {
 		calls++
 		if r.Header.Get("Authorization") != "Bearer secret-token" {
-			http.Error(w, "no", 401)
+			http.Error(w, "no", http.StatusUnauthorized)
 			return
 		}
 		switch {
