@@ -22,11 +22,11 @@ func TestSubscribeBatchesAndDeliversEvents(t *testing.T) {
 	fake := clock.NewFake(t0)
 	srv := newFakeServer(t, fake)
 	p := New(testConfig(t, srv))
-	startPool(t, p)
 	figis := []string{"F1", "F2"}
-	for _, f := range figis {
+	for _, f := range figis { // before Run: the first socket carries all of it
 		p.Subscribe(candleSub(f), tradeSub(f), bookSub(f, 5), infoSub(f))
 	}
+	startPool(t, p)
 	srv.waitFor("8 subscriptions", func() bool { return len(srv.activeLocked()) == 8 })
 	srv.with(func() {
 		sc := srv.conns[0]
@@ -137,10 +137,10 @@ func TestRequestBudget(t *testing.T) {
 	cfg := testConfig(t, srv)
 	cfg.RequestsPerMinute, cfg.MaxInstrumentsPerRequest = 3, 2
 	p := New(cfg)
-	startPool(t, p)
-	for i := range 10 {
+	for i := range 10 { // before Run: the first socket carries all of it
 		p.Subscribe(candleSub(figiN(i)))
 	}
+	startPool(t, p)
 	srv.waitFor("3 requests", func() bool { return len(srv.reqTimes) == 3 })
 	srv.with(func() {
 		if n := len(srv.activeLocked()); n != 6 {
