@@ -37,7 +37,7 @@ func randomQuotation(r *rand.Rand, sig int) Quotation {
 // for every valid quotation, large ones included.
 func TestQuotationFloat64IsNearest(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for i := range 200000 {
+	for i := range 50000 {
 		q := Quotation{Units: r.Int64() >> uint(r.IntN(64)), Nano: int32(r.Int64N(NanoPerUnit))}
 		if q.Units < 0 || (q.Units == 0 && r.IntN(2) == 0) {
 			q.Nano = -q.Nano
@@ -59,7 +59,7 @@ func TestQuotationFloat64IsNearest(t *testing.T) {
 func TestQuotationFloat64BeatsNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	naiveWrong := 0
-	for range 100000 {
+	for range 50000 {
 		q := randomQuotation(r, 15)
 		want, _ := strconv.ParseFloat(q.String(), 64)
 		if float64(q.Units)+float64(q.Nano)/1e9 != want {
@@ -79,7 +79,7 @@ func TestQuotationFloat64BeatsNaive(t *testing.T) {
 // does its JSON form.
 func TestQuotationRoundTripProperty(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for range 300000 {
+	for range 100000 {
 		q := randomQuotation(r, 15)
 		back, err := QuotationFromFloat(q.Float64())
 		if err != nil || back != q {
