@@ -1,0 +1,511 @@
+package stream
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"time"
+)
+
+// scanner is a minimal pull parser over one JSON text. It knows just enough
+// JSON to walk the stream's frames: objects, arrays, strings, numbers and the
+// three literals, with strict grammar (anything encoding/json rejects, the
+// scanner rejects too; FuzzDecodeFrame checks this). It never allocates on
+// the common path: strings without escapes are returned as sub-slices of the
+// input, numbers are converted in place.
+//
+// Every method returns false on malformed input and leaves the scanner in an
+// unspecified position; callers give up on the frame at the first false.
+type scanner struct {
+	buf []byte
+	pos int
+}
+
+func (s *scanner) reset(b []byte) { s.buf, s.pos = b, 0 }
+
+// skipSpace moves past JSON whitespace.
+func (s *scanner) skipSpace() {
+	for s.pos < len(s.buf) {
+		switch s.buf[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte without consuming it, or 0 at the end.
+func (s *scanner) peek() byte {
+	if s.pos < len(s.buf) && s.buf[s.pos] > ' ' {
+		return s.buf[s.pos] // the common case: compact JSON has no whitespace
+	}
+	s.skipSpace()
+	if s.pos >= len(s.buf) {
+		return 0
+	}
+	return s.buf[s.pos]
+}
+
+// consume eats c (after whitespace) if it is next.
+func (s *scanner) consume(c byte) bool {
+	if s.peek() != c {
+		return false
+	}
+	s.pos++
+	return true
+}
+
+// atEnd reports whether only whitespace is left.
+func (s *scanner) atEnd() bool { return s.peek() == 0 && s.pos == len(s.buf) }
+
+// literal consumes the keyword lit (true, false, null).
+func (s *scanner) literal(lit string) bool {
+	s.skipSpace()
+	if len(s.buf)-s.pos < len(lit) || string(s.buf[s.pos:s.pos+len(lit)]) != lit {
+		return false
+	}
+	s.pos += len(lit)
+	return true
+}
+
+// null consumes a null literal if one is next.
+func (s *scanner) null() bool {
+	if s.peek() != 'n' {
+		return false
+	}
+	return s.literal("null")
+}
+
+// objectStart and nextField walk an object's members:
+//
+//	if !s.objectStart() { fail }
+//	for first := true; ; first = false {
+//		key, more, ok := s.nextField(first)
+//		if !ok { fail }
+//		if !more { break }
+//		... consume exactly one value ...
+//	}
+func (s *scanner) objectStart() bool { return s.consume('{') }
+
+// nextField reads the separator before a member and the member's key and
+// colon. more is false when the object ended instead.
+func (s *scanner) nextField(first bool) (key []byte, more, ok bool) {
+	if s.consume('}') {
+		return nil, false, true
+	}
+	if !first && !s.consume(',') {
+		return nil, false, false
+	}
+	key, ok = s.str()
+	if !ok || !s.consume(':') {
+		return nil, false, false
+	}
+	return key, true, true
+}
+
+// arrayStart and nextElem walk an array the same way as an object.
+func (s *scanner) arrayStart() bool { return s.consume('[') }
+
+func (s *scanner) nextElem(first bool) (more, ok bool) {
+	if s.consume(']') {
+		return false, true
+	}
+	if !first && !s.consume(',') {
+		return false, false
+	}
+	return true, true
+}
+
+// str reads a string and returns its unescaped bytes. Plain ASCII strings are
+// returned as a sub-slice of the input (valid until the next frame); strings
+// with escapes or non-ASCII bytes are rare on this protocol and are handed to
+// encoding/json, which knows every escape and the UTF-8 repair rules.
+func (s *scanner) str() ([]byte, bool) {
+	if s.peek() != '"' {
+		return nil, false
+	}
+	start := s.pos + 1
+	for i := start; i < len(s.buf); i++ {
+		c := s.buf[i]
+		if plainStringByte[c] {
+			continue
+		}
+		switch {
+		case c == '"':
+			s.pos = i + 1
+			return s.buf[start:i], true
+		case c < 0x20:
+			return nil, false // control characters must be escaped
+		default: // a backslash or non-ASCII
+			return s.slowStr()
+		}
+	}
+	return nil, false
+}
+
+// plainStringByte marks the bytes a string can hold as they are: printable
+// ASCII except the quote and the backslash.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// slowStr finds the end of the string literal at s.pos and lets
+// encoding/json unescape it.
+func (s *scanner) slowStr() ([]byte, bool) {
+	start := s.pos
+	i := start + 1
+	for i < len(s.buf) && s.buf[i] != '"' {
+		if s.buf[i] == '\\' {
+			i++ // the escaped byte cannot end the string
+		}
+		i++
+	}
+	if i >= len(s.buf) {
+		return nil, false
+	}
+	var out string
+	if err := json.Unmarshal(s.buf[start:i+1], &out); err != nil {
+		return nil, false
+	}
+	s.pos = i + 1
+	return []byte(out), true
+}
+
+// skipValue consumes one value of any type, checking its grammar.
+func (s *scanner) skipValue() bool {
+	return s.skipValueDepth(0)
+}
+
+// maxNesting bounds recursion on hostile input like [[[[...]]]].
+const maxNesting = 64
+
+func (s *scanner) skipValueDepth(depth int) bool {
+	if depth > maxNesting {
+		return false
+	}
+	switch s.peek() {
+	case '"':
+		_, ok := s.str()
+		return ok
+	case '{':
+		s.pos++
+		for first := true; ; first = false {
+			_, more, ok := s.nextField(first)
+			if !ok {
+				return false
+			}
+			if !more {
+				return true
+			}
+			if !s.skipValueDepth(depth + 1) {
+				return false
+			}
+		}
+	case '[':
+		s.pos++
+		for first := true; ; first = false {
+			more, ok := s.nextElem(first)
+			if !ok {
+				return false
+			}
+			if !more {
+				return true
+			}
+			if !s.skipValueDepth(depth + 1) {
+				return false
+			}
+		}
+	case 't':
+		return s.literal("true")
+	case 'f':
+		return s.literal("false")
+	case 'n':
+		return s.literal("null")
+	default:
+		_, ok := s.number()
+		return ok
+	}
+}
+
+// pow10 holds the powers of ten that float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// number reads a JSON number (exponent notation included: 1.2E+2) and
+// returns it as a finite float64. Overflow to ±Inf is an error.
+//
+// It checks the grammar and collects the decimal digits in one pass. When
+// the digits fit in 53 bits and the decimal exponent is within ±22, one
+// IEEE multiplication or division of two exact values gives the correctly
+// rounded result (Clinger's fast path, which strconv also uses); that covers
+// every price the exchange quotes. Everything else goes to strconv.
+func (s *scanner) number() (float64, bool) {
+	s.peek() // skips whitespace
+	b, i := s.buf, s.pos
+	start := i
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
+	}
+	var d decimalDigits
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = d.scan(b, i, false)
+	default:
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		if i+1 >= len(b) || b[i+1] < '0' || b[i+1] > '9' {
+			return 0, false
+		}
+		i = d.scan(b, i+1, true)
+	}
+	explicitExp := false
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		explicitExp = true
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return 0, false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	s.pos = i
+	if !explicitExp && d.significant <= 15 && d.exp >= -22 {
+		f := float64(d.mant) / pow10[-d.exp]
+		if neg {
+			f = -f
+		}
+		return f, true
+	}
+	f, err := strconv.ParseFloat(string(b[start:i]), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false
+	}
+	return f, true
+}
+
+// decimalDigits accumulates the digits of a number for the fast path:
+// mant * 10^exp is the value, significant counts digits from the first
+// non-zero one. Past 19 digits it stops accumulating (mant would overflow)
+// and only records that the fast path is out of reach.
+type decimalDigits struct {
+	mant        uint64
+	significant int
+	exp         int
+}
+
+// scan consumes the run of digits at b[i:] and returns the index after it.
+// fraction digits lower the exponent.
+func (d *decimalDigits) scan(b []byte, i int, fraction bool) int {
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		if fraction {
+			d.exp--
+		}
+		if d.significant >= 19 {
+			d.significant = 20
+			continue
+		}
+		if d.mant != 0 || b[i] != '0' {
+			d.significant++
+		}
+		d.mant = d.mant*10 + uint64(b[i]-'0')
+	}
+	return i
+}
+
+// parseTime parses an RFC 3339 timestamp such as 2019-08-07T15:35:00Z or
+// 2019-08-07T15:35:00.26326835Z (trailing zeros of the fraction trimmed) or
+// with a numeric offset, and returns it in UTC. It accepts exactly what
+// time.Parse(time.RFC3339Nano) accepts for these shapes (FuzzParseTime checks
+// this) without allocating, as one runs per frame.
+func parseTime(b []byte) (time.Time, bool) {
+	if len(b) < len("2006-01-02T15:04:05Z") || b[4] != '-' || b[7] != '-' || b[10] != 'T' ||
+		b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	year, ok1 := digitsAt(b, 0, 4)
+	month, ok2 := digitsAt(b, 5, 2)
+	day, ok3 := digitsAt(b, 8, 2)
+	hour, ok4 := digitsAt(b, 11, 2)
+	minute, ok5 := digitsAt(b, 14, 2)
+	sec, ok6 := digitsAt(b, 17, 2)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 ||
+		day > daysIn(time.Month(month), year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	rest := b[19:]
+	nsec := 0
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			if n <= 9 {
+				nsec = nsec*10 + int(rest[n]-'0')
+			}
+			n++
+		}
+		if n == 1 {
+			return time.Time{}, false
+		}
+		for k := n; k <= 9; k++ {
+			nsec *= 10 // scale a trimmed fraction up to nanoseconds
+		}
+		rest = rest[n:]
+	}
+	offset, ok := parseOffset(rest)
+	if !ok {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	return t.Add(-time.Duration(offset) * time.Second), true
+}
+
+// parseOffset reads the zone suffix: Z or ±hh:mm, in seconds east of UTC.
+func parseOffset(b []byte) (int, bool) {
+	if len(b) == 1 && b[0] == 'Z' {
+		return 0, true
+	}
+	if len(b) != 6 || (b[0] != '+' && b[0] != '-') || b[3] != ':' {
+		return 0, false
+	}
+	hh, ok1 := digitsAt(b, 1, 2)
+	mm, ok2 := digitsAt(b, 4, 2)
+	if !ok1 || !ok2 || hh > 23 || mm > 59 {
+		return 0, false
+	}
+	off := hh*3600 + mm*60
+	if b[0] == '-' {
+		off = -off
+	}
+	return off, true
+}
+
+// digitsAt parses n decimal digits at b[i:].
+func digitsAt(b []byte, i, n int) (int, bool) {
+	v := 0
+	for _, c := range b[i : i+n] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
+}
+
+// daysIn returns the number of days in the month of the given year.
+func daysIn(m time.Month, year int) int {
+	if m == time.February && year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+		return 29
+	}
+	return daysPerMonth[m]
+}
+
+var daysPerMonth = [13]int{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+
+// int64Value reads a proto int64: a JSON string of digits ("200", the
+// gateway's form) or a bare integer. Fractions, exponents, signs other than
+// a leading minus, leading zeros and overflow are refused. Digits are read
+// in place: no float conversion, no allocation.
+func (s *scanner) int64Value() (int64, bool) {
+	if s.peek() == '"' {
+		start := s.pos + 1
+		end := start
+		for end < len(s.buf) && s.buf[end] != '"' {
+			end++
+		}
+		if end >= len(s.buf) {
+			return 0, false
+		}
+		n, ok := parseInt64(s.buf[start:end])
+		if ok {
+			s.pos = end + 1
+		}
+		return n, ok
+	}
+	return s.bareInt()
+}
+
+// bareInt reads a JSON number that must be an integer.
+func (s *scanner) bareInt() (int64, bool) {
+	start := s.pos
+	end := start
+	if end < len(s.buf) && s.buf[end] == '-' {
+		end++
+	}
+	for end < len(s.buf) && s.buf[end] >= '0' && s.buf[end] <= '9' {
+		end++
+	}
+	if end < len(s.buf) {
+		switch s.buf[end] {
+		case '.', 'e', 'E':
+			return 0, false // a fraction or exponent: not an integer
+		}
+	}
+	n, ok := parseInt64(s.buf[start:end])
+	if ok {
+		s.pos = end
+	}
+	return n, ok
+}
+
+// int32Value reads a proto int32 JSON number (no string form: the gateway
+// writes int32 as numbers).
+func (s *scanner) int32Value() (int32, bool) {
+	if s.peek() == '"' {
+		return 0, false
+	}
+	n, ok := s.bareInt()
+	if !ok || n < math.MinInt32 || n > math.MaxInt32 {
+		return 0, false
+	}
+	return int32(n), true
+}
+
+// parseInt64 parses -?(0|[1-9][0-9]*) without allocating.
+func parseInt64(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 || (b[0] == '0' && len(b) > 1) {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if neg {
+		if n > 1<<63 {
+			return 0, false
+		}
+		return -int64(n), true
+	}
+	if n > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(n), true
+}
+
+// boolValue reads true or false.
+func (s *scanner) boolValue() (bool, bool) {
+	switch s.peek() {
+	case 't':
+		return true, s.literal("true")
+	case 'f':
+		return false, s.literal("false")
+	}
+	return false, false
+}
