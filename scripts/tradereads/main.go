@@ -249,7 +249,7 @@ func do(r *run, method, path string, form url.Values, v any) {
 	}
 }
 
-func get(r *run, path string, v any)                    { do(r, http.MethodGet, path, nil, v) }
+func get(r *run, path string, v any)                   { do(r, http.MethodGet, path, nil, v) }
 func post(r *run, path string, form url.Values, v any) { do(r, http.MethodPost, path, form, v) }
 
 // placeOrders opens a position in SIMCO (which trades around the clock)
@@ -455,4 +455,3 @@ func median(v []float64) float64 {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
-
