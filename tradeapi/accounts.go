@@ -86,7 +86,8 @@ func (h *Handler) getState(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return stateJSONOf(c.lang, s), nil
+	st := stateJSONOf(c.lang, s)
+	return &st, nil
 }
 
 // state is the account state with its currencies, the account currency

@@ -273,15 +273,34 @@ func (h *Handler) ok(c *call, d any) {
 	case rawBody:
 		writeJSON(c.w, http.StatusOK, d)
 		return
+	case jsonAppender:
+		e := bodies.Get().(*encoder)
+		e.b, e.err = append(e.b[:0], `{"s":"ok","d":`...), nil
+		d.appendJSON(e)
+		if e.err == nil {
+			e.b = append(e.b, "}\n"...)
+			writeJSON(c.w, http.StatusOK, e.b)
+		} else {
+			h.encodeFailed(c, e.err)
+		}
+		if cap(e.b) <= maxPooledBody {
+			bodies.Put(e)
+		}
+		return
 	}
 	body, err := json.Marshal(okResponse{S: "ok", D: d})
 	if err != nil {
-		// Only a non-finite number from the broker can get here.
-		h.log.Error("tradeapi: encode response", "path", c.r.URL.Path, "user", c.user(), "err", err)
-		writeError(c.w, http.StatusOK, msgInternal.in(c.lang))
+		h.encodeFailed(c, err)
 		return
 	}
 	writeJSON(c.w, http.StatusOK, append(body, '\n'))
+}
+
+// encodeFailed answers a payload that cannot be encoded. Only a non-finite
+// number from the broker can get here.
+func (h *Handler) encodeFailed(c *call, err error) {
+	h.log.Error("tradeapi: encode response", "path", c.r.URL.Path, "user", c.user(), "err", err)
+	writeError(c.w, http.StatusOK, msgInternal.in(c.lang))
 }
 
 // fail answers an error in the caller's language. Malformed requests and

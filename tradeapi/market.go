@@ -30,7 +30,7 @@ func (h *Handler) getQuotes(c *call) (any, error) {
 	if len(names) > maxQuoteSymbols {
 		return nil, plainError(msgTooMany, maxQuoteSymbols)
 	}
-	out := make([]quoteJSON, 0, len(names))
+	out := make(quoteList, 0, len(names))
 	for _, name := range names {
 		if name = strings.TrimSpace(name); name != "" {
 			out = append(out, h.quote(c, name, acct.Currency))

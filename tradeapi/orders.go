@@ -13,7 +13,7 @@ func (h *Handler) getOrders(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]orderJSON, len(orders))
+	out := make(orderList, len(orders))
 	for i, o := range orders {
 		out[i] = h.orderJSON(c, o)
 	}
@@ -48,7 +48,7 @@ func (h *Handler) getOrdersHistory(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]orderJSON, 0, len(orders))
+	out := make(orderList, 0, len(orders))
 	for _, o := range orders {
 		if o.Status.Final() {
 			out = append(out, h.orderJSON(c, o))
