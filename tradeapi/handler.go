@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
 
 	"tvbridge"
 	"tvbridge/api"
@@ -70,7 +71,15 @@ type Handler struct {
 	mux     *http.ServeMux
 	config  [2][]byte // /config per language
 	mapping []byte    // /mapping
+
+	// polled are the endpoints TradingView polls, routed without the mux
+	// (see fastRoute): /accounts/{accountId}/<name>, and /quotes.
+	polled map[string]routed
+	quotes routed
 }
+
+// routed serves a request routed to its endpoint, with its {accountId}.
+type routed func(w http.ResponseWriter, r *http.Request, account string)
 
 // New builds the handler. It panics on a wiring mistake (a missing Broker,
 // Catalog or Market, or invalid durations), found at startup.
@@ -85,8 +94,9 @@ func New(cfg Config) *Handler {
 	h := &Handler{
 		broker: cfg.Broker, cat: cfg.Catalog, market: cfg.Market, clock: cfg.Clock, log: cfg.Logger,
 		flags: cfg.Flags, durations: cfg.Durations, maxList: cfg.MaxListCount,
-		rates: cfg.Rates,
-		mux:   http.NewServeMux(),
+		rates:  cfg.Rates,
+		mux:    http.NewServeMux(),
+		polled: map[string]routed{},
 	}
 	pulling := cfg.PullingInterval.withLimits()
 	for _, l := range []lang{english, russian} {
@@ -126,19 +136,19 @@ func (h *Handler) routes() {
 	h.handle("GET /config", h.getConfig)
 	h.handle("GET /accounts", h.getAccounts)
 	h.handle("GET /accounts/{accountId}/instruments", h.getInstruments)
-	h.handle("GET /accounts/{accountId}/state", h.getState)
+	h.polled["state"] = h.handle("GET /accounts/{accountId}/state", h.getState)
 	h.handle("GET /accounts/{accountId}/balances", h.getBalances)
-	h.handle("GET /accounts/{accountId}/orders", h.getOrders)
+	h.polled["orders"] = h.handle("GET /accounts/{accountId}/orders", h.getOrders)
 	h.handle("POST /accounts/{accountId}/orders", h.placeOrder)
 	h.handle("PUT /accounts/{accountId}/orders/{orderId}", h.modifyOrder)
 	h.handle("DELETE /accounts/{accountId}/orders/{orderId}", h.cancelOrder)
 	h.handle("GET /accounts/{accountId}/ordersHistory", h.getOrdersHistory)
 	h.handle("POST /accounts/{accountId}/previewOrder", h.previewOrder)
-	h.handle("GET /accounts/{accountId}/positions", h.getPositions)
+	h.polled["positions"] = h.handle("GET /accounts/{accountId}/positions", h.getPositions)
 	h.handle("PUT /accounts/{accountId}/positions/{positionId}", h.modifyPosition)
 	h.handle("DELETE /accounts/{accountId}/positions/{positionId}", h.closePosition)
 	h.handle("GET /accounts/{accountId}/executions", h.getExecutions)
-	h.handle("GET /quotes", h.getQuotes)
+	h.quotes = h.handle("GET /quotes", h.getQuotes)
 	h.handle("GET /depth", h.getDepth)
 	h.mux.Handle("GET /mapping", h.Mapping())
 }
@@ -146,11 +156,42 @@ func (h *Handler) routes() {
 // ServeHTTP routes a request. Requests no route takes get the mux's status
 // (404, or 405 with Allow) with the spec's error body instead of plain text.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if serve, account, ok := h.fastRoute(r); ok {
+		serve(w, r, account)
+		return
+	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		h.serveNoRoute(w, r)
 		return
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// fastRoute routes the endpoints TradingView polls every second or so
+// (/accounts/{accountId}/orders|positions|state and /quotes) without the
+// mux's two passes (one to tell a route from a 404 or 405, one to serve).
+// It takes only what the mux would route to the same endpoint with the
+// same accountId: GET or HEAD, a path that is clean and has no escapes
+// (so that its segments are the mux's unescaped ones); anything else goes
+// through the mux as before.
+func (h *Handler) fastRoute(r *http.Request) (routed, string, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || r.URL.RawPath != "" {
+		return nil, "", false
+	}
+	p := r.URL.Path
+	if p == "/quotes" {
+		return h.quotes, "", true
+	}
+	rest, ok := strings.CutPrefix(p, "/accounts/")
+	if !ok {
+		return nil, "", false
+	}
+	account, name, ok := strings.Cut(rest, "/")
+	if !ok || account == "" || account == "." || account == ".." {
+		return nil, "", false
+	}
+	serve, ok := h.polled[name]
+	return serve, account, ok
 }
 
 func (h *Handler) serveNoRoute(w http.ResponseWriter, r *http.Request) {
@@ -222,12 +263,12 @@ type rawBody []byte
 
 // handle registers an endpoint behind the principal check and a recover
 // that turns a panic into a logged error response: no stack trace and no
-// 500 ever reach TradingView.
-func (h *Handler) handle(pattern string, serve endpoint) {
-	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+// 500 ever reach TradingView. It returns the endpoint for fastRoute.
+func (h *Handler) handle(pattern string, serve endpoint) routed {
+	f := func(w http.ResponseWriter, r *http.Request, account string) {
 		query, qerr := url.ParseQuery(r.URL.RawQuery)
 		c := &call{w: w, r: r, query: fields(query), lang: pickLang(query.Get("locale")),
-			account: r.PathValue("accountId")}
+			account: account}
 		defer h.recoverPanic(c)
 		p, ok := tvbridge.PrincipalFrom(r.Context())
 		if !ok || p.User == "" {
@@ -246,7 +287,9 @@ func (h *Handler) handle(pattern string, serve endpoint) {
 			return
 		}
 		h.ok(c, d)
-	})
+	}
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { f(w, r, r.PathValue("accountId")) })
+	return f
 }
 
 func (h *Handler) recoverPanic(c *call) {
