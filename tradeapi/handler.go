@@ -76,6 +76,8 @@ type Handler struct {
 	// (see fastRoute): /accounts/{accountId}/<name>, and /quotes.
 	polled map[string]routed
 	quotes routed
+
+	orders ordersCache // see cachedOrders
 }
 
 // routed serves a request routed to its endpoint, with its {accountId}.

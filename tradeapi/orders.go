@@ -9,6 +9,15 @@ import (
 
 // getOrders lists the session's orders (working ones and recent final ones).
 func (h *Handler) getOrders(c *call) (any, error) {
+	if v, ok := h.broker.(ordersVersioner); ok {
+		if body, ok := h.cachedOrders(c, v); ok {
+			return body, nil
+		}
+	}
+	return h.listOrders(c)
+}
+
+func (h *Handler) listOrders(c *call) (orderList, error) {
 	orders, err := h.broker.Orders(c.ctx(), c.user(), c.account)
 	if err != nil {
 		return nil, err
