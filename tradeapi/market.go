@@ -6,6 +6,7 @@ import (
 
 	"tvbridge"
 	"tvbridge/api"
+	"tvbridge/live"
 )
 
 // maxQuoteSymbols bounds one /quotes request; TradingView asks for the few
@@ -49,12 +50,12 @@ func (h *Handler) quote(c *call, name, currency string) quoteJSON {
 		return q
 	}
 	figi := sym.Instrument.FIGI
-	if book, _, ok := h.market.Book(figi); ok {
-		if len(book.Bids) > 0 {
-			q.V.Bid = clean(book.Bids[0].Price)
+	if top, ok := live.TopOf(h.market, figi); ok {
+		if top.HasBid {
+			q.V.Bid = clean(top.Bid)
 		}
-		if len(book.Asks) > 0 {
-			q.V.Ask = clean(book.Asks[0].Price)
+		if top.HasAsk {
+			q.V.Ask = clean(top.Ask)
 		}
 		if q.V.Bid > 0 && q.V.Ask > 0 {
 			q.S = "ok"

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"tvbridge"
+	"tvbridge/live"
 )
 
 // Numbers. Quantities and prices are floats; they are compared and stored
@@ -62,6 +63,21 @@ func (m *Manager) quote(figi string) quote {
 		if len(book.Asks) > 0 {
 			q.ask = book.Asks[0].Price
 		}
+	}
+	if last, _, ok := m.cfg.Market.LastPrice(figi); ok && last > 0 {
+		q.last = last
+	}
+	q.status = m.cfg.Market.Status(figi)
+	return q
+}
+
+// prices is quote without the book's levels, which only walk needs: what
+// valuing positions and reserved funds reads on every /positions and
+// /state, without copying the book.
+func (m *Manager) prices(figi string) quote {
+	var q quote
+	if top, ok := live.TopOf(m.cfg.Market, figi); ok {
+		q.bid, q.ask = top.Bid, top.Ask
 	}
 	if last, _, ok := m.cfg.Market.LastPrice(figi); ok && last > 0 {
 		q.last = last
