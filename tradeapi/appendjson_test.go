@@ -159,3 +159,32 @@ func FuzzAppendJSON(f *testing.F) {
 		sameAsEncodingJSON(t, &stateJSON{Balance: v, UnrealizedPL: v, Equity: v, MarginAvailable: v, AMData: [][][]string{{{s, s}, nil}, nil}})
 	})
 }
+
+// clean's table of powers of ten gives what math.Pow does.
+func TestCleanPow10(t *testing.T) {
+	for e := -400.0; e <= 400; e++ {
+		if got, want := pow10(e), math.Pow(10, e); got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
+			t.Fatalf("pow10(%v) = %v, want %v", e, got, want)
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	ref := func(v float64) float64 {
+		if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) >= 1e15 {
+			return v
+		}
+		scale := math.Pow(10, 11-math.Floor(math.Log10(math.Abs(v))))
+		if math.IsInf(scale, 0) {
+			return v
+		}
+		return math.Round(v*scale) / scale
+	}
+	for range 200000 {
+		v := math.Float64frombits(r.Uint64())
+		if r.IntN(2) == 0 {
+			v = r.NormFloat64() * math.Pow(10, float64(r.IntN(30)-15))
+		}
+		if got, want := clean(v), ref(v); got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
+			t.Fatalf("clean(%v) = %v, want %v", v, got, want)
+		}
+	}
+}

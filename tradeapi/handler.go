@@ -268,7 +268,11 @@ type rawBody []byte
 // 500 ever reach TradingView. It returns the endpoint for fastRoute.
 func (h *Handler) handle(pattern string, serve endpoint) routed {
 	f := func(w http.ResponseWriter, r *http.Request, account string) {
-		query, qerr := url.ParseQuery(r.URL.RawQuery)
+		var query url.Values // read only: nil (no map made) for the usual empty query
+		var qerr error
+		if r.URL.RawQuery != "" {
+			query, qerr = url.ParseQuery(r.URL.RawQuery)
+		}
 		c := &call{w: w, r: r, query: fields(query), lang: pickLang(query.Get("locale")),
 			account: account}
 		defer h.recoverPanic(c)

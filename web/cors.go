@@ -177,7 +177,11 @@ func CORS(cfg CORSConfig, next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Add("Vary", "Origin")
+		if v := h["Vary"]; v == nil {
+			h["Vary"] = varyOrigin
+		} else {
+			h["Vary"] = append(v, "Origin")
+		}
 		raw := r.Header.Get("Origin")
 		var allow []string
 		if raw != "" {
@@ -201,6 +205,7 @@ func CORS(cfg CORSConfig, next http.Handler) http.Handler {
 const maxOriginVerdicts = 1024
 
 var (
+	varyOrigin       = []string{"Origin"}
 	allowCredentials = []string{"true"}
 	exposeHeaders    = []string{"Retry-After, WWW-Authenticate"}
 )
