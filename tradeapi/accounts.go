@@ -86,8 +86,7 @@ func (h *Handler) getState(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := stateJSONOf(c.lang, s)
-	return &st, nil
+	return &statePayload{c.lang, s}, nil
 }
 
 // state is the account state with its currencies, the account currency

@@ -2,11 +2,14 @@ package tradeapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"tvbridge"
 )
 
 // The payloads TradingView polls every second or so per trader (/orders,
@@ -233,51 +236,72 @@ func (l positionList) appendJSON(e *encoder) {
 	e.b = append(e.b, ']')
 }
 
-func (s *stateJSON) appendJSON(e *encoder) {
+// statePayload is /state's payload: stateJSONOf(l, s), encoded straight
+// from the state, its account manager cells appended without making
+// their strings.
+type statePayload struct {
+	l lang
+	s tvbridge.AccountState
+}
+
+func (p *statePayload) appendJSON(e *encoder) {
+	s := &p.s
 	e.raw(`{"balance":`)
-	e.float(s.Balance)
+	e.float(clean(s.Balance))
 	e.raw(`,"unrealizedPl":`)
-	e.float(s.UnrealizedPL)
+	e.float(clean(s.UnrealizedPL))
 	e.raw(`,"equity":`)
-	e.float(s.Equity)
-	e.raw(`,"amData":`)
-	if s.AMData == nil {
-		e.raw("null")
-	} else {
-		e.b = append(e.b, '[')
-		for i, table := range s.AMData {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			if table == nil {
-				e.raw("null")
-				continue
-			}
-			e.b = append(e.b, '[')
-			for j, row := range table {
-				if j > 0 {
-					e.b = append(e.b, ',')
-				}
-				if row == nil {
-					e.raw("null")
-					continue
-				}
-				e.b = append(e.b, '[')
-				for k, cell := range row {
-					if k > 0 {
-						e.b = append(e.b, ',')
-					}
-					e.str(cell)
-				}
-				e.b = append(e.b, ']')
-			}
-			e.b = append(e.b, ']')
-		}
-		e.b = append(e.b, ']')
+	e.float(clean(s.Equity))
+	// amData's one table: the totals when there are several currencies
+	// (no rate), then a row per currency.
+	e.raw(`,"amData":[[`)
+	if len(s.Currencies) > 1 {
+		total := tvbridge.CurrencyState{Currency: fmt.Sprintf(totalRow.in(p.l), s.Currencies[0].Currency),
+			Balance: s.Balance, UnrealizedPL: s.UnrealizedPL, Equity: s.Equity, RealizedPL: s.RealizedPL,
+			Commissions: s.Commissions, MarginUsed: s.MarginUsed, MarginAvailable: s.MarginAvailable}
+		appendSummaryRow(e, &total, true)
 	}
-	e.raw(`,"marginAvailable":`)
-	e.float(s.MarginAvailable)
+	for i := range s.Currencies {
+		if i > 0 || len(s.Currencies) > 1 {
+			e.b = append(e.b, ',')
+		}
+		appendSummaryRow(e, &s.Currencies[i], false)
+	}
+	e.raw(`]],"marginAvailable":`)
+	e.float(clean(s.MarginAvailable))
 	e.b = append(e.b, '}')
+}
+
+// appendSummaryRow appends summaryRow(s) as a JSON array; total leaves
+// the last cell (the rate) empty, as amData does.
+func appendSummaryRow(e *encoder, s *tvbridge.CurrencyState, total bool) {
+	e.b = append(e.b, '[')
+	for i, c := range summaryColumns {
+		if i > 0 {
+			e.b = append(e.b, ',')
+		}
+		switch {
+		case total && i == len(summaryColumns)-1:
+			e.raw(`""`)
+		case c.amount != nil:
+			e.b = appendMoney(e.b, c.amount(*s))
+		default:
+			e.str(c.value(*s))
+		}
+	}
+	e.b = append(e.b, ']')
+}
+
+// appendMoney appends formatMoney(v) as a JSON string; its characters
+// (digits, '.', '-', "NaN", "+Inf") need no escaping.
+func appendMoney(dst []byte, v float64) []byte {
+	dst = append(dst, '"')
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, v, 'f', 2, 64)
+	if string(dst[start:]) == "-0.00" {
+		dst = append(dst[:start], "0.00"...)
+	}
+	return append(dst, '"')
 }
 
 // quoteList is /quotes' payload.

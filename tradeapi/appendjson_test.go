@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"tvbridge"
 )
 
 // appendOK encodes v as ok() does.
@@ -15,12 +18,17 @@ func appendOK(v jsonAppender) ([]byte, error) {
 	return append(e.b, '}'), e.err
 }
 
-// sameAsEncodingJSON fails unless v encodes exactly as json.Marshal does,
-// or fails as it does.
+// sameAsEncodingJSON fails unless v encodes exactly as json.Marshal does
+// (with the payload it stands for: its reference, else itself), or fails
+// as it does.
 func sameAsEncodingJSON(t *testing.T, v jsonAppender) {
 	t.Helper()
 	got, gotErr := appendOK(v)
-	want, wantErr := json.Marshal(okResponse{S: "ok", D: v})
+	var ref any = v
+	if p, ok := v.(*statePayload); ok {
+		ref = stateJSONOf(p.l, p.s)
+	}
+	want, wantErr := json.Marshal(okResponse{S: "ok", D: ref})
 	switch {
 	case (gotErr == nil) != (wantErr == nil):
 		t.Fatalf("error %v, encoding/json: %v (%s)", gotErr, wantErr, want)
@@ -76,26 +84,19 @@ func randOrder(r *rand.Rand, f func(*rand.Rand) float64) orderJSON {
 	return o
 }
 
-func randState(r *rand.Rand, f func(*rand.Rand) float64) *stateJSON {
-	s := &stateJSON{Balance: f(r), UnrealizedPL: f(r), Equity: f(r), MarginAvailable: f(r)}
-	if r.IntN(5) > 0 {
-		s.AMData = make([][][]string, r.IntN(3))
-		for i := range s.AMData {
-			if r.IntN(5) == 0 {
-				continue // a nil table
-			}
-			s.AMData[i] = make([][]string, r.IntN(3))
-			for j := range s.AMData[i] {
-				if r.IntN(5) == 0 {
-					continue
-				}
-				for range r.IntN(4) {
-					s.AMData[i][j] = append(s.AMData[i][j], randString(r))
-				}
-			}
-		}
+func randCurrency(r *rand.Rand, f func(*rand.Rand) float64) tvbridge.CurrencyState {
+	return tvbridge.CurrencyState{Currency: randString(r), Balance: f(r), UnrealizedPL: f(r), Equity: f(r),
+		RealizedPL: f(r), Commissions: f(r), MarginUsed: f(r), MarginAvailable: f(r), Rate: f(r)}
+}
+
+func randState(r *rand.Rand, f func(*rand.Rand) float64) *statePayload {
+	c := randCurrency(r, f)
+	s := tvbridge.AccountState{Balance: c.Balance, UnrealizedPL: c.UnrealizedPL, Equity: c.Equity,
+		RealizedPL: c.RealizedPL, Commissions: c.Commissions, MarginUsed: c.MarginUsed, MarginAvailable: c.MarginAvailable}
+	for range r.IntN(4) {
+		s.Currencies = append(s.Currencies, randCurrency(r, f))
 	}
-	return s
+	return &statePayload{lang(r.IntN(2)), s}
 }
 
 func randPayloads(r *rand.Rand, f func(*rand.Rand) float64) []jsonAppender {
@@ -137,7 +138,8 @@ func TestAppendJSONIsEncodingJSON(t *testing.T) {
 	}
 	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 		sameAsEncodingJSON(t, positionList{{ID: "p", Qty: f}})
-		sameAsEncodingJSON(t, &stateJSON{Equity: f})
+		sameAsEncodingJSON(t, &statePayload{english, tvbridge.AccountState{Equity: f}})
+		sameAsEncodingJSON(t, &statePayload{russian, tvbridge.AccountState{Currencies: []tvbridge.CurrencyState{{Rate: f}, {Commissions: f}}}})
 		if _, err := appendOK(quoteList{{V: quoteData{Bid: f}}}); err == nil {
 			t.Fatalf("%v encoded", f)
 		}
@@ -156,7 +158,12 @@ func FuzzAppendJSON(f *testing.F) {
 		sameAsEncodingJSON(t, orderList{o, {ID: s}})
 		sameAsEncodingJSON(t, positionList{{ID: s, Instrument: s, Qty: v, Side: s, AvgPrice: v, UnrealizedPL: v}})
 		sameAsEncodingJSON(t, quoteList{{S: s, N: s, V: quoteData{Ask: v, Bid: v, BuyPipValue: v, SellPipValue: v, Halted: n < 0}}})
-		sameAsEncodingJSON(t, &stateJSON{Balance: v, UnrealizedPL: v, Equity: v, MarginAvailable: v, AMData: [][][]string{{{s, s}, nil}, nil}})
+		cs := tvbridge.CurrencyState{Currency: s, Balance: v, UnrealizedPL: v, Equity: v, RealizedPL: v,
+			Commissions: v, MarginUsed: v, MarginAvailable: v, Rate: v}
+		for n := range 3 {
+			sameAsEncodingJSON(t, &statePayload{lang(n % 2), tvbridge.AccountState{Balance: v, UnrealizedPL: v,
+				Equity: v, MarginAvailable: v, Currencies: slices.Repeat([]tvbridge.CurrencyState{cs}, n)}})
+		}
 	})
 }
 

@@ -351,11 +351,43 @@ type loadConfig struct {
 
 var (
 	reqPerSec = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	requests  = regexp.MustCompile(`(\d+) requests in`)
 	badResp   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: .*`)
 )
 
-// wrk runs one load and returns its requests per second.
-func wrk(cfg loadConfig, token, target string) float64 {
+// cpuTicks is the CPU time (user and system, in clock ticks) pid used.
+func cpuTicks(pid int) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	check(err)
+	// The fields after the command (which may hold spaces) in parentheses.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	utime, err := strconv.ParseInt(f[11], 10, 64)
+	check(err)
+	stime, err := strconv.ParseInt(f[12], 10, 64)
+	check(err)
+	return utime + stime
+}
+
+// clockTick is the length of a clock tick of /proc/PID/stat (USER_HZ,
+// 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// load is one wrk run: requests per second, and the CPU the server's
+// process used per request.
+type load struct {
+	rps    float64
+	cpuReq time.Duration
+}
+
+// measureLoad runs wrk against target served by process pid.
+func measureLoad(cfg loadConfig, token, target string, pid int) load {
+	before := cpuTicks(pid)
+	rps, n := wrk(cfg, token, target)
+	return load{rps: rps, cpuReq: time.Duration(cpuTicks(pid)-before) * clockTick / time.Duration(max(n, 1))}
+}
+
+// wrk runs one load and returns its requests per second and count.
+func wrk(cfg loadConfig, token, target string) (float64, int64) {
 	args := []string{"-t", strconv.Itoa(cfg.threads), "-c", strconv.Itoa(cfg.conns), "-d", cfg.duration.String(),
 		"-H", "Authorization: Bearer " + token}
 	if cfg.origin != "" {
@@ -374,7 +406,9 @@ func wrk(cfg loadConfig, token, target string) float64 {
 	}
 	v, err := strconv.ParseFloat(string(m[1]), 64)
 	check(err)
-	return v
+	n, err := strconv.ParseInt(string(requests.FindSubmatch(out)[1]), 10, 64)
+	check(err)
+	return v, n
 }
 
 // measure starts the plain server and runs the interleaved rounds.
@@ -402,33 +436,36 @@ func measure(r *run, self string, cfg loadConfig) {
 			log.Fatalf("plain server differs on %s:\n%v %s\n%v %s", c.Path, got.Header, got.Body, c.Header, c.Body)
 		}
 	}
-	type result struct{ serve, plain, ratio []float64 }
+	type result struct{ serve, plain, ratio, serveCPU, plainCPU []float64 }
 	results := make([]result, len(r.captures))
 	fmt.Printf("\n# auth %s: wrk -t%d -c%d -d%s, %d rounds, Origin %q\n", r.mode, cfg.threads, cfg.conns, cfg.duration, cfg.rounds, cfg.origin)
 	for round := 0; round < cfg.rounds; round++ {
 		for i, c := range r.captures {
-			var s, p float64
+			var s, p load
 			if round%2 == 0 {
-				s = wrk(cfg, r.token, r.base+c.Path)
-				p = wrk(cfg, r.token, plainBase+c.Path)
+				s = measureLoad(cfg, r.token, r.base+c.Path, r.serve.Process.Pid)
+				p = measureLoad(cfg, r.token, plainBase+c.Path, plain.Process.Pid)
 			} else {
-				p = wrk(cfg, r.token, plainBase+c.Path)
-				s = wrk(cfg, r.token, r.base+c.Path)
+				p = measureLoad(cfg, r.token, plainBase+c.Path, plain.Process.Pid)
+				s = measureLoad(cfg, r.token, r.base+c.Path, r.serve.Process.Pid)
 			}
-			results[i].serve = append(results[i].serve, s)
-			results[i].plain = append(results[i].plain, p)
-			results[i].ratio = append(results[i].ratio, s/p)
-			fmt.Printf("round %d %-11s serve %8.0f req/s  plain %8.0f req/s  ratio %.3f\n", round+1, r.names[i], s, p, s/p)
+			res := &results[i]
+			res.serve, res.plain = append(res.serve, s.rps), append(res.plain, p.rps)
+			res.ratio = append(res.ratio, s.rps/p.rps)
+			res.serveCPU = append(res.serveCPU, float64(s.cpuReq)/1e3)
+			res.plainCPU = append(res.plainCPU, float64(p.cpuReq)/1e3)
+			fmt.Printf("round %d %-11s serve %8.0f req/s %5.1f µs CPU/req  plain %8.0f req/s %5.1f µs CPU/req  ratio %.3f\n",
+				round+1, r.names[i], s.rps, float64(s.cpuReq)/1e3, p.rps, float64(p.cpuReq)/1e3, s.rps/p.rps)
 		}
 	}
-	fmt.Printf("\n| endpoint (auth %s) | bytes | serve req/s | plain req/s | ratio per round | median ratio |\n|---|---|---|---|---|---|\n", r.mode)
+	fmt.Printf("\n| endpoint (auth %s) | bytes | serve req/s | plain req/s | server CPU µs/req, serve / plain | ratio per round | median ratio |\n|---|---|---|---|---|---|---|\n", r.mode)
 	for i, res := range results {
 		ratios := make([]string, len(res.ratio))
 		for j, v := range res.ratio {
 			ratios[j] = fmt.Sprintf("%.2f", v)
 		}
-		fmt.Printf("| %s | %d | %.0f | %.0f | %s | **%.2f** |\n", r.names[i], len(r.captures[i].Body),
-			median(res.serve), median(res.plain), strings.Join(ratios, ", "), median(res.ratio))
+		fmt.Printf("| %s | %d | %.0f | %.0f | %.1f / %.1f | %s | **%.2f** |\n", r.names[i], len(r.captures[i].Body),
+			median(res.serve), median(res.plain), median(res.serveCPU), median(res.plainCPU), strings.Join(ratios, ", "), median(res.ratio))
 	}
 }
 
