@@ -30,17 +30,19 @@ import (
 type accessCache struct {
 	mu  sync.RWMutex
 	gen uint64
-	m   map[[sha256.Size]byte]grantInfo
+	m   map[[sha256.Size]byte]*grantInfo // never modified once stored
 }
 
 // maxCachedTokens bounds the cache; when full it starts again empty.
 const maxCachedTokens = 1 << 16
 
-func (c *accessCache) get(key [sha256.Size]byte) (grantInfo, bool) {
+// get returns the cached grant of key, nil when none; it must not be
+// modified.
+func (c *accessCache) get(key [sha256.Size]byte) *grantInfo {
 	c.mu.RLock()
-	g, ok := c.m[key]
+	g := c.m[key]
 	c.mu.RUnlock()
-	return g, ok
+	return g
 }
 
 // generation is read before a check's read transaction starts.
@@ -51,20 +53,22 @@ func (c *accessCache) generation() uint64 {
 }
 
 // put stores a check's result unless something was forgotten since the
-// check began (gen).
-func (c *accessCache) put(key [sha256.Size]byte, g grantInfo, gen uint64) {
+// check began (gen), and returns it as the shared grant it now is.
+func (c *accessCache) put(key [sha256.Size]byte, g grantInfo, gen uint64) *grantInfo {
 	// Handlers get Groups in their Principal: a shared slice must not
 	// have room for one of them to append into.
 	g.Groups = slices.Clip(g.Groups)
+	p := &g
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
-		return
+		return p
 	}
 	if c.m == nil || len(c.m) >= maxCachedTokens {
-		c.m = make(map[[sha256.Size]byte]grantInfo)
+		c.m = make(map[[sha256.Size]byte]*grantInfo)
 	}
-	c.m[key] = g
+	c.m[key] = p
+	return p
 }
 
 // forgetAll forgets every entry.

@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,8 +16,7 @@ import (
 
 // cached reports whether tok's check is in the store's cache.
 func (e *env) cached(tok string) bool {
-	_, ok := e.store.access.get(sha256.Sum256([]byte(tok)))
-	return ok
+	return e.store.access.get(sha256.Sum256([]byte(tok))) != nil
 }
 
 // warm uses tok until its check is cached.
@@ -216,11 +217,11 @@ func TestAccessCacheRefusesStalePutsAndStaysBounded(t *testing.T) {
 		t.Fatalf("%d entries", n)
 	}
 	c.put(key(1), grantInfo{FamilyID: "f1", Groups: make([]string, 1, 8)}, gen)
-	if g, _ := c.get(key(1)); cap(g.Groups) != 1 {
+	if g := c.get(key(1)); cap(g.Groups) != 1 {
 		t.Errorf("cached groups have room to append into: cap %d", cap(g.Groups))
 	}
 	c.forget("f1")
-	if _, ok := c.get(key(1)); ok {
+	if c.get(key(1)) != nil {
 		t.Error("forget kept the family's entry")
 	}
 	if c.len() == 0 {
@@ -229,5 +230,38 @@ func TestAccessCacheRefusesStalePutsAndStaysBounded(t *testing.T) {
 	c.forgetAll()
 	if c.len() != 0 {
 		t.Error("forgetAll kept entries")
+	}
+}
+
+// Cancelling a family reaches its requests in every shard, and only them;
+// a removed watch is not cancelled.
+func TestWatchersShards(t *testing.T) {
+	var ws watchers
+	type req struct {
+		w   *watch
+		ctx context.Context
+	}
+	var reqs []req
+	for i := range 5 * watchShards {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		w := &watch{family: []string{"a", "b"}[i%2], cancel: cancel}
+		ws.add(w)
+		reqs = append(reqs, req{w, ctx})
+	}
+	gone := reqs[0].w
+	ws.remove(gone)
+	gen := ws.generation()
+	ws.revokeFamilies("a")
+	if ws.generation() == gen {
+		t.Error("cancel left the generation")
+	}
+	for i, r := range reqs {
+		ended := context.Cause(r.ctx) != nil
+		if want := r.w.family == "a" && r.w != gone; ended != want {
+			t.Errorf("request %d of %s (shard %d): ended %v", i, r.w.family, r.w.shard, ended)
+		}
+		if ended && !errors.Is(context.Cause(r.ctx), errUnknownToken) {
+			t.Errorf("request %d ended with %v", i, context.Cause(r.ctx))
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"tvbridge"
 )
@@ -93,45 +94,47 @@ func (s *Service) Protect(kind Kind, next http.Handler) http.Handler {
 			s.unauthorized(w, r, err)
 			return
 		}
-		ctx, g, stop, err := s.authenticate(r.Context(), tok, kind)
+		ctx, g, wt, err := s.authenticate(r.Context(), tok, kind)
 		if err != nil {
 			s.unauthorized(w, r, err)
 			return
 		}
-		defer stop()
+		defer s.unwatch(wt)
 		p := tvbridge.Principal{User: g.Family.User, Groups: g.Groups, Scheme: g.Family.Scheme}
 		ctx = context.WithValue(tvbridge.WithPrincipal(ctx, p), grantKey{}, g)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-// grantKey carries the grantInfo of a request's token to the auth
-// endpoints behind Protect (/logout revokes its family).
+// grantKey carries the *grantInfo of a request's token (never modified)
+// to the auth endpoints behind Protect (/logout revokes its family).
 type grantKey struct{}
 
 // authenticate validates tok and returns the request context to use,
-// watched for the token's revocation (and expiry), with its stop function.
-func (s *Service) authenticate(parent context.Context, tok string, kind Kind) (context.Context, grantInfo, func(), error) {
+// watched for the token's revocation (and expiry), with its watch, which
+// the caller ends with unwatch.
+func (s *Service) authenticate(parent context.Context, tok string, kind Kind) (context.Context, *grantInfo, *watch, error) {
 	gen := s.watch.generation()
 	g, err := s.checkToken(tok, kind)
 	if err != nil {
 		return nil, g, nil, err
 	}
-	ctx, stop := s.watchRequest(parent, g)
+	ctx, w := s.watchRequest(parent, g)
 	// A revocation that landed between the check and the watch did not see
 	// this request: check once more.
 	if s.watch.generation() != gen {
 		if g, err = s.checkToken(tok, kind); err != nil {
-			stop()
+			s.unwatch(w)
 			return nil, g, nil, err
 		}
 	}
-	return ctx, g, stop, nil
+	return ctx, g, w, nil
 }
 
 // checkToken validates tok for kind and records the first use of a
-// refreshed token, which retires the tokens it replaced.
-func (s *Service) checkToken(tok string, kind Kind) (grantInfo, error) {
+// refreshed token, which retires the tokens it replaced. The grant it
+// returns may be shared: it is never modified.
+func (s *Service) checkToken(tok string, kind Kind) (*grantInfo, error) {
 	g, err := s.store.checkAccess(tok, s.cfg.Clock.Now())
 	if err != nil {
 		return g, err
@@ -169,46 +172,64 @@ func (s *Service) unauthorized(w http.ResponseWriter, r *http.Request, err error
 }
 
 // watchers are the requests in flight, by token family, so that revoking a
-// family cancels their contexts.
+// family cancels their contexts. Every request adds and removes itself, so
+// the set is sharded: one lock for all was the most contended lock of a
+// busy server.
 type watchers struct {
-	mu  sync.Mutex
-	m   map[*watch]struct{}
-	gen uint64 // counts cancel calls
+	gen    atomic.Uint64 // counts cancel calls
+	next   atomic.Uint32 // spreads watches over the shards
+	shards [watchShards]watchShard
+}
+
+const watchShards = 16
+
+type watchShard struct {
+	mu sync.Mutex
+	m  map[*watch]struct{}
+	_  [64]byte // one cache line each
 }
 
 type watch struct {
 	family string
 	seq    uint64
+	shard  uint32
 	cancel context.CancelCauseFunc
 }
 
-func (ws *watchers) generation() uint64 {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	return ws.gen
-}
+func (ws *watchers) generation() uint64 { return ws.gen.Load() }
 
 func (ws *watchers) add(w *watch) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	ws.m[w] = struct{}{}
+	w.shard = ws.next.Add(1) % watchShards
+	sh := &ws.shards[w.shard]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m == nil {
+		sh.m = map[*watch]struct{}{}
+	}
+	sh.m[w] = struct{}{}
 }
 
 func (ws *watchers) remove(w *watch) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	delete(ws.m, w)
+	sh := &ws.shards[w.shard]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	delete(sh.m, w)
 }
 
-// cancel ends the requests match selects with cause.
+// cancel ends the requests match selects with cause. The generation moves
+// first: a request added to a shard after cancel has passed it sees the
+// new generation and checks its token again (authenticate).
 func (ws *watchers) cancel(match func(*watch) bool, cause error) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	ws.gen++
-	for w := range ws.m {
-		if match(w) {
-			w.cancel(cause)
+	ws.gen.Add(1)
+	for i := range ws.shards {
+		sh := &ws.shards[i]
+		sh.mu.Lock()
+		for w := range sh.m {
+			if match(w) {
+				w.cancel(cause)
+			}
 		}
+		sh.mu.Unlock()
 	}
 }
 
@@ -225,8 +246,9 @@ func (ws *watchers) revokeFamilies(ids ...string) {
 }
 
 // watchRequest returns a context that ends with parent, on revocation of
-// g's family and, with EndStreamsOnExpiry, when g's token expires.
-func (s *Service) watchRequest(parent context.Context, g grantInfo) (context.Context, func()) {
+// g's family and, with EndStreamsOnExpiry, when g's token expires, and its
+// watch for unwatch.
+func (s *Service) watchRequest(parent context.Context, g *grantInfo) (context.Context, *watch) {
 	ctx, cancel := context.WithCancelCause(parent)
 	w := &watch{family: g.FamilyID, seq: g.Seq, cancel: cancel}
 	s.watch.add(w)
@@ -241,8 +263,11 @@ func (s *Service) watchRequest(parent context.Context, g grantInfo) (context.Con
 			}
 		}()
 	}
-	return ctx, func() {
-		s.watch.remove(w)
-		cancel(context.Canceled)
-	}
+	return ctx, w
+}
+
+// unwatch ends a request's watch and its context.
+func (s *Service) unwatch(w *watch) {
+	s.watch.remove(w)
+	w.cancel(context.Canceled)
 }

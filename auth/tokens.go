@@ -171,13 +171,14 @@ type grantInfo struct {
 // remembered until it expires or a write may have changed the answer (see
 // accessCache); an expired one is always looked up, so that the answer is
 // the database's ("expired", or "unknown" once swept).
-func (s *Store) checkAccess(tok string, now time.Time) (g grantInfo, err error) {
+func (s *Store) checkAccess(tok string, now time.Time) (*grantInfo, error) {
 	key := sha256.Sum256([]byte(tok))
-	if g, ok := s.access.get(key); ok && now.Unix() < g.Expires.Unix() {
+	if g := s.access.get(key); g != nil && now.Unix() < g.Expires.Unix() {
 		return g, nil
 	}
 	gen := s.access.generation()
-	err = s.view(func(tx *bbolt.Tx) error {
+	var g grantInfo
+	err := s.view(func(tx *bbolt.Tx) error {
 		var acc accessRecord
 		found, err := getJSON(tx, bucketAccess, key[:], &acc)
 		switch {
@@ -191,10 +192,10 @@ func (s *Store) checkAccess(tok string, now time.Time) (g grantInfo, err error) 
 		g = grantInfo{FamilyID: acc.Family, Seq: acc.Seq, Expires: time.Unix(acc.Expires, 0)}
 		return checkFamily(tx, &g)
 	})
-	if err == nil {
-		s.access.put(key, g, gen)
+	if err != nil {
+		return nil, err
 	}
-	return g, err
+	return s.access.put(key, g, gen), nil
 }
 
 // checkFamily fills g from the token's family and its user, refusing
