@@ -55,9 +55,7 @@ func (c *accessCache) generation() uint64 {
 // put stores a check's result unless something was forgotten since the
 // check began (gen), and returns it as the shared grant it now is.
 func (c *accessCache) put(key [sha256.Size]byte, g grantInfo, gen uint64) *grantInfo {
-	// Handlers get Groups in their Principal: a shared slice must not
-	// have room for one of them to append into.
-	g.Groups = slices.Clip(g.Groups)
+	g.Groups = slices.Clip(g.Groups) // see checkAccess
 	p := &g
 	c.mu.Lock()
 	defer c.mu.Unlock()

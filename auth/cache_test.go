@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"tvbridge"
 )
 
 // cached reports whether tok's check is in the store's cache.
@@ -263,5 +265,45 @@ func TestWatchersShards(t *testing.T) {
 		if ended && !errors.Is(context.Cause(r.ctx), errUnknownToken) {
 			t.Errorf("request %d ended with %v", i, context.Cause(r.ctx))
 		}
+	}
+}
+
+// requestCtx answers the grant, the principal and the parent's values, and
+// ends (with its cause, in contexts derived from it too) on revocation.
+func TestRequestContext(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.login("alice", alicePassword)
+	type parentKey struct{}
+	parent := context.WithValue(context.Background(), parentKey{}, "p")
+	rc, err := e.svc.authenticate(parent, tok, Trading)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.svc.unwatch(rc)
+	var ctx context.Context = rc
+	if p, ok := tvbridge.PrincipalFrom(ctx); !ok || p.User != "alice" || p.Scheme != SchemePassword ||
+		!slices.Equal(p.Groups, []string{"tv_stocks", "tv_gone"}) {
+		t.Errorf("principal %+v %v", p, ok)
+	}
+	if g, ok := ctx.Value(grantKey{}).(*grantInfo); !ok || g.Family.User != "alice" {
+		t.Errorf("grant %+v", ctx.Value(grantKey{}))
+	}
+	if ctx.Value(parentKey{}) != "p" || ctx.Value("nothing") != nil {
+		t.Error("parent values lost")
+	}
+	child, cancel := context.WithCancel(context.WithValue(ctx, parentKey{}, "child"))
+	defer cancel()
+	if p, _ := tvbridge.PrincipalFrom(child); p.User != "alice" {
+		t.Error("derived context lost the principal")
+	}
+	e.svc.watch.revokeFamilies(rc.grant.FamilyID)
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("derived context not ended by the revocation")
+	}
+	if !errors.Is(context.Cause(ctx), errUnknownToken) || !errors.Is(context.Cause(child), errUnknownToken) ||
+		ctx.Err() != context.Canceled {
+		t.Errorf("causes %v, %v; err %v", context.Cause(ctx), context.Cause(child), ctx.Err())
 	}
 }

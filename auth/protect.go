@@ -94,15 +94,13 @@ func (s *Service) Protect(kind Kind, next http.Handler) http.Handler {
 			s.unauthorized(w, r, err)
 			return
 		}
-		ctx, g, wt, err := s.authenticate(r.Context(), tok, kind)
+		rc, err := s.authenticate(r.Context(), tok, kind)
 		if err != nil {
 			s.unauthorized(w, r, err)
 			return
 		}
-		defer s.unwatch(wt)
-		p := tvbridge.Principal{User: g.Family.User, Groups: g.Groups, Scheme: g.Family.Scheme}
-		ctx = context.WithValue(tvbridge.WithPrincipal(ctx, p), grantKey{}, g)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		defer s.unwatch(rc)
+		next.ServeHTTP(w, r.WithContext(rc))
 	})
 }
 
@@ -110,25 +108,46 @@ func (s *Service) Protect(kind Kind, next http.Handler) http.Handler {
 // to the auth endpoints behind Protect (/logout revokes its family).
 type grantKey struct{}
 
+// requestCtx is the context Protect hands on: the request's context, also
+// ended on the token's revocation (and expiry, if configured), carrying
+// the token's grant (grantKey) and its user (tvbridge.PrincipalFrom). One
+// allocation holds them and the request's watch.
+type requestCtx struct {
+	context.Context // context.WithCancelCause of the request's context
+	w               watch
+	grant           *grantInfo
+}
+
+func (c *requestCtx) Value(key any) any {
+	if _, ok := key.(grantKey); ok {
+		return c.grant
+	}
+	if v := c.grant.principal.Value(key); v != nil {
+		return v
+	}
+	return c.Context.Value(key)
+}
+
 // authenticate validates tok and returns the request context to use,
-// watched for the token's revocation (and expiry), with its watch, which
-// the caller ends with unwatch.
-func (s *Service) authenticate(parent context.Context, tok string, kind Kind) (context.Context, *grantInfo, *watch, error) {
+// watched for the token's revocation (and expiry); the caller ends the
+// watch with unwatch.
+func (s *Service) authenticate(parent context.Context, tok string, kind Kind) (*requestCtx, error) {
 	gen := s.watch.generation()
 	g, err := s.checkToken(tok, kind)
 	if err != nil {
-		return nil, g, nil, err
+		return nil, err
 	}
-	ctx, w := s.watchRequest(parent, g)
+	rc := s.watchRequest(parent, g)
 	// A revocation that landed between the check and the watch did not see
 	// this request: check once more.
 	if s.watch.generation() != gen {
 		if g, err = s.checkToken(tok, kind); err != nil {
-			s.unwatch(w)
-			return nil, g, nil, err
+			s.unwatch(rc)
+			return nil, err
 		}
+		rc.grant = g
 	}
-	return ctx, g, w, nil
+	return rc, nil
 }
 
 // checkToken validates tok for kind and records the first use of a
@@ -248,10 +267,10 @@ func (ws *watchers) revokeFamilies(ids ...string) {
 // watchRequest returns a context that ends with parent, on revocation of
 // g's family and, with EndStreamsOnExpiry, when g's token expires, and its
 // watch for unwatch.
-func (s *Service) watchRequest(parent context.Context, g *grantInfo) (context.Context, *watch) {
+func (s *Service) watchRequest(parent context.Context, g *grantInfo) *requestCtx {
 	ctx, cancel := context.WithCancelCause(parent)
-	w := &watch{family: g.FamilyID, seq: g.Seq, cancel: cancel}
-	s.watch.add(w)
+	rc := &requestCtx{Context: ctx, grant: g, w: watch{family: g.FamilyID, seq: g.Seq, cancel: cancel}}
+	s.watch.add(&rc.w)
 	if s.cfg.EndStreamsOnExpiry {
 		t := s.cfg.Clock.NewTimer(g.Expires.Sub(s.cfg.Clock.Now()))
 		go func() {
@@ -263,11 +282,11 @@ func (s *Service) watchRequest(parent context.Context, g *grantInfo) (context.Co
 			}
 		}()
 	}
-	return ctx, w
+	return rc
 }
 
 // unwatch ends a request's watch and its context.
-func (s *Service) unwatch(w *watch) {
-	s.watch.remove(w)
-	w.cancel(context.Canceled)
+func (s *Service) unwatch(rc *requestCtx) {
+	s.watch.remove(&rc.w)
+	rc.w.cancel(context.Canceled)
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -8,9 +9,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"tvbridge"
 )
 
 // Schemes, as Principal.Scheme spells them.
@@ -165,6 +169,9 @@ type grantInfo struct {
 	Seq      uint64
 	Expires  time.Time
 	Groups   []string // the user's groups; nil means all
+	// principal holds the grant's tvbridge.Principal (over Background),
+	// made once per check: requestCtx answers PrincipalFrom with it.
+	principal context.Context
 }
 
 // checkAccess validates an access token at now. A token found valid is
@@ -195,6 +202,11 @@ func (s *Store) checkAccess(tok string, now time.Time) (*grantInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Handlers get Groups in their Principal: a shared slice must not
+	// have room for one of them to append into.
+	g.Groups = slices.Clip(g.Groups)
+	g.principal = tvbridge.WithPrincipal(context.Background(),
+		tvbridge.Principal{User: g.Family.User, Groups: g.Groups, Scheme: g.Family.Scheme})
 	return s.access.put(key, g, gen), nil
 }
 

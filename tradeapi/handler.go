@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"tvbridge"
 	"tvbridge/api"
@@ -458,7 +459,7 @@ func (h *Handler) getConfig(c *call) (any, error) {
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	hdr := w.Header()
 	hdr["Content-Type"] = jsonContentType
-	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	hdr["Content-Length"] = contentLength(len(body))
 	// Per-user answers that change every poll: no cache may keep them.
 	hdr["Cache-Control"] = noStore
 	w.WriteHeader(status)
@@ -469,6 +470,23 @@ var (
 	jsonContentType = []string{"application/json"}
 	noStore         = []string{"no-store"}
 )
+
+// contentLengths are the Content-Length values of bodies shorter than 8 KB,
+// made on first use and shared (header values are never written to): a
+// polled endpoint answers with the same few lengths again and again.
+var contentLengths [8 << 10]atomic.Pointer[[]string]
+
+func contentLength(n int) []string {
+	if n >= len(contentLengths) {
+		return []string{strconv.Itoa(n)}
+	}
+	if v := contentLengths[n].Load(); v != nil {
+		return *v
+	}
+	v := []string{strconv.Itoa(n)}
+	contentLengths[n].Store(&v)
+	return v
+}
 
 // writeError answers with TradingView's error envelope. The spec reports
 // every request error on HTTP 200; 401, 404 and 405 are for what is not a

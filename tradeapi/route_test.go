@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"testing"
 
 	"tvbridge"
@@ -83,6 +84,16 @@ func TestFastRoutedAnswersAreTheMuxs(t *testing.T) {
 			if fast.Code != mux.Code || fast.Body.String() != mux.Body.String() || !maps.EqualFunc(fast.Header(), mux.Header(), slices.Equal) {
 				t.Errorf("%s as %q: fast %d %v %s; mux %d %v %s", path, user, fast.Code, fast.Header(), fast.Body,
 					mux.Code, mux.Header(), mux.Body)
+			}
+		}
+	}
+}
+
+func TestContentLength(t *testing.T) {
+	for _, n := range []int{0, 1, 381, 3399, 8<<10 - 1, 8 << 10, 1 << 20} {
+		for range 2 {
+			if got := contentLength(n); len(got) != 1 || got[0] != strconv.Itoa(n) || cap(got) != 1 {
+				t.Fatalf("contentLength(%d) = %q (cap %d)", n, got, cap(got))
 			}
 		}
 	}
