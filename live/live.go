@@ -164,6 +164,46 @@ func TopOf(market tvbridge.LiveMarket, figi string) (Best, bool) {
 	return bestOf(book, at), true
 }
 
+// Prices is what the market knows of an instrument's prices at one moment.
+type Prices struct {
+	Top     Best // the top of the book, when HasBook
+	HasBook bool
+	Last    float64 // the last trade, when HasLast
+	HasLast bool
+	Status  tvbridge.TradeStatus
+}
+
+// Prices returns the top of figi's book, its last trade and its status
+// under one lock: what Top, LastPrice and Status return.
+func (m *Market) Prices(figi string) Prices {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	in := m.state[figi]
+	if in == nil {
+		return Prices{Status: tvbridge.StatusUnknown}
+	}
+	p := Prices{Status: in.status}
+	if !in.bookAt.IsZero() {
+		p.Top, p.HasBook = bestOf(in.book, in.bookAt), true
+	}
+	if !in.lastAt.IsZero() {
+		p.Last, p.HasLast = in.last, true
+	}
+	return p
+}
+
+// PricesOf is market's Prices of figi, read in one call when market is a
+// Market.
+func PricesOf(market tvbridge.LiveMarket, figi string) Prices {
+	if m, ok := market.(interface{ Prices(string) Prices }); ok {
+		return m.Prices(figi)
+	}
+	p := Prices{Status: market.Status(figi)}
+	p.Top, p.HasBook = TopOf(market, figi)
+	p.Last, _, p.HasLast = market.LastPrice(figi)
+	return p
+}
+
 func copyBook(b tvbridge.OrderBook) tvbridge.OrderBook {
 	b.Bids = append([]tvbridge.PriceLevel(nil), b.Bids...)
 	b.Asks = append([]tvbridge.PriceLevel(nil), b.Asks...)

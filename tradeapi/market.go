@@ -49,8 +49,8 @@ func (h *Handler) quote(c *call, name, currency string) quoteJSON {
 	if !ok || !allowed(sym, c.principal.Groups) {
 		return q
 	}
-	figi := sym.Instrument.FIGI
-	if top, ok := live.TopOf(h.market, figi); ok {
+	p := live.PricesOf(h.market, sym.Instrument.FIGI)
+	if top := p.Top; p.HasBook {
 		if top.HasBid {
 			q.V.Bid = clean(top.Bid)
 		}
@@ -64,7 +64,7 @@ func (h *Handler) quote(c *call, name, currency string) quoteJSON {
 	if pip, ok := h.pipValue(sym, currency); ok {
 		q.V.BuyPipValue, q.V.SellPipValue = clean(pip), clean(pip)
 	}
-	if st := h.market.Status(figi); st != tvbridge.StatusUnknown && !st.Trading() {
+	if st := p.Status; st != tvbridge.StatusUnknown && !st.Trading() {
 		q.V.Halted = true
 	}
 	return q

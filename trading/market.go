@@ -75,14 +75,14 @@ func (m *Manager) quote(figi string) quote {
 // valuing positions and reserved funds reads on every /positions and
 // /state, without copying the book.
 func (m *Manager) prices(figi string) quote {
-	var q quote
-	if top, ok := live.TopOf(m.cfg.Market, figi); ok {
-		q.bid, q.ask = top.Bid, top.Ask
+	p := live.PricesOf(m.cfg.Market, figi)
+	q := quote{status: p.Status}
+	if p.HasBook {
+		q.bid, q.ask = p.Top.Bid, p.Top.Ask
 	}
-	if last, _, ok := m.cfg.Market.LastPrice(figi); ok && last > 0 {
-		q.last = last
+	if p.HasLast && p.Last > 0 {
+		q.last = p.Last
 	}
-	q.status = m.cfg.Market.Status(figi)
 	return q
 }
 
