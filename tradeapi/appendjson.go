@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"tvbridge"
@@ -43,12 +44,38 @@ func (e *encoder) float(f float64) {
 		}
 		return
 	}
+	bits := math.Float64bits(f)
+	slot := &formatted[(bits*0x9E3779B97F4A7C15)>>(64-formattedBits)]
+	if n := slot.Load(); n != nil && n.bits == bits {
+		e.b = append(e.b, n.text...)
+		return
+	}
+	start := len(e.b)
+	e.b = appendFloat(e.b, f)
+	slot.Store(&formattedNumber{bits: bits, text: string(e.b[start:])})
+}
+
+// formatted remembers recently formatted numbers: the polled payloads
+// repeat the same prices and pip values poll after poll, and formatting a
+// float is most of encoding one. Each slot holds the last number hashed
+// to it; entries are immutable.
+var formatted [1 << formattedBits]atomic.Pointer[formattedNumber]
+
+const formattedBits = 12
+
+type formattedNumber struct {
+	bits uint64
+	text string
+}
+
+// appendFloat appends a finite f as encoding/json does.
+func appendFloat(b []byte, f float64) []byte {
 	abs := math.Abs(f)
 	format := byte('f')
 	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
 	}
-	b := strconv.AppendFloat(e.b, f, format, -1, 64)
+	b = strconv.AppendFloat(b, f, format, -1, 64)
 	if format == 'e' {
 		// e-09 becomes e-9
 		n := len(b)
@@ -57,7 +84,7 @@ func (e *encoder) float(f float64) {
 			b = b[:n-1]
 		}
 	}
-	e.b = b
+	return b
 }
 
 // appendString appends s as encoding/json does by default: <, > and & as
@@ -285,6 +312,10 @@ func appendSummaryRow(e *encoder, s *tvbridge.CurrencyState, total bool) {
 			e.raw(`""`)
 		case c.amount != nil:
 			e.b = appendMoney(e.b, c.amount(*s))
+		case c.id == "rate" && s.Rate > 0: // formatRate's number
+			e.b = append(e.b, '"')
+			e.b = strconv.AppendFloat(e.b, clean(s.Rate), 'f', -1, 64)
+			e.b = append(e.b, '"')
 		default:
 			e.str(c.value(*s))
 		}

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"tvbridge"
@@ -241,7 +242,7 @@ func (h *Handler) Mapping() http.Handler {
 type call struct {
 	w         http.ResponseWriter
 	r         *http.Request
-	query     fields
+	query     fields // read only: it may be shared with other requests (parseQuery)
 	lang      lang
 	principal tvbridge.Principal
 	account   string // the {accountId} path value, if any
@@ -269,11 +270,7 @@ type rawBody []byte
 // 500 ever reach TradingView. It returns the endpoint for fastRoute.
 func (h *Handler) handle(pattern string, serve endpoint) routed {
 	f := func(w http.ResponseWriter, r *http.Request, account string) {
-		var query url.Values // read only: nil (no map made) for the usual empty query
-		var qerr error
-		if r.URL.RawQuery != "" {
-			query, qerr = url.ParseQuery(r.URL.RawQuery)
-		}
+		query, qerr := parseQuery(r.URL.RawQuery)
 		c := &call{w: w, r: r, query: fields(query), lang: pickLang(query.Get("locale")),
 			account: account}
 		defer h.recoverPanic(c)
@@ -297,6 +294,46 @@ func (h *Handler) handle(pattern string, serve endpoint) routed {
 	}
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { f(w, r, r.PathValue("accountId")) })
 	return f
+}
+
+// parseQuery is url.ParseQuery for a request's query string, which is
+// read only: nil (no map) for the usual empty query, and the parse of an
+// earlier request with the same query string, since TradingView polls the
+// same URLs again and again. At most maxCachedQueries short queries are
+// kept; the cache starts again empty when full.
+func parseQuery(raw string) (url.Values, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	if len(raw) > maxCachedQueryLen {
+		return url.ParseQuery(raw)
+	}
+	if v, ok := queries.Load(raw); ok {
+		p := v.(*parsedQuery)
+		return p.values, p.err
+	}
+	values, err := url.ParseQuery(raw)
+	if queriesKept.Add(1) > maxCachedQueries {
+		queries.Clear()
+		queriesKept.Store(1)
+	}
+	queries.Store(raw, &parsedQuery{values, err})
+	return values, err
+}
+
+var (
+	queries     sync.Map // query string -> *parsedQuery
+	queriesKept atomic.Int64
+)
+
+const (
+	maxCachedQueries  = 4096
+	maxCachedQueryLen = 512
+)
+
+type parsedQuery struct {
+	values url.Values // never modified
+	err    error
 }
 
 func (h *Handler) recoverPanic(c *call) {

@@ -4,8 +4,10 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"tvbridge"
@@ -96,5 +98,31 @@ func TestContentLength(t *testing.T) {
 				t.Fatalf("contentLength(%d) = %q (cap %d)", n, got, cap(got))
 			}
 		}
+	}
+}
+
+// parseQuery is url.ParseQuery, cached or not, and stays bounded.
+func TestParseQuery(t *testing.T) {
+	for _, raw := range []string{"", "a=1", "accountId=A1&symbols=SBER,GAZP", "a=1&a=2&b=", "x=%zz&a=1", "a;b=1",
+		"locale=ru&maxCount=5", "%41=%42", strings.Repeat("k=v&", 200)} {
+		want, wantErr := url.ParseQuery(raw)
+		for range 3 {
+			got, err := parseQuery(raw)
+			if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+				t.Fatalf("%q: error %v, want %v", raw, err, wantErr)
+			}
+			if len(got) != len(want) || !maps.EqualFunc(got, want, slices.Equal) {
+				t.Fatalf("%q: %v, want %v", raw, got, want)
+			}
+		}
+	}
+	for i := range maxCachedQueries + 10 {
+		raw := "n=" + strconv.Itoa(i)
+		if got, _ := parseQuery(raw); got.Get("n") != strconv.Itoa(i) {
+			t.Fatalf("%s: %v", raw, got)
+		}
+	}
+	if n := queriesKept.Load(); n > maxCachedQueries {
+		t.Errorf("%d queries kept", n)
 	}
 }
