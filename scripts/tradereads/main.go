@@ -84,15 +84,25 @@ func main() {
 	self, err := os.Executable()
 	check(err)
 	cfg := loadConfig{rounds: *rounds, duration: *duration, conns: *conns, threads: *threads, origin: *origin}
+	var runs []*run
 	for _, mode := range strings.Split(*modes, ",") {
 		r := setup(*bin, strings.TrimSpace(mode), *origin, strings.Split(*only, ","))
-		if *hold > 0 {
-			log.Printf("serve (pid %d) at %s, token %q; measuring in %s", r.serve.Process.Pid, r.base, r.token, *hold)
-			time.Sleep(*hold)
-		}
-		measure(r, self, cfg)
-		r.close()
+		defer r.close()
+		runs = append(runs, r)
 	}
+	for _, r := range runs {
+		waitIdle(r.serve.Process.Pid)
+		stop := startPlain(r, self, cfg)
+		defer stop()
+	}
+	if *hold > 0 {
+		for _, r := range runs {
+			log.Printf("auth %s: serve (pid %d) at %s, token %q", r.mode, r.serve.Process.Pid, r.base, r.token)
+		}
+		log.Printf("measuring in %s", *hold)
+		time.Sleep(*hold)
+	}
+	measure(runs, cfg)
 }
 
 func check(err error) {
@@ -101,7 +111,7 @@ func check(err error) {
 	}
 }
 
-// run is one serve process set up for measuring.
+// run is one serve process set up for measuring, with its plain server.
 type run struct {
 	mode     string
 	base     string
@@ -110,6 +120,9 @@ type run struct {
 	serve    *exec.Cmd
 	captures []capture
 	names    []string // endpoint names, as captures
+
+	plainBase string
+	plain     *exec.Cmd
 }
 
 func (r *run) close() {
@@ -198,6 +211,22 @@ func setup(bin, mode, origin string, endpoints []string) *run {
 		r.names = append(r.names, name)
 	}
 	return r
+}
+
+// waitIdle waits (up to 3 minutes) until serve's background work (the
+// simulator, ingest, what is left of the backfill) uses at most 2 % of a
+// core, so that it does not count as the cost of the requests.
+func waitIdle(pid int) {
+	const window = 2 * time.Second
+	for deadline := time.Now().Add(3 * time.Minute); ; {
+		before := cpuTicks(pid)
+		time.Sleep(window)
+		used := time.Duration(cpuTicks(pid)-before) * clockTick
+		if used <= window/50 || time.Now().After(deadline) {
+			log.Printf("serve idle: %.1f %% of a core", 100*used.Seconds()/window.Seconds())
+			return
+		}
+	}
 }
 
 // waitReady waits for serve to answer and its initial backfill to end, so
@@ -411,61 +440,73 @@ func wrk(cfg loadConfig, token, target string) (float64, int64) {
 	return v, n
 }
 
-// measure starts the plain server and runs the interleaved rounds.
-func measure(r *run, self string, cfg loadConfig) {
+// startPlain starts r's plain server (this program again, in a process of
+// its own) on r's captures, checks it answers the same, and returns its stop.
+func startPlain(r *run, self string, cfg loadConfig) func() {
 	raw, err := json.Marshal(r.captures)
 	check(err)
 	file := filepath.Join(r.dir, "captures.json")
 	check(os.WriteFile(file, raw, 0o600))
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	plain := exec.CommandContext(ctx, self, "-plain-serve", file, "-listen", freeAddr())
-	plain.Stderr = os.Stderr
-	stdout, err := plain.StdoutPipe()
+	r.plain = exec.CommandContext(ctx, self, "-plain-serve", file, "-listen", freeAddr())
+	r.plain.Stderr = os.Stderr
+	stdout, err := r.plain.StdoutPipe()
 	check(err)
-	check(plain.Start())
-	defer func() { cancel(); _ = plain.Wait() }()
+	check(r.plain.Start())
 	line := make([]byte, 64)
 	n, err := stdout.Read(line)
 	check(err)
-	plainBase := "http://" + strings.TrimSpace(string(line[:n]))
+	r.plainBase = "http://" + strings.TrimSpace(string(line[:n]))
 	// The plain server must answer exactly what serve answered.
 	for _, c := range r.captures {
-		got := fetch(&run{base: plainBase, token: r.token}, c.Path, cfg.origin)
+		got := fetch(&run{base: r.plainBase, token: r.token}, c.Path, cfg.origin)
 		if !bytes.Equal(got.Body, c.Body) || !headersEqual(got.Header, c.Header) {
 			log.Fatalf("plain server differs on %s:\n%v %s\n%v %s", c.Path, got.Header, got.Body, c.Header, c.Body)
 		}
 	}
+	return func() { cancel(); _ = r.plain.Wait() }
+}
+
+// measure runs the rounds: in each, every mode and endpoint in turn, serve
+// and its plain server one after the other (which first alternates).
+func measure(runs []*run, cfg loadConfig) {
 	type result struct{ serve, plain, ratio, serveCPU, plainCPU []float64 }
-	results := make([]result, len(r.captures))
-	fmt.Printf("\n# auth %s: wrk -t%d -c%d -d%s, %d rounds, Origin %q\n", r.mode, cfg.threads, cfg.conns, cfg.duration, cfg.rounds, cfg.origin)
+	results := make([][]result, len(runs))
+	for i, r := range runs {
+		results[i] = make([]result, len(r.captures))
+	}
+	fmt.Printf("\n# wrk -t%d -c%d -d%s, %d rounds, Origin %q\n", cfg.threads, cfg.conns, cfg.duration, cfg.rounds, cfg.origin)
 	for round := 0; round < cfg.rounds; round++ {
-		for i, c := range r.captures {
-			var s, p load
-			if round%2 == 0 {
-				s = measureLoad(cfg, r.token, r.base+c.Path, r.serve.Process.Pid)
-				p = measureLoad(cfg, r.token, plainBase+c.Path, plain.Process.Pid)
-			} else {
-				p = measureLoad(cfg, r.token, plainBase+c.Path, plain.Process.Pid)
-				s = measureLoad(cfg, r.token, r.base+c.Path, r.serve.Process.Pid)
+		for ri, r := range runs {
+			for i, c := range r.captures {
+				var s, p load
+				if (round+ri+i)%2 == 0 {
+					s = measureLoad(cfg, r.token, r.base+c.Path, r.serve.Process.Pid)
+					p = measureLoad(cfg, r.token, r.plainBase+c.Path, r.plain.Process.Pid)
+				} else {
+					p = measureLoad(cfg, r.token, r.plainBase+c.Path, r.plain.Process.Pid)
+					s = measureLoad(cfg, r.token, r.base+c.Path, r.serve.Process.Pid)
+				}
+				res := &results[ri][i]
+				res.serve, res.plain = append(res.serve, s.rps), append(res.plain, p.rps)
+				res.ratio = append(res.ratio, s.rps/p.rps)
+				res.serveCPU = append(res.serveCPU, float64(s.cpuReq)/1e3)
+				res.plainCPU = append(res.plainCPU, float64(p.cpuReq)/1e3)
+				fmt.Printf("round %d auth %-4s %-11s serve %8.0f req/s %5.1f µs CPU/req  plain %8.0f req/s %5.1f µs CPU/req  ratio %.3f\n",
+					round+1, r.mode, r.names[i], s.rps, float64(s.cpuReq)/1e3, p.rps, float64(p.cpuReq)/1e3, s.rps/p.rps)
 			}
-			res := &results[i]
-			res.serve, res.plain = append(res.serve, s.rps), append(res.plain, p.rps)
-			res.ratio = append(res.ratio, s.rps/p.rps)
-			res.serveCPU = append(res.serveCPU, float64(s.cpuReq)/1e3)
-			res.plainCPU = append(res.plainCPU, float64(p.cpuReq)/1e3)
-			fmt.Printf("round %d %-11s serve %8.0f req/s %5.1f µs CPU/req  plain %8.0f req/s %5.1f µs CPU/req  ratio %.3f\n",
-				round+1, r.names[i], s.rps, float64(s.cpuReq)/1e3, p.rps, float64(p.cpuReq)/1e3, s.rps/p.rps)
 		}
 	}
-	fmt.Printf("\n| endpoint (auth %s) | bytes | serve req/s | plain req/s | server CPU µs/req, serve / plain | ratio per round | median ratio |\n|---|---|---|---|---|---|---|\n", r.mode)
-	for i, res := range results {
-		ratios := make([]string, len(res.ratio))
-		for j, v := range res.ratio {
-			ratios[j] = fmt.Sprintf("%.2f", v)
+	for ri, r := range runs {
+		fmt.Printf("\n| endpoint (auth %s) | bytes | serve req/s | plain req/s | server CPU µs/req, serve / plain | ratio per round | median ratio |\n|---|---|---|---|---|---|---|\n", r.mode)
+		for i, res := range results[ri] {
+			ratios := make([]string, len(res.ratio))
+			for j, v := range res.ratio {
+				ratios[j] = fmt.Sprintf("%.2f", v)
+			}
+			fmt.Printf("| %s | %d | %.0f | %.0f | %.1f / %.1f | %s | **%.2f** |\n", r.names[i], len(r.captures[i].Body),
+				median(res.serve), median(res.plain), median(res.serveCPU), median(res.plainCPU), strings.Join(ratios, ", "), median(res.ratio))
 		}
-		fmt.Printf("| %s | %d | %.0f | %.0f | %.1f / %.1f | %s | **%.2f** |\n", r.names[i], len(r.captures[i].Body),
-			median(res.serve), median(res.plain), median(res.serveCPU), median(res.plainCPU), strings.Join(ratios, ", "), median(res.ratio))
 	}
 }
 
