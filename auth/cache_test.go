@@ -245,10 +245,10 @@ func TestWatchersShards(t *testing.T) {
 	}
 	var reqs []req
 	for i := range 5 * watchShards {
-		ctx, cancel := context.WithCancelCause(context.Background())
-		w := &watch{family: []string{"a", "b"}[i%2], cancel: cancel}
-		ws.add(w)
-		reqs = append(reqs, req{w, ctx})
+		rc := &requestCtx{parent: context.Background(), grant: &grantInfo{principal: context.Background()}}
+		rc.w = watch{family: []string{"a", "b"}[i%2], ctx: rc}
+		ws.add(&rc.w)
+		reqs = append(reqs, req{&rc.w, rc})
 	}
 	gone := reqs[0].w
 	ws.remove(gone)
@@ -305,5 +305,69 @@ func TestRequestContext(t *testing.T) {
 	if !errors.Is(context.Cause(ctx), errUnknownToken) || !errors.Is(context.Cause(child), errUnknownToken) ||
 		ctx.Err() != context.Canceled {
 		t.Errorf("causes %v, %v; err %v", context.Cause(ctx), context.Cause(child), ctx.Err())
+	}
+}
+
+// Before anything needs it, requestCtx is its parent; a revocation or the
+// end of the request ends it with the right cause however far it is made,
+// and a context made after the end is already ended.
+func TestRequestContextLifecycle(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.login("alice", alicePassword)
+	cases := []struct {
+		name string
+		use  func(context.Context) // what the handler did before the end
+		end  func(*requestCtx)
+		want error // cause
+	}{
+		{"unused, request ends", func(context.Context) {}, func(rc *requestCtx) { e.svc.unwatch(rc) }, context.Canceled},
+		{"waited on, request ends", func(c context.Context) { _ = c.Done() }, func(rc *requestCtx) { e.svc.unwatch(rc) }, context.Canceled},
+		{"unused, revoked", func(context.Context) {}, func(rc *requestCtx) { e.svc.watch.revokeFamilies(rc.grant.FamilyID) }, errUnknownToken},
+		{"derived, revoked", func(c context.Context) { context.AfterFunc(c, func() {}) }, func(rc *requestCtx) { e.svc.watch.revokeFamilies(rc.grant.FamilyID) }, errUnknownToken},
+	}
+	for _, c := range cases {
+		parent, cancelParent := context.WithCancel(context.Background())
+		rc, err := e.svc.authenticate(parent, tok, Trading)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rc.Err() != nil || context.Cause(rc) != nil {
+			t.Fatalf("%s: ended at once: %v", c.name, rc.Err())
+		}
+		c.use(rc)
+		c.end(rc)
+		select {
+		case <-rc.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: not ended", c.name)
+		}
+		if !errors.Is(context.Cause(rc), c.want) || rc.Err() != context.Canceled {
+			t.Errorf("%s: cause %v, err %v; want %v", c.name, context.Cause(rc), rc.Err(), c.want)
+		}
+		child, cancel := context.WithCancel(rc)
+		if child.Err() == nil {
+			t.Errorf("%s: a context derived after the end is not ended", c.name)
+		}
+		cancel()
+		e.svc.unwatch(rc)
+		cancelParent()
+	}
+	// The parent's end is the request context's end, made or not.
+	for _, wait := range []bool{false, true} {
+		parent, cancelParent := context.WithCancelCause(context.Background())
+		rc, err := e.svc.authenticate(parent, tok, Trading)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wait {
+			_ = rc.Done()
+		}
+		gone := errors.New("client went away")
+		cancelParent(gone)
+		<-rc.Done()
+		if !errors.Is(context.Cause(rc), gone) {
+			t.Errorf("made %v: cause %v", wait, context.Cause(rc))
+		}
+		e.svc.unwatch(rc)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"tvbridge"
 )
@@ -109,14 +110,67 @@ func (s *Service) Protect(kind Kind, next http.Handler) http.Handler {
 type grantKey struct{}
 
 // requestCtx is the context Protect hands on: the request's context, also
-// ended on the token's revocation (and expiry, if configured), carrying
-// the token's grant (grantKey) and its user (tvbridge.PrincipalFrom). One
-// allocation holds them and the request's watch.
+// ended on the token's revocation (and expiry, if configured) and when the
+// request ends, carrying the token's grant (grantKey) and its user
+// (tvbridge.PrincipalFrom). One allocation holds them and the request's
+// watch.
+//
+// Its cancelable part (context.WithCancelCause of the request's context)
+// is made only when needed: when something waits for it (Done, a derived
+// context) or it must end early (a revocation). Until then it is in every
+// way the request's context, which is what the cancelable part would be;
+// most polled reads never need it, and making it cost several allocations
+// and the parent context's lock. Once the request has ended, it is made
+// already cancelled, as before.
 type requestCtx struct {
-	context.Context // context.WithCancelCause of the request's context
-	w               watch
-	grant           *grantInfo
+	parent context.Context
+	w      watch
+	grant  *grantInfo
+
+	mu    sync.Mutex
+	ended atomic.Bool // finish has run; set under mu
+	inner atomic.Pointer[innerCtx]
 }
+
+type innerCtx struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// made returns the cancelable part, making it on first use.
+func (c *requestCtx) made() *innerCtx {
+	if in := c.inner.Load(); in != nil {
+		return in
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if in := c.inner.Load(); in != nil {
+		return in
+	}
+	ctx, cancel := context.WithCancelCause(c.parent)
+	in := &innerCtx{ctx: ctx, cancel: cancel}
+	if c.ended.Load() {
+		cancel(context.Canceled)
+	}
+	c.inner.Store(in)
+	return in
+}
+
+// current is the context requestCtx is now: the cancelable part once made
+// (or due, after the request ended), else the request's context.
+func (c *requestCtx) current() context.Context {
+	if in := c.inner.Load(); in != nil {
+		return in.ctx
+	}
+	if c.ended.Load() {
+		return c.made().ctx
+	}
+	return c.parent
+}
+
+func (c *requestCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+func (c *requestCtx) Done() <-chan struct{}       { return c.made().ctx.Done() }
+func (c *requestCtx) Err() error                  { return c.current().Err() }
 
 func (c *requestCtx) Value(key any) any {
 	if _, ok := key.(grantKey); ok {
@@ -125,7 +179,24 @@ func (c *requestCtx) Value(key any) any {
 	if v := c.grant.principal.Value(key); v != nil {
 		return v
 	}
-	return c.Context.Value(key)
+	return c.current().Value(key)
+}
+
+// String names the context in debug output.
+func (c *requestCtx) String() string { return "auth.requestCtx" }
+
+// revoke ends the request's context with cause.
+func (c *requestCtx) revoke(cause error) { c.made().cancel(cause) }
+
+// finish ends the request's context at the end of the request.
+func (c *requestCtx) finish() {
+	c.mu.Lock()
+	c.ended.Store(true)
+	in := c.inner.Load()
+	c.mu.Unlock()
+	if in != nil {
+		in.cancel(context.Canceled)
+	}
 }
 
 // authenticate validates tok and returns the request context to use,
@@ -212,7 +283,7 @@ type watch struct {
 	family string
 	seq    uint64
 	shard  uint32
-	cancel context.CancelCauseFunc
+	ctx    *requestCtx
 }
 
 func (ws *watchers) generation() uint64 { return ws.gen.Load() }
@@ -245,7 +316,7 @@ func (ws *watchers) cancel(match func(*watch) bool, cause error) {
 		sh.mu.Lock()
 		for w := range sh.m {
 			if match(w) {
-				w.cancel(cause)
+				w.ctx.revoke(cause)
 			}
 		}
 		sh.mu.Unlock()
@@ -268,17 +339,18 @@ func (ws *watchers) revokeFamilies(ids ...string) {
 // g's family and, with EndStreamsOnExpiry, when g's token expires, and its
 // watch for unwatch.
 func (s *Service) watchRequest(parent context.Context, g *grantInfo) *requestCtx {
-	ctx, cancel := context.WithCancelCause(parent)
-	rc := &requestCtx{Context: ctx, grant: g, w: watch{family: g.FamilyID, seq: g.Seq, cancel: cancel}}
+	rc := &requestCtx{parent: parent, grant: g, w: watch{family: g.FamilyID, seq: g.Seq}}
+	rc.w.ctx = rc
 	s.watch.add(&rc.w)
 	if s.cfg.EndStreamsOnExpiry {
+		in := rc.made()
 		t := s.cfg.Clock.NewTimer(g.Expires.Sub(s.cfg.Clock.Now()))
 		go func() {
 			defer t.Stop()
 			select {
 			case <-t.C():
-				cancel(errExpiredToken)
-			case <-ctx.Done():
+				in.cancel(errExpiredToken)
+			case <-in.ctx.Done():
 			}
 		}()
 	}
@@ -288,5 +360,5 @@ func (s *Service) watchRequest(parent context.Context, g *grantInfo) *requestCtx
 // unwatch ends a request's watch and its context.
 func (s *Service) unwatch(rc *requestCtx) {
 	s.watch.remove(&rc.w)
-	rc.w.cancel(context.Canceled)
+	rc.finish()
 }
