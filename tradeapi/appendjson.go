@@ -44,28 +44,36 @@ func (e *encoder) float(f float64) {
 		}
 		return
 	}
-	bits := math.Float64bits(f)
-	slot := &formatted[(bits*0x9E3779B97F4A7C15)>>(64-formattedBits)]
-	if n := slot.Load(); n != nil && n.bits == bits {
-		e.b = append(e.b, n.text...)
-		return
-	}
-	start := len(e.b)
-	e.b = appendFloat(e.b, f)
-	slot.Store(&formattedNumber{bits: bits, text: string(e.b[start:])})
+	e.b = numbers.append(e.b, f, appendFloat)
 }
 
-// formatted remembers recently formatted numbers: the polled payloads
-// repeat the same prices and pip values poll after poll, and formatting a
-// float is most of encoding one. Each slot holds the last number hashed
-// to it; entries are immutable.
-var formatted [1 << formattedBits]atomic.Pointer[formattedNumber]
-
-const formattedBits = 12
+// numberMemo remembers recently formatted numbers: the polled payloads
+// repeat the same prices, amounts and pip values poll after poll, and
+// formatting a float is most of encoding one. Each slot holds the last
+// number hashed to it; entries are immutable. A memo serves one format.
+type numberMemo [1 << 12]atomic.Pointer[formattedNumber]
 
 type formattedNumber struct {
 	bits uint64
 	text string
+}
+
+var (
+	numbers numberMemo // appendFloat
+	amounts numberMemo // appendMoney
+)
+
+// append appends format(dst, f), remembered.
+func (m *numberMemo) append(dst []byte, f float64, format func([]byte, float64) []byte) []byte {
+	bits := math.Float64bits(f)
+	slot := &m[(bits*0x9E3779B97F4A7C15)>>(64-12)]
+	if n := slot.Load(); n != nil && n.bits == bits {
+		return append(dst, n.text...)
+	}
+	start := len(dst)
+	dst = format(dst, f)
+	slot.Store(&formattedNumber{bits: bits, text: string(dst[start:])})
+	return dst
 }
 
 // appendFloat appends a finite f as encoding/json does.
@@ -283,7 +291,7 @@ func (p *statePayload) appendJSON(e *encoder) {
 	// (no rate), then a row per currency.
 	e.raw(`,"amData":[[`)
 	if len(s.Currencies) > 1 {
-		total := tvbridge.CurrencyState{Currency: fmt.Sprintf(totalRow.in(p.l), s.Currencies[0].Currency),
+		total := tvbridge.CurrencyState{Currency: totalLabel(p.l, s.Currencies[0].Currency),
 			Balance: s.Balance, UnrealizedPL: s.UnrealizedPL, Equity: s.Equity, RealizedPL: s.RealizedPL,
 			Commissions: s.Commissions, MarginUsed: s.MarginUsed, MarginAvailable: s.MarginAvailable}
 		appendSummaryRow(e, &total, true)
@@ -299,6 +307,29 @@ func (p *statePayload) appendJSON(e *encoder) {
 	e.b = append(e.b, '}')
 }
 
+// totalLabel is the first cell of the totals row, fmt.Sprintf(totalRow.in(l),
+// currency), remembered for the first few languages and currencies.
+func totalLabel(l lang, currency string) string {
+	type key struct {
+		l        lang
+		currency string
+	}
+	k := key{l, currency}
+	if v, ok := totalLabels.Load(k); ok {
+		return v.(string)
+	}
+	label := fmt.Sprintf(totalRow.in(l), currency)
+	if totalLabelsKept.Add(1) <= 64 {
+		totalLabels.Store(k, label)
+	}
+	return label
+}
+
+var (
+	totalLabels     sync.Map
+	totalLabelsKept atomic.Int32
+)
+
 // appendSummaryRow appends summaryRow(s) as a JSON array; total leaves
 // the last cell (the rate) empty, as amData does.
 func appendSummaryRow(e *encoder, s *tvbridge.CurrencyState, total bool) {
@@ -311,7 +342,7 @@ func appendSummaryRow(e *encoder, s *tvbridge.CurrencyState, total bool) {
 		case total && i == len(summaryColumns)-1:
 			e.raw(`""`)
 		case c.amount != nil:
-			e.b = appendMoney(e.b, c.amount(*s))
+			e.b = amounts.append(e.b, c.amount(*s), appendMoney)
 		case c.id == "rate" && s.Rate > 0: // formatRate's number
 			e.b = append(e.b, '"')
 			e.b = strconv.AppendFloat(e.b, clean(s.Rate), 'f', -1, 64)

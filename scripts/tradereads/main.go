@@ -62,6 +62,8 @@ func main() {
 	threads := flag.Int("threads", 2, "wrk threads")
 	origin := flag.String("origin", "https://www.tradingview.com", "Origin header sent (empty: none)")
 	only := flag.String("endpoints", "orders,positions,state,quotes", "endpoints to measure: orders, positions, state, quotes, history, symbol_info")
+	together := flag.Bool("together", false, "run each pair's two loads at the same time instead of one after the other:\n"+
+		"the servers then share the machine, and its other load, equally")
 	hold := flag.Duration("hold", 0, "after setup, keep serve running this long before measuring (for attaching a profiler), printing its address")
 	flag.Parse()
 	log.SetFlags(0)
@@ -83,7 +85,7 @@ func main() {
 	}
 	self, err := os.Executable()
 	check(err)
-	cfg := loadConfig{rounds: *rounds, duration: *duration, conns: *conns, threads: *threads, origin: *origin}
+	cfg := loadConfig{rounds: *rounds, duration: *duration, conns: *conns, threads: *threads, origin: *origin, together: *together}
 	var runs []*run
 	for _, mode := range strings.Split(*modes, ",") {
 		r := setup(*bin, strings.TrimSpace(mode), *origin, strings.Split(*only, ","))
@@ -376,6 +378,7 @@ type loadConfig struct {
 	rounds, conns, threads int
 	duration               time.Duration
 	origin                 string
+	together               bool
 }
 
 var (
@@ -475,12 +478,24 @@ func measure(runs []*run, cfg loadConfig) {
 	for i, r := range runs {
 		results[i] = make([]result, len(r.captures))
 	}
-	fmt.Printf("\n# wrk -t%d -c%d -d%s, %d rounds, Origin %q\n", cfg.threads, cfg.conns, cfg.duration, cfg.rounds, cfg.origin)
+	how := "one after the other"
+	if cfg.together {
+		how = "at the same time"
+	}
+	fmt.Printf("\n# wrk -t%d -c%d -d%s, %d rounds, Origin %q, serve and plain %s\n", cfg.threads, cfg.conns, cfg.duration, cfg.rounds, cfg.origin, how)
 	for round := 0; round < cfg.rounds; round++ {
 		for ri, r := range runs {
 			for i, c := range r.captures {
 				var s, p load
-				if (round+ri+i)%2 == 0 {
+				if cfg.together {
+					done := make(chan struct{})
+					go func() {
+						defer close(done)
+						p = measureLoad(cfg, r.token, r.plainBase+c.Path, r.plain.Process.Pid)
+					}()
+					s = measureLoad(cfg, r.token, r.base+c.Path, r.serve.Process.Pid)
+					<-done
+				} else if (round+ri+i)%2 == 0 {
 					s = measureLoad(cfg, r.token, r.base+c.Path, r.serve.Process.Pid)
 					p = measureLoad(cfg, r.token, r.plainBase+c.Path, r.plain.Process.Pid)
 				} else {
