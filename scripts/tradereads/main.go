@@ -3,21 +3,24 @@
 // bytes with the same headers, both loaded by wrk in the same run,
 // interleaved (issue 14, item 11).
 //
-//	go run ./scripts/tradereads [-auth on,none] [-rounds 5] [-duration 5s] [-conns 16]
+//	go run ./scripts/tradereads [-auth on,none] [-rounds 5] [-duration 5s] [-conns 16] [-together]
 //
 // For each auth mode it starts serve (built from this checkout unless -bin
 // is given) on a temporary data dir with the embedded simulator, creates a
 // user when auth is on and logs in, opens a position and 20 resting limit
-// orders in the paper account (21 orders in /orders), waits for the
-// backfill to finish, captures each endpoint's response, and starts the
-// plain server (this program again, in a process of its own) with those
-// responses. Then, for every round and endpoint, wrk hits serve and the
-// plain server in turn (the order alternating between rounds), and the
-// ratio serve/plain of the pair's requests per second is taken. Every
-// request carries what TradingView's browser client sends: a bearer token
-// (ignored with --auth none, as serve ignores it) and an Origin allowed by
-// CORS. It prints each run and, per endpoint, the median of each side and
-// the median of the ratios.
+// orders in the paper account (21 orders in /orders), captures each
+// endpoint's response and starts the plain server (this program again, in
+// a process of its own) with those responses, checking it answers the same
+// bytes and headers. Once every serve is idle (its backfill done), each
+// round runs, for every mode and endpoint in turn, wrk against serve and
+// against its plain server, one after the other (which goes first
+// alternates) or, with -together, at the same time; the ratio of the
+// pair's requests per second is serve/plain. Every request carries what
+// TradingView's browser client sends: a bearer token (ignored with --auth
+// none, as serve ignores it) and an Origin allowed by CORS. It prints each
+// run, with the CPU time each server's process used per request (from
+// /proc: steadier than requests per second on a shared machine), and per
+// mode and endpoint the medians and the median of the ratios.
 package main
 
 import (
