@@ -15,7 +15,7 @@ func (s *Service) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodPost) {
 		return
 	}
-	g, ok := r.Context().Value(grantKey{}).(grantInfo)
+	g, ok := r.Context().Value(grantKey{}).(*grantInfo)
 	if !ok { // a wiring mistake: Register puts /logout behind Protect
 		writeJSON(w, http.StatusUnauthorized, errorBody(errNoToken.Error()))
 		return

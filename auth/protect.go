@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"tvbridge"
 )
@@ -93,45 +95,136 @@ func (s *Service) Protect(kind Kind, next http.Handler) http.Handler {
 			s.unauthorized(w, r, err)
 			return
 		}
-		ctx, g, stop, err := s.authenticate(r.Context(), tok, kind)
+		rc, err := s.authenticate(r.Context(), tok, kind)
 		if err != nil {
 			s.unauthorized(w, r, err)
 			return
 		}
-		defer stop()
-		p := tvbridge.Principal{User: g.Family.User, Groups: g.Groups, Scheme: g.Family.Scheme}
-		ctx = context.WithValue(tvbridge.WithPrincipal(ctx, p), grantKey{}, g)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		defer s.unwatch(rc)
+		next.ServeHTTP(w, r.WithContext(rc))
 	})
 }
 
-// grantKey carries the grantInfo of a request's token to the auth
-// endpoints behind Protect (/logout revokes its family).
+// grantKey carries the *grantInfo of a request's token (never modified)
+// to the auth endpoints behind Protect (/logout revokes its family).
 type grantKey struct{}
 
+// requestCtx is the context Protect hands on: the request's context, also
+// ended on the token's revocation (and expiry, if configured) and when the
+// request ends, carrying the token's grant (grantKey) and its user
+// (tvbridge.PrincipalFrom). One allocation holds them and the request's
+// watch.
+//
+// Its cancelable part (context.WithCancelCause of the request's context)
+// is made only when needed: when something waits for it (Done, a derived
+// context) or it must end early (a revocation). Until then it is in every
+// way the request's context, which is what the cancelable part would be;
+// most polled reads never need it, and making it cost several allocations
+// and the parent context's lock. Once the request has ended, it is made
+// already cancelled, as before.
+type requestCtx struct {
+	parent context.Context
+	w      watch
+	grant  *grantInfo
+
+	mu    sync.Mutex
+	ended atomic.Bool // finish has run; set under mu
+	inner atomic.Pointer[innerCtx]
+}
+
+type innerCtx struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// made returns the cancelable part, making it on first use.
+func (c *requestCtx) made() *innerCtx {
+	if in := c.inner.Load(); in != nil {
+		return in
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if in := c.inner.Load(); in != nil {
+		return in
+	}
+	ctx, cancel := context.WithCancelCause(c.parent)
+	in := &innerCtx{ctx: ctx, cancel: cancel}
+	if c.ended.Load() {
+		cancel(context.Canceled)
+	}
+	c.inner.Store(in)
+	return in
+}
+
+// current is the context requestCtx is now: the cancelable part once made
+// (or due, after the request ended), else the request's context.
+func (c *requestCtx) current() context.Context {
+	if in := c.inner.Load(); in != nil {
+		return in.ctx
+	}
+	if c.ended.Load() {
+		return c.made().ctx
+	}
+	return c.parent
+}
+
+func (c *requestCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+func (c *requestCtx) Done() <-chan struct{}       { return c.made().ctx.Done() }
+func (c *requestCtx) Err() error                  { return c.current().Err() }
+
+func (c *requestCtx) Value(key any) any {
+	if _, ok := key.(grantKey); ok {
+		return c.grant
+	}
+	if v := c.grant.principal.Value(key); v != nil {
+		return v
+	}
+	return c.current().Value(key)
+}
+
+// String names the context in debug output.
+func (c *requestCtx) String() string { return "auth.requestCtx" }
+
+// revoke ends the request's context with cause.
+func (c *requestCtx) revoke(cause error) { c.made().cancel(cause) }
+
+// finish ends the request's context at the end of the request.
+func (c *requestCtx) finish() {
+	c.mu.Lock()
+	c.ended.Store(true)
+	in := c.inner.Load()
+	c.mu.Unlock()
+	if in != nil {
+		in.cancel(context.Canceled)
+	}
+}
+
 // authenticate validates tok and returns the request context to use,
-// watched for the token's revocation (and expiry), with its stop function.
-func (s *Service) authenticate(parent context.Context, tok string, kind Kind) (context.Context, grantInfo, func(), error) {
+// watched for the token's revocation (and expiry); the caller ends the
+// watch with unwatch.
+func (s *Service) authenticate(parent context.Context, tok string, kind Kind) (*requestCtx, error) {
 	gen := s.watch.generation()
 	g, err := s.checkToken(tok, kind)
 	if err != nil {
-		return nil, g, nil, err
+		return nil, err
 	}
-	ctx, stop := s.watchRequest(parent, g)
+	rc := s.watchRequest(parent, g)
 	// A revocation that landed between the check and the watch did not see
 	// this request: check once more.
 	if s.watch.generation() != gen {
 		if g, err = s.checkToken(tok, kind); err != nil {
-			stop()
-			return nil, g, nil, err
+			s.unwatch(rc)
+			return nil, err
 		}
+		rc.grant = g
 	}
-	return ctx, g, stop, nil
+	return rc, nil
 }
 
 // checkToken validates tok for kind and records the first use of a
-// refreshed token, which retires the tokens it replaced.
-func (s *Service) checkToken(tok string, kind Kind) (grantInfo, error) {
+// refreshed token, which retires the tokens it replaced. The grant it
+// returns may be shared: it is never modified.
+func (s *Service) checkToken(tok string, kind Kind) (*grantInfo, error) {
 	g, err := s.store.checkAccess(tok, s.cfg.Clock.Now())
 	if err != nil {
 		return g, err
@@ -169,46 +262,64 @@ func (s *Service) unauthorized(w http.ResponseWriter, r *http.Request, err error
 }
 
 // watchers are the requests in flight, by token family, so that revoking a
-// family cancels their contexts.
+// family cancels their contexts. Every request adds and removes itself, so
+// the set is sharded: one lock for all was the most contended lock of a
+// busy server.
 type watchers struct {
-	mu  sync.Mutex
-	m   map[*watch]struct{}
-	gen uint64 // counts cancel calls
+	gen    atomic.Uint64 // counts cancel calls
+	next   atomic.Uint32 // spreads watches over the shards
+	shards [watchShards]watchShard
+}
+
+const watchShards = 16
+
+type watchShard struct {
+	mu sync.Mutex
+	m  map[*watch]struct{}
+	_  [64]byte // one cache line each
 }
 
 type watch struct {
 	family string
 	seq    uint64
-	cancel context.CancelCauseFunc
+	shard  uint32
+	ctx    *requestCtx
 }
 
-func (ws *watchers) generation() uint64 {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	return ws.gen
-}
+func (ws *watchers) generation() uint64 { return ws.gen.Load() }
 
 func (ws *watchers) add(w *watch) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	ws.m[w] = struct{}{}
+	w.shard = ws.next.Add(1) % watchShards
+	sh := &ws.shards[w.shard]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m == nil {
+		sh.m = map[*watch]struct{}{}
+	}
+	sh.m[w] = struct{}{}
 }
 
 func (ws *watchers) remove(w *watch) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	delete(ws.m, w)
+	sh := &ws.shards[w.shard]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	delete(sh.m, w)
 }
 
-// cancel ends the requests match selects with cause.
+// cancel ends the requests match selects with cause. The generation moves
+// first: a request added to a shard after cancel has passed it sees the
+// new generation and checks its token again (authenticate).
 func (ws *watchers) cancel(match func(*watch) bool, cause error) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	ws.gen++
-	for w := range ws.m {
-		if match(w) {
-			w.cancel(cause)
+	ws.gen.Add(1)
+	for i := range ws.shards {
+		sh := &ws.shards[i]
+		sh.mu.Lock()
+		for w := range sh.m {
+			if match(w) {
+				w.ctx.revoke(cause)
+			}
 		}
+		sh.mu.Unlock()
 	}
 }
 
@@ -225,24 +336,29 @@ func (ws *watchers) revokeFamilies(ids ...string) {
 }
 
 // watchRequest returns a context that ends with parent, on revocation of
-// g's family and, with EndStreamsOnExpiry, when g's token expires.
-func (s *Service) watchRequest(parent context.Context, g grantInfo) (context.Context, func()) {
-	ctx, cancel := context.WithCancelCause(parent)
-	w := &watch{family: g.FamilyID, seq: g.Seq, cancel: cancel}
-	s.watch.add(w)
+// g's family and, with EndStreamsOnExpiry, when g's token expires, and its
+// watch for unwatch.
+func (s *Service) watchRequest(parent context.Context, g *grantInfo) *requestCtx {
+	rc := &requestCtx{parent: parent, grant: g, w: watch{family: g.FamilyID, seq: g.Seq}}
+	rc.w.ctx = rc
+	s.watch.add(&rc.w)
 	if s.cfg.EndStreamsOnExpiry {
+		in := rc.made()
 		t := s.cfg.Clock.NewTimer(g.Expires.Sub(s.cfg.Clock.Now()))
 		go func() {
 			defer t.Stop()
 			select {
 			case <-t.C():
-				cancel(errExpiredToken)
-			case <-ctx.Done():
+				in.cancel(errExpiredToken)
+			case <-in.ctx.Done():
 			}
 		}()
 	}
-	return ctx, func() {
-		s.watch.remove(w)
-		cancel(context.Canceled)
-	}
+	return rc
+}
+
+// unwatch ends a request's watch and its context.
+func (s *Service) unwatch(rc *requestCtx) {
+	s.watch.remove(&rc.w)
+	rc.finish()
 }

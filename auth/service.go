@@ -43,7 +43,6 @@ func New(cfg Config) (*Service, error) {
 		gate:      newKDFGate(),
 		byLogin:   newLimiter(cfg.Clock, cfg.MaxFailuresPerLogin, cfg.FailureWindow),
 		byAddress: newLimiter(cfg.Clock, cfg.MaxFailuresPerAddress, cfg.FailureWindow),
-		watch:     watchers{m: map[*watch]struct{}{}},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}

@@ -43,6 +43,8 @@ type Store struct {
 	db  *bbolt.DB
 	kdf KDF
 	log *slog.Logger
+
+	access accessCache // valid access tokens, see accessCache
 }
 
 // StoreOptions configure OpenStore.
@@ -107,8 +109,27 @@ func (s *Store) Close() error {
 
 // update runs fn in one write transaction. A panic inside (bbolt panics on
 // some page corruption) becomes an error, so a bad file fails a login
-// instead of taking the server down.
-func (s *Store) update(fn func(*bbolt.Tx) error) (err error) {
+// instead of taking the server down. Once it has committed (or failed),
+// every cached token check is forgotten: use updateFamilies for the writes
+// known to affect only some token families.
+func (s *Store) update(fn func(*bbolt.Tx) error) error {
+	defer s.access.forgetAll()
+	return s.write(fn)
+}
+
+// updateFamilies is update for a write that changes or deletes only the
+// token families fn lists in *families, or none (a write that only adds
+// records): only their cached checks are forgotten.
+func (s *Store) updateFamilies(families *[]string, fn func(*bbolt.Tx) error) error {
+	defer func() {
+		if len(*families) > 0 {
+			s.access.forget(*families...)
+		}
+	}()
+	return s.write(fn)
+}
+
+func (s *Store) write(fn func(*bbolt.Tx) error) (err error) {
 	defer s.recoverPanic(&err)
 	return s.db.Update(fn)
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -8,9 +9,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"tvbridge"
 )
 
 // Schemes, as Principal.Scheme spells them.
@@ -150,7 +154,8 @@ func addTokens(tx *bbolt.Tx, now time.Time, id string, f *family, lt lifetimes, 
 
 // issue creates a family and its first tokens.
 func (s *Store) issue(now time.Time, f family, lt lifetimes) (out issued, err error) {
-	err = s.update(func(tx *bbolt.Tx) error {
+	var changed []string // none: a new family
+	err = s.updateFamilies(&changed, func(tx *bbolt.Tx) error {
 		out, err = issueTx(tx, now, f, lt)
 		return err
 	})
@@ -164,13 +169,25 @@ type grantInfo struct {
 	Seq      uint64
 	Expires  time.Time
 	Groups   []string // the user's groups; nil means all
+	// principal holds the grant's tvbridge.Principal (over Background),
+	// made once per check: requestCtx answers PrincipalFrom with it.
+	principal context.Context
 }
 
-// checkAccess validates an access token at now.
-func (s *Store) checkAccess(tok string, now time.Time) (g grantInfo, err error) {
-	err = s.view(func(tx *bbolt.Tx) error {
+// checkAccess validates an access token at now. A token found valid is
+// remembered until it expires or a write may have changed the answer (see
+// accessCache); an expired one is always looked up, so that the answer is
+// the database's ("expired", or "unknown" once swept).
+func (s *Store) checkAccess(tok string, now time.Time) (*grantInfo, error) {
+	key := sha256.Sum256([]byte(tok))
+	if g := s.access.get(key); g != nil && now.Unix() < g.Expires.Unix() {
+		return g, nil
+	}
+	gen := s.access.generation()
+	var g grantInfo
+	err := s.view(func(tx *bbolt.Tx) error {
 		var acc accessRecord
-		found, err := getJSON(tx, bucketAccess, tokenKey(tok), &acc)
+		found, err := getJSON(tx, bucketAccess, key[:], &acc)
 		switch {
 		case err != nil:
 			return err
@@ -182,7 +199,15 @@ func (s *Store) checkAccess(tok string, now time.Time) (g grantInfo, err error) 
 		g = grantInfo{FamilyID: acc.Family, Seq: acc.Seq, Expires: time.Unix(acc.Expires, 0)}
 		return checkFamily(tx, &g)
 	})
-	return g, err
+	if err != nil {
+		return nil, err
+	}
+	// Handlers get Groups in their Principal: a shared slice must not
+	// have room for one of them to append into.
+	g.Groups = slices.Clip(g.Groups)
+	g.principal = tvbridge.WithPrincipal(context.Background(),
+		tvbridge.Principal{User: g.Family.User, Groups: g.Groups, Scheme: g.Family.Scheme})
+	return s.access.put(key, g, gen), nil
 }
 
 // checkFamily fills g from the token's family and its user, refusing
@@ -222,7 +247,8 @@ func checkFamily(tx *bbolt.Tx, g *grantInfo) error {
 // retireBefore records the first use of access token seq: older tokens of
 // the family stop working. changed is false when nothing moved.
 func (s *Store) retireBefore(familyID string, seq uint64) (changed bool, err error) {
-	err = s.update(func(tx *bbolt.Tx) error {
+	families := []string{familyID}
+	err = s.updateFamilies(&families, func(tx *bbolt.Tx) error {
 		var f family
 		found, err := getJSON(tx, bucketFamilies, []byte(familyID), &f)
 		if err != nil || !found || seq <= f.MinSeq {
@@ -236,7 +262,8 @@ func (s *Store) retireBefore(familyID string, seq uint64) (changed bool, err err
 
 // revokeFamily deletes a family, revoking all its tokens.
 func (s *Store) revokeFamily(id string) error {
-	return s.update(func(tx *bbolt.Tx) error {
+	families := []string{id}
+	return s.updateFamilies(&families, func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketFamilies).Delete([]byte(id)); err != nil {
 			return fmt.Errorf("revoke: %w", err)
 		}
@@ -246,7 +273,7 @@ func (s *Store) revokeFamily(id string) error {
 
 // revokeSession deletes the families logged in through a browser session.
 func (s *Store) revokeSession(sessionHash string) (ids []string, err error) {
-	err = s.update(func(tx *bbolt.Tx) error {
+	err = s.updateFamilies(&ids, func(tx *bbolt.Tx) error {
 		ids, err = deleteFamilies(tx, func(f *family) bool { return f.Session == sessionHash })
 		return err
 	})
@@ -302,13 +329,15 @@ func invalidGrant(desc string) error { return &grantError{"invalid_grant", desc}
 // client secret against the family's client before anything changes.
 // Presenting a used refresh token revokes the family (revoked is its id).
 func (s *Store) refresh(now time.Time, tok string, authenticate func(*clientRecord) error, lt lifetimes) (out issued, revoked string, err error) {
-	err = s.update(func(tx *bbolt.Tx) error {
+	var changed []string // the token's family, revoked or given a new token
+	err = s.updateFamilies(&changed, func(tx *bbolt.Tx) error {
 		key := tokenKey(tok)
 		var rec refreshRecord
 		var f family
 		if err := mustGet(tx, bucketRefresh, key, &rec, "unknown refresh token"); err != nil {
 			return err
 		}
+		changed = append(changed, rec.Family)
 		if err := mustGet(tx, bucketFamilies, []byte(rec.Family), &f, "refresh token revoked"); err != nil {
 			return err
 		}
@@ -346,7 +375,8 @@ func (s *Store) createCode(rec codeRecord) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	err = s.update(func(tx *bbolt.Tx) error { return putJSON(tx, bucketCodes, tokenKey(code), rec) })
+	var changed []string // none: codes are not tokens
+	err = s.updateFamilies(&changed, func(tx *bbolt.Tx) error { return putJSON(tx, bucketCodes, tokenKey(code), rec) })
 	return code, err
 }
 
@@ -354,7 +384,8 @@ func (s *Store) createCode(rec codeRecord) (string, error) {
 // authenticated client, redirect the redirect_uri of the token request. A
 // second redemption revokes the tokens of the first (revoked is their family).
 func (s *Store) redeemCode(now time.Time, code, clientID, redirect string, lt lifetimes) (out issued, revoked string, err error) {
-	err = s.update(func(tx *bbolt.Tx) error {
+	var changed []string // the family of a code redeemed twice, revoked; else a new family
+	err = s.updateFamilies(&changed, func(tx *bbolt.Tx) error {
 		key := tokenKey(code)
 		var rec codeRecord
 		if err := mustGet(tx, bucketCodes, key, &rec, "unknown authorization code"); err != nil {
@@ -365,6 +396,7 @@ func (s *Store) redeemCode(now time.Time, code, clientID, redirect string, lt li
 			return invalidGrant("authorization code issued to another client")
 		case rec.Family != "":
 			revoked = rec.Family
+			changed = append(changed, rec.Family)
 			return tx.Bucket(bucketFamilies).Delete([]byte(rec.Family))
 		case now.Unix() >= rec.Expires:
 			return invalidGrant("authorization code expired")
@@ -397,7 +429,8 @@ var errReplay = invalidGrant("assertion already used")
 // redeemAssertion issues tokens for a verified JWT assertion, once: key
 // identifies the assertion, kept until exp to refuse its replay.
 func (s *Store) redeemAssertion(now time.Time, key []byte, exp time.Time, f family, lt lifetimes) (out issued, err error) {
-	err = s.update(func(tx *bbolt.Tx) error {
+	var changed []string // none: a new family
+	err = s.updateFamilies(&changed, func(tx *bbolt.Tx) error {
 		seen := tx.Bucket(bucketAssertions)
 		if v := seen.Get(key); len(v) == 8 && now.Unix() < int64(binary.BigEndian.Uint64(v)) {
 			return errReplay

@@ -118,7 +118,8 @@ func (s *Store) SetPassword(login string, password []byte) error {
 }
 
 // SetGroups changes the groups a user may read; nil means all. Tokens stay
-// valid: each request reads the user's current groups.
+// valid: each request sees the user's current groups (the change forgets
+// every cached token check).
 func (s *Store) SetGroups(login string, groups []string) error {
 	login, err := normalizeLogin(login)
 	if err != nil {

@@ -114,6 +114,96 @@ func (m *Market) LastPrice(figi string) (float64, time.Time, bool) {
 	return in.last, in.lastAt, true
 }
 
+// Best is the top of a book: its best bid and ask.
+type Best struct {
+	Bid, Ask       float64 // the best prices, 0 for an empty side
+	HasBid, HasAsk bool    // whether the side has a level
+	At             time.Time
+}
+
+// Top returns the top of the latest book, as Book would show it, without
+// copying the book: what valuing positions and /quotes need, many times a
+// second. ok is false when no book has arrived.
+func (m *Market) Top(figi string) (Best, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	in := m.state[figi]
+	if in == nil || in.bookAt.IsZero() {
+		return Best{}, false
+	}
+	return bestOf(in.book, in.bookAt), true
+}
+
+func bestOf(book tvbridge.OrderBook, at time.Time) Best {
+	b := Best{At: at, HasBid: len(book.Bids) > 0, HasAsk: len(book.Asks) > 0}
+	if b.HasBid {
+		b.Bid = book.Bids[0].Price
+	}
+	if b.HasAsk {
+		b.Ask = book.Asks[0].Price
+	}
+	return b
+}
+
+// TopOfBook is a LiveMarket that gives the top of a book without a copy of
+// the book (Market).
+type TopOfBook interface {
+	Top(figi string) (Best, bool)
+}
+
+// TopOf is the top of figi's book on market, without copying the book when
+// market is a TopOfBook; ok is false when there is no book.
+func TopOf(market tvbridge.LiveMarket, figi string) (Best, bool) {
+	if t, is := market.(TopOfBook); is {
+		return t.Top(figi)
+	}
+	book, at, ok := market.Book(figi)
+	if !ok {
+		return Best{}, false
+	}
+	return bestOf(book, at), true
+}
+
+// Prices is what the market knows of an instrument's prices at one moment.
+type Prices struct {
+	Top     Best // the top of the book, when HasBook
+	HasBook bool
+	Last    float64 // the last trade, when HasLast
+	HasLast bool
+	Status  tvbridge.TradeStatus
+}
+
+// Prices returns the top of figi's book, its last trade and its status
+// under one lock: what Top, LastPrice and Status return.
+func (m *Market) Prices(figi string) Prices {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	in := m.state[figi]
+	if in == nil {
+		return Prices{Status: tvbridge.StatusUnknown}
+	}
+	p := Prices{Status: in.status}
+	if !in.bookAt.IsZero() {
+		p.Top, p.HasBook = bestOf(in.book, in.bookAt), true
+	}
+	if !in.lastAt.IsZero() {
+		p.Last, p.HasLast = in.last, true
+	}
+	return p
+}
+
+// PricesOf is market's Prices of figi, read in one call when market is a
+// Market.
+func PricesOf(market tvbridge.LiveMarket, figi string) Prices {
+	if m, ok := market.(interface{ Prices(string) Prices }); ok {
+		return m.Prices(figi)
+	}
+	p := Prices{Status: market.Status(figi)}
+	p.Top, p.HasBook = TopOf(market, figi)
+	p.Last, _, p.HasLast = market.LastPrice(figi)
+	return p
+}
+
 func copyBook(b tvbridge.OrderBook) tvbridge.OrderBook {
 	b.Bids = append([]tvbridge.PriceLevel(nil), b.Bids...)
 	b.Asks = append([]tvbridge.PriceLevel(nil), b.Asks...)

@@ -92,3 +92,72 @@ func BenchmarkObserveBook(b *testing.B) {
 		m.Observe(ev)
 	}
 }
+
+// bookOnly hides Market's Top, so TopOf reads the book.
+type bookOnly struct{ *Market }
+
+func (b bookOnly) Top() {}
+
+// Top is the top of what Book returns, with or without TopOfBook.
+func TestTopIsTheBooksTop(t *testing.T) {
+	m := New()
+	books := map[string]tvbridge.OrderBook{
+		"BOTH":  {FIGI: "BOTH", Bids: []tvbridge.PriceLevel{{Price: 10, Quantity: 1}, {Price: 9, Quantity: 2}}, Asks: []tvbridge.PriceLevel{{Price: 11, Quantity: 3}}},
+		"BIDS":  {FIGI: "BIDS", Bids: []tvbridge.PriceLevel{{Price: 10, Quantity: 1}}},
+		"ASKS":  {FIGI: "ASKS", Asks: []tvbridge.PriceLevel{{Price: 0, Quantity: 1}}},
+		"EMPTY": {FIGI: "EMPTY"},
+	}
+	for _, b := range books {
+		m.Observe(&tvbridge.OrderBookEvent{EventMeta: tvbridge.EventMeta{Received: t0}, Book: b})
+	}
+	for _, figi := range []string{"BOTH", "BIDS", "ASKS", "EMPTY", "NONE"} {
+		book, at, ok := m.Book(figi)
+		want := Best{At: at, HasBid: len(book.Bids) > 0, HasAsk: len(book.Asks) > 0}
+		if want.HasBid {
+			want.Bid = book.Bids[0].Price
+		}
+		if want.HasAsk {
+			want.Ask = book.Asks[0].Price
+		}
+		if !ok {
+			want = Best{}
+		}
+		for _, market := range []tvbridge.LiveMarket{m, bookOnly{m}} {
+			got, gotOK := TopOf(market, figi)
+			if got != want || gotOK != ok {
+				t.Errorf("%s via %T: %+v %v, want %+v %v", figi, market, got, gotOK, want, ok)
+			}
+		}
+	}
+	if _, is := tvbridge.LiveMarket(bookOnly{m}).(TopOfBook); is {
+		t.Fatal("bookOnly still has Top")
+	}
+}
+
+// onlyLive has nothing but the tvbridge.LiveMarket methods of a Market.
+type onlyLive struct{ m *Market }
+
+func (o onlyLive) Book(figi string) (tvbridge.OrderBook, time.Time, bool) { return o.m.Book(figi) }
+func (o onlyLive) Status(figi string) tvbridge.TradeStatus                { return o.m.Status(figi) }
+func (o onlyLive) LastPrice(figi string) (float64, time.Time, bool)       { return o.m.LastPrice(figi) }
+
+// Prices is what Top, LastPrice and Status say, with or without Market.
+func TestPricesAreTheSeparateReads(t *testing.T) {
+	m := New()
+	m.Observe(&tvbridge.OrderBookEvent{EventMeta: tvbridge.EventMeta{Received: t0}, Book: tvbridge.OrderBook{FIGI: "BOOK",
+		Bids: []tvbridge.PriceLevel{{Price: 10, Quantity: 1}}, TradeStatus: tvbridge.StatusNormalTrading}})
+	m.Observe(&tvbridge.CandleEvent{EventMeta: tvbridge.EventMeta{Received: t0}, Candle: tvbridge.Candle{FIGI: "BOTH", Time: t0, Close: 7}})
+	m.Observe(&tvbridge.OrderBookEvent{EventMeta: tvbridge.EventMeta{Received: t0}, Book: tvbridge.OrderBook{FIGI: "BOTH",
+		Asks: []tvbridge.PriceLevel{{Price: 11, Quantity: 1}}}})
+	m.Observe(&tvbridge.CandleEvent{EventMeta: tvbridge.EventMeta{Received: t0}, Candle: tvbridge.Candle{FIGI: "LAST", Time: t0, Close: 5}})
+	for _, figi := range []string{"BOOK", "BOTH", "LAST", "NONE"} {
+		want := Prices{Status: m.Status(figi)}
+		want.Top, want.HasBook = m.Top(figi)
+		want.Last, _, want.HasLast = m.LastPrice(figi)
+		for _, market := range []tvbridge.LiveMarket{m, onlyLive{m}} {
+			if got := PricesOf(market, figi); got != want {
+				t.Errorf("%s via %T: %+v, want %+v", figi, market, got, want)
+			}
+		}
+	}
+}

@@ -84,8 +84,8 @@ func (r *Rates) direct(from, to string) (float64, bool) {
 
 // price is the middle of the book, else the last trade.
 func (r *Rates) price(figi string) (float64, bool) {
-	if book, _, ok := r.market.Book(figi); ok && len(book.Bids) > 0 && len(book.Asks) > 0 {
-		if mid := (book.Bids[0].Price + book.Asks[0].Price) / 2; valid(mid) {
+	if top, ok := TopOf(r.market, figi); ok && top.HasBid && top.HasAsk {
+		if mid := (top.Bid + top.Ask) / 2; valid(mid) {
 			return mid, true
 		}
 	}

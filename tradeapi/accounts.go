@@ -86,7 +86,7 @@ func (h *Handler) getState(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return stateJSONOf(c.lang, s), nil
+	return &statePayload{c.lang, s}, nil
 }
 
 // state is the account state with its currencies, the account currency

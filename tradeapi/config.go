@@ -188,22 +188,25 @@ type summaryColumn struct {
 	id    string
 	title Text
 	value func(tvbridge.CurrencyState) string
+	// amount, for the money columns, is the number value formats; /state
+	// appends it as formatMoney would (appendMoney).
+	amount func(tvbridge.CurrencyState) float64
 }
 
-func money(f func(tvbridge.CurrencyState) float64) func(tvbridge.CurrencyState) string {
-	return func(s tvbridge.CurrencyState) string { return formatMoney(f(s)) }
+func moneyColumn(id string, title Text, f func(tvbridge.CurrencyState) float64) summaryColumn {
+	return summaryColumn{id: id, title: title, value: func(s tvbridge.CurrencyState) string { return formatMoney(f(s)) }, amount: f}
 }
 
 var summaryColumns = []summaryColumn{
-	{"currency", Text{"Currency", "Валюта"}, func(s tvbridge.CurrencyState) string { return s.Currency }},
-	{"balance", Text{"Balance", "Баланс"}, money(func(s tvbridge.CurrencyState) float64 { return s.Balance })},
-	{"equity", Text{"Equity", "Капитал"}, money(func(s tvbridge.CurrencyState) float64 { return s.Equity })},
-	{"unrealizedPl", Text{"Unrealized P&L", "Нереализованная прибыль"}, money(func(s tvbridge.CurrencyState) float64 { return s.UnrealizedPL })},
-	{"realizedPl", Text{"Realized P&L", "Реализованная прибыль"}, money(func(s tvbridge.CurrencyState) float64 { return s.RealizedPL })},
-	{"commissions", Text{"Commissions", "Комиссии"}, money(func(s tvbridge.CurrencyState) float64 { return s.Commissions })},
-	{"marginUsed", Text{"Margin used", "Задействовано"}, money(func(s tvbridge.CurrencyState) float64 { return s.MarginUsed })},
-	{"marginAvailable", Text{"Available", "Доступно"}, money(func(s tvbridge.CurrencyState) float64 { return s.MarginAvailable })},
-	{"rate", Text{"Rate", "Курс"}, formatRate},
+	{id: "currency", title: Text{"Currency", "Валюта"}, value: func(s tvbridge.CurrencyState) string { return s.Currency }},
+	moneyColumn("balance", Text{"Balance", "Баланс"}, func(s tvbridge.CurrencyState) float64 { return s.Balance }),
+	moneyColumn("equity", Text{"Equity", "Капитал"}, func(s tvbridge.CurrencyState) float64 { return s.Equity }),
+	moneyColumn("unrealizedPl", Text{"Unrealized P&L", "Нереализованная прибыль"}, func(s tvbridge.CurrencyState) float64 { return s.UnrealizedPL }),
+	moneyColumn("realizedPl", Text{"Realized P&L", "Реализованная прибыль"}, func(s tvbridge.CurrencyState) float64 { return s.RealizedPL }),
+	moneyColumn("commissions", Text{"Commissions", "Комиссии"}, func(s tvbridge.CurrencyState) float64 { return s.Commissions }),
+	moneyColumn("marginUsed", Text{"Margin used", "Задействовано"}, func(s tvbridge.CurrencyState) float64 { return s.MarginUsed }),
+	moneyColumn("marginAvailable", Text{"Available", "Доступно"}, func(s tvbridge.CurrencyState) float64 { return s.MarginAvailable }),
+	{id: "rate", title: Text{"Rate", "Курс"}, value: formatRate},
 }
 
 var (

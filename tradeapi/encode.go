@@ -199,12 +199,30 @@ func clean(v float64) float64 {
 	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) >= 1e15 {
 		return v
 	}
-	scale := math.Pow(10, 11-math.Floor(math.Log10(math.Abs(v))))
+	scale := pow10(11 - math.Floor(math.Log10(math.Abs(v))))
 	if math.IsInf(scale, 0) {
 		return v
 	}
 	return math.Round(v*scale) / scale
 }
+
+// pow10 is math.Pow(10, e) for a whole e, from a table of its own values
+// over the exponents clean meets (math.Pow is most of clean's time).
+func pow10(e float64) float64 {
+	if e >= minPow10 && e < minPow10+float64(len(pow10s)) && e == math.Trunc(e) {
+		return pow10s[int(e)-minPow10]
+	}
+	return math.Pow(10, e)
+}
+
+const minPow10 = -4
+
+var pow10s = func() (t [340]float64) {
+	for i := range t {
+		t[i] = math.Pow(10, float64(i+minPow10))
+	}
+	return t
+}()
 
 // formatMoney formats an amount with two decimals for account manager
 // cells, which TradingView shows as they are.

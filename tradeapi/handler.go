@@ -13,6 +13,9 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 
 	"tvbridge"
 	"tvbridge/api"
@@ -70,7 +73,17 @@ type Handler struct {
 	mux     *http.ServeMux
 	config  [2][]byte // /config per language
 	mapping []byte    // /mapping
+
+	// polled are the endpoints TradingView polls, routed without the mux
+	// (see fastRoute): /accounts/{accountId}/<name>, and /quotes.
+	polled map[string]routed
+	quotes routed
+
+	orders ordersCache // see cachedOrders
 }
+
+// routed serves a request routed to its endpoint, with its {accountId}.
+type routed func(w http.ResponseWriter, r *http.Request, account string)
 
 // New builds the handler. It panics on a wiring mistake (a missing Broker,
 // Catalog or Market, or invalid durations), found at startup.
@@ -85,8 +98,9 @@ func New(cfg Config) *Handler {
 	h := &Handler{
 		broker: cfg.Broker, cat: cfg.Catalog, market: cfg.Market, clock: cfg.Clock, log: cfg.Logger,
 		flags: cfg.Flags, durations: cfg.Durations, maxList: cfg.MaxListCount,
-		rates: cfg.Rates,
-		mux:   http.NewServeMux(),
+		rates:  cfg.Rates,
+		mux:    http.NewServeMux(),
+		polled: map[string]routed{},
 	}
 	pulling := cfg.PullingInterval.withLimits()
 	for _, l := range []lang{english, russian} {
@@ -126,19 +140,19 @@ func (h *Handler) routes() {
 	h.handle("GET /config", h.getConfig)
 	h.handle("GET /accounts", h.getAccounts)
 	h.handle("GET /accounts/{accountId}/instruments", h.getInstruments)
-	h.handle("GET /accounts/{accountId}/state", h.getState)
+	h.polled["state"] = h.handle("GET /accounts/{accountId}/state", h.getState)
 	h.handle("GET /accounts/{accountId}/balances", h.getBalances)
-	h.handle("GET /accounts/{accountId}/orders", h.getOrders)
+	h.polled["orders"] = h.handle("GET /accounts/{accountId}/orders", h.getOrders)
 	h.handle("POST /accounts/{accountId}/orders", h.placeOrder)
 	h.handle("PUT /accounts/{accountId}/orders/{orderId}", h.modifyOrder)
 	h.handle("DELETE /accounts/{accountId}/orders/{orderId}", h.cancelOrder)
 	h.handle("GET /accounts/{accountId}/ordersHistory", h.getOrdersHistory)
 	h.handle("POST /accounts/{accountId}/previewOrder", h.previewOrder)
-	h.handle("GET /accounts/{accountId}/positions", h.getPositions)
+	h.polled["positions"] = h.handle("GET /accounts/{accountId}/positions", h.getPositions)
 	h.handle("PUT /accounts/{accountId}/positions/{positionId}", h.modifyPosition)
 	h.handle("DELETE /accounts/{accountId}/positions/{positionId}", h.closePosition)
 	h.handle("GET /accounts/{accountId}/executions", h.getExecutions)
-	h.handle("GET /quotes", h.getQuotes)
+	h.quotes = h.handle("GET /quotes", h.getQuotes)
 	h.handle("GET /depth", h.getDepth)
 	h.mux.Handle("GET /mapping", h.Mapping())
 }
@@ -146,11 +160,42 @@ func (h *Handler) routes() {
 // ServeHTTP routes a request. Requests no route takes get the mux's status
 // (404, or 405 with Allow) with the spec's error body instead of plain text.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if serve, account, ok := h.fastRoute(r); ok {
+		serve(w, r, account)
+		return
+	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		h.serveNoRoute(w, r)
 		return
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// fastRoute routes the endpoints TradingView polls every second or so
+// (/accounts/{accountId}/orders|positions|state and /quotes) without the
+// mux's two passes (one to tell a route from a 404 or 405, one to serve).
+// It takes only what the mux would route to the same endpoint with the
+// same accountId: GET or HEAD, a path that is clean and has no escapes
+// (so that its segments are the mux's unescaped ones); anything else goes
+// through the mux as before.
+func (h *Handler) fastRoute(r *http.Request) (routed, string, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || r.URL.RawPath != "" {
+		return nil, "", false
+	}
+	p := r.URL.Path
+	if p == "/quotes" {
+		return h.quotes, "", true
+	}
+	rest, ok := strings.CutPrefix(p, "/accounts/")
+	if !ok {
+		return nil, "", false
+	}
+	account, name, ok := strings.Cut(rest, "/")
+	if !ok || account == "" || account == "." || account == ".." {
+		return nil, "", false
+	}
+	serve, ok := h.polled[name]
+	return serve, account, ok
 }
 
 func (h *Handler) serveNoRoute(w http.ResponseWriter, r *http.Request) {
@@ -197,7 +242,7 @@ func (h *Handler) Mapping() http.Handler {
 type call struct {
 	w         http.ResponseWriter
 	r         *http.Request
-	query     fields
+	query     fields // read only: it may be shared with other requests (parseQuery)
 	lang      lang
 	principal tvbridge.Principal
 	account   string // the {accountId} path value, if any
@@ -222,12 +267,12 @@ type rawBody []byte
 
 // handle registers an endpoint behind the principal check and a recover
 // that turns a panic into a logged error response: no stack trace and no
-// 500 ever reach TradingView.
-func (h *Handler) handle(pattern string, serve endpoint) {
-	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		query, qerr := url.ParseQuery(r.URL.RawQuery)
+// 500 ever reach TradingView. It returns the endpoint for fastRoute.
+func (h *Handler) handle(pattern string, serve endpoint) routed {
+	f := func(w http.ResponseWriter, r *http.Request, account string) {
+		query, qerr := parseQuery(r.URL.RawQuery)
 		c := &call{w: w, r: r, query: fields(query), lang: pickLang(query.Get("locale")),
-			account: r.PathValue("accountId")}
+			account: account}
 		defer h.recoverPanic(c)
 		p, ok := tvbridge.PrincipalFrom(r.Context())
 		if !ok || p.User == "" {
@@ -246,7 +291,49 @@ func (h *Handler) handle(pattern string, serve endpoint) {
 			return
 		}
 		h.ok(c, d)
-	})
+	}
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { f(w, r, r.PathValue("accountId")) })
+	return f
+}
+
+// parseQuery is url.ParseQuery for a request's query string, which is
+// read only: nil (no map) for the usual empty query, and the parse of an
+// earlier request with the same query string, since TradingView polls the
+// same URLs again and again. At most maxCachedQueries short queries are
+// kept; the cache starts again empty when full.
+func parseQuery(raw string) (url.Values, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	if len(raw) > maxCachedQueryLen {
+		return url.ParseQuery(raw)
+	}
+	if v, ok := queries.Load(raw); ok {
+		p := v.(*parsedQuery)
+		return p.values, p.err
+	}
+	values, err := url.ParseQuery(raw)
+	if queriesKept.Add(1) > maxCachedQueries {
+		queries.Clear()
+		queriesKept.Store(1)
+	}
+	queries.Store(raw, &parsedQuery{values, err})
+	return values, err
+}
+
+var (
+	queries     sync.Map // query string -> *parsedQuery
+	queriesKept atomic.Int64
+)
+
+const (
+	maxCachedQueries  = 4096
+	maxCachedQueryLen = 512
+)
+
+type parsedQuery struct {
+	values url.Values // never modified
+	err    error
 }
 
 func (h *Handler) recoverPanic(c *call) {
@@ -273,15 +360,34 @@ func (h *Handler) ok(c *call, d any) {
 	case rawBody:
 		writeJSON(c.w, http.StatusOK, d)
 		return
+	case jsonAppender:
+		e := bodies.Get().(*encoder)
+		e.b, e.err = append(e.b[:0], `{"s":"ok","d":`...), nil
+		d.appendJSON(e)
+		if e.err == nil {
+			e.b = append(e.b, "}\n"...)
+			writeJSON(c.w, http.StatusOK, e.b)
+		} else {
+			h.encodeFailed(c, e.err)
+		}
+		if cap(e.b) <= maxPooledBody {
+			bodies.Put(e)
+		}
+		return
 	}
 	body, err := json.Marshal(okResponse{S: "ok", D: d})
 	if err != nil {
-		// Only a non-finite number from the broker can get here.
-		h.log.Error("tradeapi: encode response", "path", c.r.URL.Path, "user", c.user(), "err", err)
-		writeError(c.w, http.StatusOK, msgInternal.in(c.lang))
+		h.encodeFailed(c, err)
 		return
 	}
 	writeJSON(c.w, http.StatusOK, append(body, '\n'))
+}
+
+// encodeFailed answers a payload that cannot be encoded. Only a non-finite
+// number from the broker can get here.
+func (h *Handler) encodeFailed(c *call, err error) {
+	h.log.Error("tradeapi: encode response", "path", c.r.URL.Path, "user", c.user(), "err", err)
+	writeError(c.w, http.StatusOK, msgInternal.in(c.lang))
 }
 
 // fail answers an error in the caller's language. Malformed requests and
@@ -390,7 +496,7 @@ func (h *Handler) getConfig(c *call) (any, error) {
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	hdr := w.Header()
 	hdr["Content-Type"] = jsonContentType
-	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	hdr["Content-Length"] = contentLength(len(body))
 	// Per-user answers that change every poll: no cache may keep them.
 	hdr["Cache-Control"] = noStore
 	w.WriteHeader(status)
@@ -401,6 +507,23 @@ var (
 	jsonContentType = []string{"application/json"}
 	noStore         = []string{"no-store"}
 )
+
+// contentLengths are the Content-Length values of bodies shorter than 8 KB,
+// made on first use and shared (header values are never written to): a
+// polled endpoint answers with the same few lengths again and again.
+var contentLengths [8 << 10]atomic.Pointer[[]string]
+
+func contentLength(n int) []string {
+	if n >= len(contentLengths) {
+		return []string{strconv.Itoa(n)}
+	}
+	if v := contentLengths[n].Load(); v != nil {
+		return *v
+	}
+	v := []string{strconv.Itoa(n)}
+	contentLengths[n].Store(&v)
+	return v
+}
 
 // writeError answers with TradingView's error envelope. The spec reports
 // every request error on HTTP 200; 401, 404 and 405 are for what is not a

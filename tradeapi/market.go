@@ -6,6 +6,7 @@ import (
 
 	"tvbridge"
 	"tvbridge/api"
+	"tvbridge/live"
 )
 
 // maxQuoteSymbols bounds one /quotes request; TradingView asks for the few
@@ -30,7 +31,7 @@ func (h *Handler) getQuotes(c *call) (any, error) {
 	if len(names) > maxQuoteSymbols {
 		return nil, plainError(msgTooMany, maxQuoteSymbols)
 	}
-	out := make([]quoteJSON, 0, len(names))
+	out := make(quoteList, 0, len(names))
 	for _, name := range names {
 		if name = strings.TrimSpace(name); name != "" {
 			out = append(out, h.quote(c, name, acct.Currency))
@@ -48,13 +49,13 @@ func (h *Handler) quote(c *call, name, currency string) quoteJSON {
 	if !ok || !allowed(sym, c.principal.Groups) {
 		return q
 	}
-	figi := sym.Instrument.FIGI
-	if book, _, ok := h.market.Book(figi); ok {
-		if len(book.Bids) > 0 {
-			q.V.Bid = clean(book.Bids[0].Price)
+	p := live.PricesOf(h.market, sym.Instrument.FIGI)
+	if top := p.Top; p.HasBook {
+		if top.HasBid {
+			q.V.Bid = clean(top.Bid)
 		}
-		if len(book.Asks) > 0 {
-			q.V.Ask = clean(book.Asks[0].Price)
+		if top.HasAsk {
+			q.V.Ask = clean(top.Ask)
 		}
 		if q.V.Bid > 0 && q.V.Ask > 0 {
 			q.S = "ok"
@@ -63,7 +64,7 @@ func (h *Handler) quote(c *call, name, currency string) quoteJSON {
 	if pip, ok := h.pipValue(sym, currency); ok {
 		q.V.BuyPipValue, q.V.SellPipValue = clean(pip), clean(pip)
 	}
-	if st := h.market.Status(figi); st != tvbridge.StatusUnknown && !st.Trading() {
+	if st := p.Status; st != tvbridge.StatusUnknown && !st.Trading() {
 		q.V.Halted = true
 	}
 	return q

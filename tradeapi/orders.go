@@ -9,11 +9,20 @@ import (
 
 // getOrders lists the session's orders (working ones and recent final ones).
 func (h *Handler) getOrders(c *call) (any, error) {
+	if v, ok := h.broker.(ordersVersioner); ok {
+		if body, ok := h.cachedOrders(c, v); ok {
+			return body, nil
+		}
+	}
+	return h.listOrders(c)
+}
+
+func (h *Handler) listOrders(c *call) (orderList, error) {
 	orders, err := h.broker.Orders(c.ctx(), c.user(), c.account)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]orderJSON, len(orders))
+	out := make(orderList, len(orders))
 	for i, o := range orders {
 		out[i] = h.orderJSON(c, o)
 	}
@@ -48,7 +57,7 @@ func (h *Handler) getOrdersHistory(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]orderJSON, 0, len(orders))
+	out := make(orderList, 0, len(orders))
 	for _, o := range orders {
 		if o.Status.Final() {
 			out = append(out, h.orderJSON(c, o))

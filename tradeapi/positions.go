@@ -10,7 +10,7 @@ func (h *Handler) getPositions(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]positionJSON, len(positions))
+	out := make(positionList, len(positions))
 	for i, p := range positions {
 		out[i] = positionJSONOf(p, h.instrumentName(p.FIGI))
 	}

@@ -41,6 +41,9 @@ type account struct {
 	// changed is closed and replaced on every committed change, so waiters
 	// can block until an order moves.
 	changed chan struct{}
+	// version is set anew (from Manager.versions) by every committed
+	// change, see OrdersVersion.
+	version uint64
 }
 
 func newAccount(rec AccountRecord) *account {

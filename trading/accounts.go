@@ -106,6 +106,7 @@ func (m *Manager) openAccounts(ctx context.Context, user string) ([]*account, er
 	defer m.mu.Unlock()
 	for _, rec := range c.Accounts {
 		a := newAccount(rec)
+		a.version = m.versions.Add(1)
 		m.accounts[a.id] = a
 		accts = append(accts, a)
 	}

@@ -2,6 +2,7 @@ package trading_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -100,5 +101,70 @@ func TestFinalOrderRetention(t *testing.T) {
 	}
 	if one, _ := e.m.OrdersHistory(ctx, user1, acct, 1); len(one) != 1 || one[0].ID != b.ID {
 		t.Errorf("history maxCount 1 = %+v", one)
+	}
+}
+
+// TestOrdersVersion: the same version and count always mean the same
+// Orders; a committed change or a final order leaving the list changes one.
+func TestOrdersVersion(t *testing.T) {
+	e := newEnv(t)
+	acct := e.account(user1)
+	other := e.account(user2)
+	ctx := context.Background()
+	type key struct {
+		v uint64
+		n int
+	}
+	seen := map[key]string{}
+	check := func(what string) key {
+		t.Helper()
+		v, n, err := e.m.OrdersVersion(ctx, user1, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orders, err := e.m.Orders(ctx, user1, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != len(orders) {
+			t.Fatalf("%s: count %d, %d orders", what, n, len(orders))
+		}
+		k, list := key{v, n}, fmt.Sprintf("%+v", orders)
+		if prev, ok := seen[k]; ok && prev != list {
+			t.Fatalf("%s: version %d count %d lists\n%s\nafter\n%s", what, v, n, list, prev)
+		}
+		seen[k] = list
+		return k
+	}
+	k0 := check("empty")
+	a := e.place(user1, acct, limitReq(tvbridge.Buy, 10, 99))
+	k1 := check("placed")
+	if k1 == k0 {
+		t.Fatal("placing an order kept the version")
+	}
+	if check("again") != k1 {
+		t.Fatal("version moved without a change")
+	}
+	e.place(user2, other, limitReq(tvbridge.Buy, 10, 99)) // another account's change
+	if check("other account") != k1 {
+		t.Fatal("another account's order moved this one's version")
+	}
+	if err := e.m.CancelOrder(ctx, user1, acct, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	k2 := check("cancelled")
+	if k2 == k1 {
+		t.Fatal("cancelling kept the version")
+	}
+	e.clk.Set(moscowClose.Add(-time.Second))
+	if check("before the close") != k2 {
+		t.Fatal("version moved with time alone")
+	}
+	e.clk.Set(moscowClose)
+	if k3 := check("after the close"); k3 == k2 || k3.n != k2.n-1 {
+		t.Fatalf("final order left the list: %+v -> %+v", k2, k3)
+	}
+	if _, _, err := e.m.OrdersVersion(ctx, user2, acct); err == nil {
+		t.Fatal("another user's account answered")
 	}
 }

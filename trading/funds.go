@@ -83,7 +83,7 @@ func (m *Manager) orderPrice(o *OrderRecord) float64 {
 	case tvbridge.StopOrder:
 		return o.StopPrice
 	}
-	return m.quote(o.FIGI).entry(o.Side)
+	return m.prices(o.FIGI).entry(o.Side)
 }
 
 // checkFunds refuses o (a new order, or a modified version of a stored

@@ -23,6 +23,8 @@ type Manager struct {
 	log *slog.Logger
 	clk clock.Clock
 	seq atomic.Uint64 // the last id sequence number handed out
+	// versions numbers the accounts' committed changes, see OrdersVersion.
+	versions atomic.Uint64
 
 	// mu guards the account maps. Lock order: an account's mu first, then
 	// mu, idxMu or heldMu, never the other way round.
@@ -99,6 +101,7 @@ func (m *Manager) load(snap Snapshot) {
 	m.seq.Store(snap.Seq)
 	for _, rec := range snap.Accounts {
 		a := newAccount(rec)
+		a.version = m.versions.Add(1)
 		m.accounts[a.id] = a
 		m.users[a.owner] = append(m.users[a.owner], a)
 	}

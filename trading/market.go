@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"tvbridge"
+	"tvbridge/live"
 )
 
 // Numbers. Quantities and prices are floats; they are compared and stored
@@ -67,6 +68,21 @@ func (m *Manager) quote(figi string) quote {
 		q.last = last
 	}
 	q.status = m.cfg.Market.Status(figi)
+	return q
+}
+
+// prices is quote without the book's levels, which only walk needs: what
+// valuing positions and reserved funds reads on every /positions and
+// /state, without copying the book.
+func (m *Manager) prices(figi string) quote {
+	p := live.PricesOf(m.cfg.Market, figi)
+	q := quote{status: p.Status}
+	if p.HasBook {
+		q.bid, q.ask = p.Top.Bid, p.Top.Ask
+	}
+	if p.HasLast && p.Last > 0 {
+		q.last = p.Last
+	}
 	return q
 }
 

@@ -66,7 +66,7 @@ func (m *Manager) currencyStates(a *account, extra *OrderRecord) []tvbridge.Curr
 		if p.Qty == 0 {
 			continue
 		}
-		mark := m.quote(p.FIGI).mark(p.Qty > 0)
+		mark := m.prices(p.FIGI).mark(p.Qty > 0)
 		if mark <= 0 {
 			mark = p.AvgPrice
 		}

@@ -28,7 +28,7 @@ func (m *Manager) Positions(ctx context.Context, user, accountID string) ([]tvbr
 // its currency, and in the account's at the live rate when one is known.
 func (m *Manager) positionView(a *account, p *PositionRecord) tvbridge.Position {
 	long := p.Qty > 0
-	mark := m.quote(p.FIGI).mark(long)
+	mark := m.prices(p.FIGI).mark(long)
 	var pl float64
 	if mark > 0 {
 		pl = (mark - p.AvgPrice) * p.Qty

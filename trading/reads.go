@@ -26,6 +26,28 @@ func (m *Manager) Orders(ctx context.Context, user, accountID string) ([]tvbridg
 	return out, nil
 }
 
+// OrdersVersion identifies the list Orders returns, for callers that keep
+// what they make of it: Orders lists the same orders, unchanged, whenever
+// OrdersVersion returns the same version and count. The version changes
+// with every committed change to the account; the count is how many orders
+// are listed now, which tells apart the lists of one version (final
+// orders leave the list as time passes, never come back).
+func (m *Manager) OrdersVersion(ctx context.Context, user, accountID string) (version uint64, listed int, err error) {
+	a, err := m.owned(ctx, user, accountID)
+	if err != nil {
+		return 0, 0, err
+	}
+	now := m.clk.Now()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	for _, o := range a.recent {
+		if !o.Status.Final() || now.Before(o.ListUntil) {
+			listed++
+		}
+	}
+	return a.version, listed, nil
+}
+
 // OrdersHistory lists final orders, the most recently ended first, at most
 // maxCount (<= 0: all kept in memory, see Config.MaxHistory).
 func (m *Manager) OrdersHistory(ctx context.Context, user, accountID string, maxCount int) ([]tvbridge.Order, error) {

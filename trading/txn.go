@@ -198,6 +198,7 @@ func (t *txn) install(c Change) {
 	a.pruneRecent(t.now)
 	dropped := a.trimFinals(m.cfg.MaxHistory)
 	m.indexOrders(a, c.Orders, dropped)
+	a.version = m.versions.Add(1)
 	a.signal()
 	if f := m.cfg.OnChange; f != nil {
 		id := a.id

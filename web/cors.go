@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -155,23 +157,58 @@ func CORS(cfg CORSConfig, next http.Handler) http.Handler {
 		}
 		return false
 	}
+	// Browsers send the same few origins with every poll: each verdict is
+	// kept, as the header value to send (nil: not allowed), for at most
+	// maxOriginVerdicts origins, so that junk origins cannot grow it.
+	var verdicts sync.Map
+	var kept atomic.Int64
+	verdict := func(raw string) []string {
+		if v, ok := verdicts.Load(raw); ok {
+			return v.([]string)
+		}
+		var v []string
+		if allowed(raw) {
+			v = []string{raw}
+		}
+		if kept.Add(1) <= maxOriginVerdicts {
+			verdicts.Store(raw, v)
+		}
+		return v
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Add("Vary", "Origin")
+		if v := h["Vary"]; v == nil {
+			h["Vary"] = varyOrigin
+		} else {
+			h["Vary"] = append(v, "Origin")
+		}
 		raw := r.Header.Get("Origin")
-		ok := raw != "" && allowed(raw)
+		var allow []string
+		if raw != "" {
+			allow = verdict(raw)
+		}
 		if r.Method == http.MethodOptions && raw != "" && r.Header.Get("Access-Control-Request-Method") != "" {
-			preflight(w, r, raw, ok, maxAge)
+			preflight(w, r, raw, allow != nil, maxAge)
 			return
 		}
-		if ok {
-			h.Set("Access-Control-Allow-Origin", raw)
-			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Set("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate")
+		if allow != nil {
+			// Shared, never modified: header values are replaced, not written to.
+			h["Access-Control-Allow-Origin"] = allow
+			h["Access-Control-Allow-Credentials"] = allowCredentials
+			h["Access-Control-Expose-Headers"] = exposeHeaders
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// maxOriginVerdicts bounds the origins CORS remembers.
+const maxOriginVerdicts = 1024
+
+var (
+	varyOrigin       = []string{"Origin"}
+	allowCredentials = []string{"true"}
+	exposeHeaders    = []string{"Retry-After, WWW-Authenticate"}
+)
 
 func preflight(w http.ResponseWriter, r *http.Request, origin string, ok bool, maxAge string) {
 	h := w.Header()

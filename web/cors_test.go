@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -169,4 +170,39 @@ func FuzzCORSOrigin(f *testing.F) {
 			t.Fatalf("origin %q allowed", origin)
 		}
 	})
+}
+
+// Origins are judged once and remembered, up to a bound; past it, each is
+// still judged right, and remembered verdicts stay right.
+func TestCORSRemembersVerdictsBounded(t *testing.T) {
+	h := CORS(CORSConfig{}, statusHandler())
+	check := func(origin string, allowed bool) {
+		t.Helper()
+		for range 2 {
+			w := corsRequest(h, http.MethodGet, "/ok", origin)
+			got := w.Header().Get("Access-Control-Allow-Origin")
+			if allowed && (got != origin || w.Header().Get("Access-Control-Allow-Credentials") != "true" ||
+				w.Header().Get("Access-Control-Expose-Headers") != "Retry-After, WWW-Authenticate") ||
+				!allowed && (got != "" || len(w.Header()["Access-Control-Allow-Credentials"]) != 0) {
+				t.Fatalf("%s (allowed %v): headers %v", origin, allowed, w.Header())
+			}
+		}
+	}
+	check("https://www.tradingview.com", true)
+	check("https://evil.example", false)
+	for i := range maxOriginVerdicts + 10 {
+		check("https://x"+strconv.Itoa(i)+".tradingview.com", true)
+		check("https://x"+strconv.Itoa(i)+".evil.example", false)
+	}
+	check("https://www.tradingview.com", true)
+	check("https://evil.example", false)
+	check("https://late.tradingview.com", true)
+	check("https://late.evil.example", false)
+	// A handler adding to the shared values does not change them for others.
+	add := CORS(CORSConfig{}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Add("Access-Control-Expose-Headers", "X-Other")
+		w.Header().Add("Access-Control-Allow-Origin", "https://other.example")
+	}))
+	corsRequest(add, http.MethodGet, "/ok", "https://www.tradingview.com")
+	check("https://www.tradingview.com", true)
 }
