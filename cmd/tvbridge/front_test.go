@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"tvbridge"
+	"tvbridge/auth"
 	"tvbridge/paper"
 )
 
@@ -44,6 +45,23 @@ func TestServeRejectsBadPaperCash(t *testing.T) {
 		var out bytes.Buffer
 		if code := run(context.Background(), args, io.Discard, &out); code != 1 || !strings.Contains(out.String(), args[1]) {
 			t.Errorf("%v: exit %d, %q", args, code, out.String())
+		}
+	}
+}
+
+// tradingFirst takes only paths the outer mux would give the trading API
+// anyway: never a data, health, mapping or authentication endpoint.
+func TestTradingFirstTakesOnlyTradingPaths(t *testing.T) {
+	for _, p := range []string{"/accounts", "/accounts/A1/orders", "/accounts/A1/state", "/accounts/A1/orders/7", "/quotes", "/depth", "/config"} {
+		if !tradingPath(p) {
+			t.Errorf("%s not sent straight to the trading API", p)
+		}
+	}
+	for _, p := range []string{"/symbol_info", "/groups", "/history", "/streaming", "/healthz", "/mapping",
+		auth.PathAuthorize, auth.PathLogout, auth.PathPermissions, auth.PathOAuthAuthorize, auth.PathOAuthToken,
+		auth.PathOAuthLogout, "/accountsX", "/", "/nope"} {
+		if tradingPath(p) {
+			t.Errorf("%s taken from the outer mux", p)
 		}
 	}
 }
