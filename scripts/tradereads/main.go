@@ -166,7 +166,7 @@ func setup(bin, mode, origin string, endpoints []string) *run {
 	}
 	addr := freeAddr()
 	r := &run{mode: mode, base: "http://" + addr, dir: dir}
-	r.serve = exec.Command(bin, "serve", "--data-dir", dir, "--listen", addr, "--auth", mode,
+	r.serve = exec.Command(bin, "serve", "--data-dir", dir, "--listen", addr, "--admin-listen", "", "--auth", mode,
 		"--backfill-days", "1", "--log-level", "warn")
 	r.serve.Stdout, r.serve.Stderr = os.Stderr, os.Stderr
 	check(r.serve.Start())
