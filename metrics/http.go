@@ -235,16 +235,17 @@ func (m *httpMetrics) collector() prometheus.Collector {
 	return b.done(func(ch chan<- prometheus.Metric) {
 		for r, route := range Routes {
 			for k, method := range methods {
+				var total uint64
 				for c := range codeLabels {
 					if n := m.requests[r][k][c].Load(); n > 0 {
 						requests.emit(ch, float64(n), route, method, codeLabels[c])
+						total += n
 					}
 				}
-				if r == m.routes.streaming {
-					continue
-				}
-				if s := m.latency[r][k].Snapshot(); s.Count > 0 {
-					latency.emit(ch, s, route, method)
+				// Only routes that were asked for: most of the table
+				// never is, and a histogram is 20 samples.
+				if total > 0 && r != m.routes.streaming {
+					latency.emit(ch, m.latency[r][k].Snapshot(), route, method)
 				}
 			}
 		}
