@@ -35,6 +35,8 @@ import (
 type observed struct {
 	front, admin *httptest.Server
 	data         *api.Handler
+	registry     *metrics.Registry
+	sources      metrics.Sources
 	mgr          *trading.Manager
 	auth         *auth.Service
 	// served receives each front request's path once the middleware has
@@ -42,7 +44,7 @@ type observed struct {
 	served chan string
 }
 
-func startObserved(t *testing.T, ex *exchange, b *bridge, dir string) *observed {
+func startObserved(t testing.TB, ex *exchange, b *bridge, dir string) *observed {
 	t.Helper()
 	log := quietLog()
 	users, err := auth.OpenStore(filepath.Join(dir, "auth.db"), auth.StoreOptions{NoSync: true, Logger: log,
@@ -95,9 +97,11 @@ func startObserved(t *testing.T, ex *exchange, b *bridge, dir string) *observed 
 	for _, s := range b.catalog.Symbols() {
 		insts = append(insts, s.Instrument)
 	}
-	reg := metrics.New(metrics.Sources{Pool: b.up.Pool(), REST: b.up.Client(), Ingest: b.svc, Engine: b.svc.Engine(),
+	o.sources = metrics.Sources{Pool: b.up.Pool(), REST: b.up.Client(), Ingest: b.svc, Engine: b.svc.Engine(),
 		Tape: b.tape, API: o.data, Store: b.store, Trading: o.mgr, Auth: o.auth, Venue: "paper",
-		Instruments: insts, Clock: ex.clk})
+		Instruments: insts, Clock: ex.clk}
+	reg := metrics.New(o.sources)
+	o.registry = reg
 	front := reg.HTTP(mux)
 	o.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		front.ServeHTTP(w, r)
