@@ -38,11 +38,10 @@ type dayKey struct {
 // second time is also kept whole, so from then on it is a map lookup and
 // one write.
 func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request, query url.Values) {
-	start := time.Now() // a latency, on the monotonic clock whatever h.clock says
 	q, err := parseHistoryQuery(query, h.cat, h.cfg.MaxCountback)
 	if err != nil {
 		h.writeError(w, err.Error())
-		h.stats.observeHistory(resInvalid, start)
+		h.stats.countHistory(w, resInvalid)
 		return
 	}
 	body, pieces, err := h.history(r.Context(), q)
@@ -61,7 +60,7 @@ func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request, query url
 		writeJSON(w, *buf)
 		putBuffer(buf)
 	}
-	h.stats.observeHistory(resolutionLabel(q.res), start)
+	h.stats.countHistory(w, resolutionLabel(q.res))
 }
 
 // history answers a validated request with either a complete body or the

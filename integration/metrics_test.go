@@ -248,6 +248,7 @@ func TestMetricsScrape(t *testing.T) {
 		{"tvbridge_streaming_lines_total", nil, positive, "> 0"},
 		{"tvbridge_streaming_written_bytes_total", nil, positive, "> 0"},
 		{"tvbridge_streaming_connections_opened_total", nil, equals(1), "1"},
+		{"tvbridge_history_requests_total", []string{"resolution", "1"}, equals(2), "2"},
 		{"tvbridge_history_request_duration_seconds", []string{"resolution", "1"}, equals(2), "2"},
 		{"tvbridge_history_request_duration_seconds", []string{"resolution", "1D"}, equals(1), "1"},
 		{"tvbridge_history_request_duration_seconds", []string{"resolution", "invalid"}, equals(1), "1"},

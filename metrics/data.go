@@ -121,7 +121,8 @@ func apiCollector(a API) prometheus.Collector {
 	lines := b.counter("tvbridge_streaming_lines_total", "Lines written to /streaming clients: ticks and heartbeats.")
 	bytes := b.counter("tvbridge_streaming_written_bytes_total", "Bytes of /streaming lines written, without the HTTP chunk framing.")
 	closes := b.counter("tvbridge_streaming_closed_total", "/streaming connections ended, by reason: client_gone (or shutdown), too_slow and write_failed (slow consumers cut off), tape_failed.", "reason")
-	history := b.histogram("tvbridge_history_request_duration_seconds", "/history latency from parsing the query to writing the answer, by resolution (TradingView's usual ones; other; invalid).", "resolution")
+	historyRequests := b.counter("tvbridge_history_requests_total", "/history requests by resolution (TradingView's usual ones by name; other; invalid).", "resolution")
+	history := b.histogram("tvbridge_history_request_duration_seconds", "/history latency by resolution, the whole request as the HTTP middleware times it.", "resolution")
 	return b.done(func(ch chan<- prometheus.Metric) {
 		s := a.Stats()
 		open.emit(ch, float64(s.StreamsOpen))
@@ -134,6 +135,7 @@ func apiCollector(a API) prometheus.Collector {
 		closes.emit(ch, float64(c.WriteFailed), "write_failed")
 		closes.emit(ch, float64(c.TapeFailed), "tape_failed")
 		for _, h := range s.History {
+			historyRequests.emit(ch, float64(h.Requests), h.Resolution)
 			history.emit(ch, h.Latency, h.Resolution)
 		}
 	})

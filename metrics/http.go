@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"tvbridge/api"
 	"tvbridge/internal/hist"
 )
 
@@ -188,27 +189,42 @@ func (r *Registry) HTTP(next http.Handler) http.Handler {
 	})
 }
 
-// done counts a finished request and recycles its recorder.
+// done counts a finished request and recycles its recorder. The clock is
+// read once for the route's histogram and the one the handler asked for
+// (api's /history by resolution).
 func (m *httpMetrics) done(rec *recorder, route, method int, start time.Time) {
-	if route != m.routes.streaming {
-		m.latency[route][method].Since(start)
+	if route != m.routes.streaming || rec.also != nil {
+		d := time.Since(start)
+		if route != m.routes.streaming {
+			m.latency[route][method].Observe(d)
+		}
+		if rec.also != nil {
+			rec.also.Observe(d)
+		}
 	}
 	code := rec.code
 	if code == 0 {
 		code = http.StatusOK // nothing written, or a taken-over connection: net/http or the handler sent 200
 	}
 	m.requests[route][method][codeOf(code)].Add(1)
-	rec.ResponseWriter = nil
+	rec.ResponseWriter, rec.also = nil, nil
 	recorders.Put(rec)
 }
 
-// recorder notes the status a handler answers with. Unwrap lets
+// recorder notes the status a handler answers with, and the histogram it
+// asks to be timed in too (api.RequestTimer). Unwrap lets
 // http.ResponseController reach the server's writer, for flushing and for
 // /streaming taking the connection over.
 type recorder struct {
 	http.ResponseWriter
 	code int
+	also *hist.Histogram
 }
+
+var _ api.RequestTimer = (*recorder)(nil)
+
+// AlsoObserve records the request's duration in h as well.
+func (w *recorder) AlsoObserve(h *hist.Histogram) { w.also = h }
 
 var recorders = sync.Pool{New: func() any { return new(recorder) }}
 

@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"tvbridge/api"
+	"tvbridge/internal/hist"
 )
 
 // Every route pattern labels its own paths, with any ids in its
@@ -68,7 +71,11 @@ func TestLabelsAreBounded(t *testing.T) {
 func TestMiddleware(t *testing.T) {
 	reg := New(Sources{NoRuntime: true})
 	mux := http.NewServeMux()
-	mux.HandleFunc("/history", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{}") })
+	byResolution := hist.New(nil) // as api's /history hands over
+	mux.HandleFunc("/history", func(w http.ResponseWriter, r *http.Request) {
+		w.(api.RequestTimer).AlsoObserve(byResolution)
+		io.WriteString(w, "{}")
+	})
 	mux.HandleFunc("/accounts/{id}/orders", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 	})
@@ -140,6 +147,9 @@ func TestMiddleware(t *testing.T) {
 	}
 	if timed["method=GET,route=/history"] != 2 || len(timed) != 4 {
 		t.Errorf("timed %v, want every route but /streaming", timed)
+	}
+	if n := byResolution.Snapshot().Count; n != 2 {
+		t.Errorf("the handler's own histogram timed %d requests, want 2", n)
 	}
 }
 

@@ -74,7 +74,7 @@ func (fakeAPI) Stats() api.Stats {
 	h.Observe(3 * time.Millisecond)
 	st := api.Stats{StreamsOpen: 1, StreamLines: 10}
 	for _, r := range api.HistoryResolutions {
-		st.History = append(st.History, api.HistoryStats{Resolution: r, Latency: h.Snapshot()})
+		st.History = append(st.History, api.HistoryStats{Resolution: r, Requests: 1, Latency: h.Snapshot()})
 	}
 	return st
 }
