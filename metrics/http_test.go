@@ -5,12 +5,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"tvbridge/api"
+	"tvbridge/auth"
 	"tvbridge/internal/hist"
 )
 
@@ -201,6 +204,38 @@ func BenchmarkMiddleware(b *testing.B) {
 					c.h.ServeHTTP(w, r)
 				}
 			})
+		}
+	}
+}
+
+// Every endpoint api, auth and tradeapi register has a route label of its
+// own: read from their sources, so a new endpoint cannot quietly count as
+// "other".
+func TestRoutesCoverTheEndpoints(t *testing.T) {
+	tbl := newRouteTable()
+	var patterns []string
+	for file, re := range map[string]*regexp.Regexp{
+		"../tradeapi/handler.go": regexp.MustCompile(`(?:handle|Handle)\("(?:[A-Z]+ )?(/[^"]*)"`),
+		"../api/handler.go":      regexp.MustCompile(`h\.mux\.Handle(?:Func)?\("(/[^"]+)"`),
+	} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := re.FindAllSubmatch(src, -1)
+		if len(found) < 5 {
+			t.Fatalf("%s: found %d routes; has the registration changed form?", file, len(found))
+		}
+		for _, m := range found {
+			patterns = append(patterns, string(m[1]))
+		}
+	}
+	patterns = append(patterns, auth.PathAuthorize, auth.PathLogout, auth.PathPermissions,
+		auth.PathOAuthAuthorize, auth.PathOAuthToken, auth.PathOAuthLogout)
+	for _, p := range patterns {
+		path := strings.NewReplacer("{accountId}", "A1", "{orderId}", "7", "{positionId}", "P7").Replace(p)
+		if got := Routes[tbl.match(path)]; got != p {
+			t.Errorf("endpoint %s labelled %q", p, got)
 		}
 	}
 }
