@@ -87,6 +87,7 @@ type Handler struct {
 	days      *lru[dayKey, *fragment]
 
 	streams atomic.Int64 // open /streaming connections
+	stats   *stats
 }
 
 // seenKeys is how many closed /history ranges are remembered as asked for
@@ -109,6 +110,7 @@ func NewHandler(cfg Config) *Handler {
 		responses: newLRU[responseKey, []byte](cfg.CacheBytes),
 		seen:      newLRU[responseKey, struct{}](seenKeys),
 		days:      newLRU[dayKey, *fragment](cfg.CacheBytes),
+		stats:     newStats(),
 	}
 	h.mux.Handle("/symbol_info", h.dataEndpoint(h.serveSymbolInfo, true))
 	h.mux.Handle("/groups", h.dataEndpoint(h.serveGroups, true))

@@ -41,6 +41,7 @@ func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request, query url
 	q, err := parseHistoryQuery(query, h.cat, h.cfg.MaxCountback)
 	if err != nil {
 		h.writeError(w, err.Error())
+		h.stats.countHistory(w, resInvalid)
 		return
 	}
 	body, pieces, err := h.history(r.Context(), q)
@@ -59,6 +60,7 @@ func (h *Handler) serveHistory(w http.ResponseWriter, r *http.Request, query url
 		writeJSON(w, *buf)
 		putBuffer(buf)
 	}
+	h.stats.countHistory(w, resolutionLabel(q.res))
 }
 
 // history answers a validated request with either a complete body or the

@@ -37,12 +37,14 @@ func (h *Handler) serveStreaming(w http.ResponseWriter, r *http.Request, _ url.V
 	}
 	h.streams.Add(1)
 	defer h.streams.Add(-1)
+	h.stats.streamsOpened.Add(1)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	s := &stream{
 		timeout: h.cfg.WriteTimeout,
 		window:  h.flushWindow,
 		buf:     make([]byte, chunkHeadroom, 32<<10),
+		stats:   h.stats,
 	}
 	// Subscribe before the headers go out: once the client sees the
 	// stream open, it gets every tick from then on.
@@ -56,16 +58,25 @@ func (h *Handler) serveStreaming(w http.ResponseWriter, r *http.Request, _ url.V
 	reason, err := s.run(ctx, reader, h.clock, h.cfg.Heartbeat)
 	reader.Close()
 	shutdown := r.Context().Err() != nil
+	h.stats.closed(reason)
 	level := slog.LevelWarn // the server cut the stream: TradingView will reconnect
-	if shutdown || reason == "client gone" {
+	if shutdown || reason == reasonClientGone {
 		level = slog.LevelInfo
 	}
 	h.log.Log(ctx, level, "streaming: connection closed",
 		"remote", r.RemoteAddr, "reason", reason, "err", err, "seq", s.seq)
 	// End the body properly where the stream did not break: the server
 	// shuts down, or it cut a client that is too slow.
-	s.close(shutdown || (reason != "write failed" && reason != "client gone"))
+	s.close(shutdown || (reason != reasonWriteFailed && reason != reasonClientGone))
 }
+
+// Why a stream ends, as run reports it.
+const (
+	reasonClientGone  = "client gone"
+	reasonTooSlow     = "client too slow"
+	reasonTapeFailed  = "tape failed"
+	reasonWriteFailed = "write failed"
+)
 
 // stream is the writing side of one /streaming connection.
 //
@@ -84,6 +95,7 @@ type stream struct {
 	window  func() time.Duration // least time between two tape reads; <= 0 reads at once
 	buf     []byte               // chunkHeadroom bytes, then the lines of the next chunk
 	seq     uint64               // Seq of the last entry written
+	stats   *stats               // the handler's; nil in tests that build a stream alone
 }
 
 // chunkHeadroom is the room kept in front of a chunk's data for its size
@@ -165,7 +177,7 @@ func (s *stream) run(ctx context.Context, reader tvbridge.TapeReader, clk clock.
 	for {
 		select {
 		case <-ctx.Done():
-			return "client gone", context.Cause(ctx) // the server's cause on shutdown
+			return reasonClientGone, context.Cause(ctx) // the server's cause on shutdown
 		default:
 		}
 		if wait := s.window() - time.Since(lastRead); wait > 0 {
@@ -175,13 +187,16 @@ func (s *stream) run(ctx context.Context, reader tvbridge.TapeReader, clk clock.
 		lastRead = time.Now()
 		switch {
 		case errors.Is(err, tvbridge.ErrTooSlow):
-			return "client too slow", err
+			return reasonTooSlow, err
 		case err != nil:
-			return "tape failed", err
+			return reasonTapeFailed, err
 		case n > 0:
-			s.buf = beats.appendDue(s.buf)
-			if err := s.send(); err != nil {
-				return "write failed", err
+			lines, before := n, len(s.buf)
+			if s.buf = beats.appendDue(s.buf); len(s.buf) > before {
+				lines++ // the heartbeat
+			}
+			if err := s.send(lines); err != nil {
+				return reasonWriteFailed, err
 			}
 			if n == batchSize {
 				lastRead = time.Time{} // a full batch: more is waiting
@@ -190,14 +205,14 @@ func (s *stream) run(ctx context.Context, reader tvbridge.TapeReader, clk clock.
 		}
 		select {
 		case <-ctx.Done():
-			return "client gone", context.Cause(ctx)
+			return reasonClientGone, context.Cause(ctx)
 		case <-wake:
 		case <-beats.timer.C():
 			// The timer may be early: a busy stream sent the beat it was
 			// armed for with a chunk. Then this sends nothing and re-arms.
 			s.buf = beats.appendDue(s.buf[:chunkHeadroom])
-			if err := s.send(); err != nil {
-				return "write failed", err
+			if err := s.send(1); err != nil {
+				return reasonWriteFailed, err
 			}
 			beats.rearm()
 		}
@@ -279,12 +294,23 @@ func (s *stream) reader(reader tvbridge.TapeReader) func() (int, <-chan struct{}
 }
 
 // send delivers the lines in s.buf after the headroom as one chunk, within
-// the write timeout.
-func (s *stream) send() error {
+// the write timeout, and counts them once written.
+func (s *stream) send(lines int) error {
 	body := s.buf[chunkHeadroom:]
 	if len(body) == 0 {
 		return nil
 	}
+	if err := s.write(body); err != nil {
+		return err
+	}
+	if s.stats != nil {
+		s.stats.wrote(lines, len(body))
+	}
+	return nil
+}
+
+// write sends body, which lies in s.buf after the headroom, as one chunk.
+func (s *stream) write(body []byte) error {
 	if s.conn == nil {
 		if err := s.deadline(); err != nil {
 			return err

@@ -291,6 +291,10 @@ func TestStreamingClosesTooSlowClient(t *testing.T) {
 		attr(r, "remote") == "" {
 		t.Fatalf("log %s reason=%q seq=%q remote=%q", r.Message, attr(r, "reason"), attr(r, "seq"), attr(r, "remote"))
 	}
+	// Counted before the log line.
+	if st := h.Stats(); st.StreamCloses != (StreamCloses{TooSlow: 1}) || st.StreamsOpened != 1 || st.StreamLines < 2 || st.StreamBytes < 20 {
+		t.Errorf("stats %+v, want one slow-consumer close after two lines", st)
+	}
 }
 
 func TestStreamingWriteTimeoutClosesStalledClient(t *testing.T) {
@@ -314,6 +318,9 @@ func TestStreamingWriteTimeoutClosesStalledClient(t *testing.T) {
 			if attr(r, "reason") != "write failed" {
 				t.Fatalf("closed for %q, want a failed write", attr(r, "reason"))
 			}
+			if c := env.h.Stats().StreamCloses; c != (StreamCloses{WriteFailed: 1}) {
+				t.Errorf("closes %+v, want one failed write", c)
+			}
 			if n := env.tape.Stats().Readers; n != 0 {
 				t.Fatalf("%d tape readers left open", n)
 			}
@@ -335,6 +342,9 @@ func TestStreamingClientGone(t *testing.T) {
 	r := <-records
 	if attr(r, "reason") != "client gone" || env.tape.Stats().Readers != 0 {
 		t.Fatalf("reason %q, %d readers", attr(r, "reason"), env.tape.Stats().Readers)
+	}
+	if c := env.h.Stats().StreamCloses; c != (StreamCloses{ClientGone: 1}) {
+		t.Errorf("closes %+v, want the client gone", c)
 	}
 }
 

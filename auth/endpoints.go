@@ -26,6 +26,7 @@ func (s *Service) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.watch.revokeFamilies(g.FamilyID)
+	s.stats.revoked.Add(1)
 	s.log.Info("auth: logout", "login", g.Family.User, "scheme", g.Family.Scheme)
 	writeJSON(w, http.StatusOK, map[string]string{"s": "ok"})
 }

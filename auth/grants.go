@@ -36,12 +36,14 @@ func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if family != "" { // a reused code or refresh token revoked a session
 		s.watch.revokeFamilies(family)
+		s.stats.revoked.Add(1)
 	}
 	if err != nil {
 		s.logGrantError(r, err)
 		writeOAuthError(w, r, err)
 		return
 	}
+	s.stats.issued(r.PostForm.Get("grant_type"))
 	writeJSON(w, http.StatusOK, s.tokenResponse(out))
 }
 

@@ -50,9 +50,11 @@ func (s *Service) checkLogin(ctx context.Context, r *http.Request, login, passwo
 			s.byLogin.fail(norm)
 		}
 		s.logFailure(r, norm, known, addr, "wrong login or password")
+		s.stats.loginsFailed.Add(1)
 		return "", &loginError{msg: msgBadCredentials}
 	}
 	s.byLogin.reset(norm)
+	s.stats.loginsOK.Add(1)
 	return norm, nil
 }
 
@@ -62,6 +64,7 @@ func (s *Service) refuseBlocked(r *http.Request, login, addr string, left time.D
 		known = true
 	}
 	s.logFailure(r, login, known, addr, "too many failed logins")
+	s.stats.loginsLocked.Add(1)
 	return &loginError{msg: msgTooMany, retryAfter: left}
 }
 
@@ -102,6 +105,7 @@ func (s *Service) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, errorBody(text(lang, msgInternal)))
 		return
 	}
+	s.stats.issuedPassword.Add(1)
 	s.log.Info("auth: password login", "login", user, "address", s.cfg.ClientAddress(r))
 	writeJSON(w, http.StatusOK, authorizeResponse{S: "ok", D: accessToken{AccessToken: out.Access, Expiration: out.AccessExp.Unix()}})
 }

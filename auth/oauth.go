@@ -217,6 +217,7 @@ func (s *Service) serveOAuthLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.watch.revokeFamilies(ids...)
+		s.stats.revoked.Add(uint64(len(ids)))
 		s.log.Info("auth: oauth logout", "sessions_revoked", len(ids))
 	}
 	setCookie(w, sessionCookie, "", -1)

@@ -245,6 +245,7 @@ func (s *Service) checkToken(tok string, kind Kind) (*grantInfo, error) {
 }
 
 func (s *Service) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
+	s.stats.unauthorized(err)
 	msg := err.Error()
 	challenge := `Bearer realm="tvbridge"`
 	switch {

@@ -28,6 +28,8 @@ type Service struct {
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
+
+	stats stats // for metrics (stats.go)
 }
 
 // New opens the auth database (unless cfg.Store is given) and starts the

@@ -38,6 +38,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"tvbridge"
+	"tvbridge/internal/hist"
 )
 
 var _ tvbridge.BarStore = (*Store)(nil)
@@ -85,8 +86,9 @@ type Options struct {
 // Store is a BarStore on a bbolt file. It is safe for concurrent use: reads
 // run in parallel read transactions and never block, writes are serialized.
 type Store struct {
-	db  *bbolt.DB
-	log *slog.Logger
+	db      *bbolt.DB
+	log     *slog.Logger
+	commits *hist.Histogram // write transactions, see Stats
 }
 
 // barSchema is the bar store's layout.
@@ -98,7 +100,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, log: log}, nil
+	return &Store{db: db, log: log, commits: hist.New(nil)}, nil
 }
 
 // Schema is the layout of one bbolt file of the data dir: a meta bucket
@@ -203,6 +205,7 @@ func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) (err error
 		return err
 	}
 	defer s.recoverPanic(&err)
+	defer s.commits.Since(time.Now())
 	return s.db.Update(fn)
 }
 

@@ -78,6 +78,7 @@ func (s *Service) fillGaps(ctx context.Context, figi string) error {
 	from := s.cfg.Clock.Now().Add(-s.cfg.BackfillDepth).Truncate(time.Minute)
 	to := s.backfillLimit(figi)
 	if !from.Before(to) {
+		s.setUncovered(figi, nil)
 		return nil
 	}
 	covered, err := s.cfg.Store.Covered(ctx, figi, from, to)
@@ -85,11 +86,13 @@ func (s *Service) fillGaps(ctx context.Context, figi string) error {
 		return fmt.Errorf("coverage: %w", err)
 	}
 	gaps := complement(tvbridge.Range{From: from, To: to}, covered)
+	s.setUncovered(figi, gaps)
 	for _, gap := range gaps {
 		for _, chunk := range splitDays(gap) {
 			if err := s.fillChunk(ctx, figi, chunk); err != nil {
 				return err
 			}
+			s.filledUncovered(figi, chunk)
 		}
 		s.progress.GapsFilled.Add(1)
 	}

@@ -212,10 +212,11 @@ type Service struct {
 
 	coverFrom time.Time // owned by the event loop
 
-	progress Progress
-	warner   limitedWarner
-	polled   chan tvbridge.Event // books polled from REST, for the event loop
-	pollKick chan struct{}       // wakes the poll loop
+	progress  Progress
+	uncovered map[string]int64 // per FIGI, owned by the backfill goroutine (uncovered.go)
+	warner    limitedWarner
+	polled    chan tvbridge.Event // books polled from REST, for the event loop
+	pollKick  chan struct{}       // wakes the poll loop
 }
 
 // Progress reports the backfill's advance; all fields are read atomically.
@@ -241,6 +242,11 @@ type Progress struct {
 	ExchangeDiffers      atomic.Int64 // minutes whose /history bar differed from the exchange's final candle
 	ExchangeDiffersFinal atomic.Int64 // of those, minutes whose final state the stream had carried (defects)
 	ExchangeReplaced     atomic.Int64 // bars replaced (or removed) to follow the exchange
+
+	// The backfill window in minutes over every instrument, and the part of
+	// it not yet known complete (uncovered.go).
+	WindowMinutes    atomic.Int64
+	UncoveredMinutes atomic.Int64
 }
 
 // New builds the service and its bar engine.
@@ -302,6 +308,7 @@ func New(cfg Config) (*Service, error) {
 		s.engine.Add(spec)
 	}
 	s.progress.Instruments.Store(int64(len(s.order)))
+	s.initUncovered()
 	return s, nil
 }
 

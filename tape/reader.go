@@ -180,6 +180,7 @@ func (t *Tape) read(r *Reader, max int, take func(*slot)) (int, <-chan struct{})
 		r.cursor.Store(next - 1)
 		if skipped > 0 {
 			r.skipped.Add(skipped)
+			t.conflated.Add(skipped)
 		}
 		if n > 0 {
 			r.delivered.Add(uint64(n))

@@ -65,6 +65,10 @@ type Stats struct {
 	LastSeq uint64 // newest sequence number
 	Readers int    // open readers
 	Dropped uint64 // ticks the encoder could not encode
+	// Conflated counts quotes skipped by readers that were behind, because
+	// a newer quote of the same symbol was already on the tape, summed over
+	// every reader ever opened.
+	Conflated uint64
 }
 
 // Tape is the in-process tvbridge.Tape. It is safe for concurrent use.
@@ -81,6 +85,8 @@ type Tape struct {
 	pending  []tvbridge.TapeEntry // encoded entries waiting to be published
 	slab     []slot               // unused slots, allocated slabSlots at a time
 	dropped  atomic.Uint64
+
+	conflated atomic.Uint64 // see Stats.Conflated; added to only when a reader skips
 
 	// What readers see. The single producer holding appendMu stores each
 	// entry as an immutable slot, then advances last; readers take no lock
@@ -141,9 +147,10 @@ func (t *Tape) LastSeq() uint64 { return t.last.Load() }
 // Stats returns counters for metrics.
 func (t *Tape) Stats() Stats {
 	return Stats{
-		LastSeq: t.last.Load(),
-		Readers: int(t.readers.Load()),
-		Dropped: t.dropped.Load(),
+		LastSeq:   t.last.Load(),
+		Readers:   int(t.readers.Load()),
+		Dropped:   t.dropped.Load(),
+		Conflated: t.conflated.Load(),
 	}
 }
 

@@ -280,6 +280,9 @@ func TestConflationSkipsOnlySupersededQuotesWhileBehind(t *testing.T) {
 	if s := live.Stats(); s.Skipped != 0 || s.Delivered != 11 {
 		t.Errorf("live reader stats %+v, want Skipped 0 Delivered 11", s)
 	}
+	if s := tp.Stats(); s.Conflated != 3 {
+		t.Errorf("tape conflated %d, want the lagging reader's 3", s.Conflated)
+	}
 }
 
 func TestConflationDisabled(t *testing.T) {

@@ -113,6 +113,7 @@ type Client struct {
 	maxRetries int
 	venues     VenueRules
 	limiters   map[string]*limiter // fixed at construction, read-only after
+	endpoints  endpoints
 
 	stats struct {
 		requests, retries, rateLimited, errors atomic.Uint64
@@ -215,14 +216,16 @@ func (c *Client) post(ctx context.Context, bucket, path string, q url.Values, bo
 // do performs a call: it waits for the bucket's limiter, sends the request,
 // retries 429/421 after a backoff, and decodes the envelope into out.
 func (c *Client) do(ctx context.Context, cl call, out any) error {
-	err := c.doRetrying(ctx, cl, out)
+	ep := c.endpoints.get(cl.path, cl.bucket)
+	err := c.doRetrying(ctx, cl, out, ep)
 	if err != nil {
 		c.stats.errors.Add(1)
+		ep.errors.Add(1)
 	}
 	return err
 }
 
-func (c *Client) doRetrying(ctx context.Context, cl call, out any) error {
+func (c *Client) doRetrying(ctx context.Context, cl call, out any, ep *endpointCounters) error {
 	var payload []byte
 	if cl.body != nil {
 		var err error
@@ -239,6 +242,7 @@ func (c *Client) doRetrying(ctx context.Context, cl call, out any) error {
 		if err := lim.wait(ctx); err != nil {
 			return fmt.Errorf("tinkoff: %s %s: waiting for rate limit %q: %w", cl.method, cl.path, cl.bucket, err)
 		}
+		ep.requests.Add(1)
 		status, header, body, err := c.roundTrip(ctx, cl, payload)
 		if err != nil {
 			return err
@@ -247,6 +251,7 @@ func (c *Client) doRetrying(ctx context.Context, cl call, out any) error {
 			return c.finish(cl, status, body, out)
 		}
 		c.stats.rateLimited.Add(1)
+		ep.rateLimited.Add(1)
 		if attempt >= c.maxRetries {
 			return c.giveUp(cl, status, body, attempt+1)
 		}

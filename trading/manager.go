@@ -56,6 +56,8 @@ type Manager struct {
 	closed atomic.Bool
 	bgMu   sync.Mutex // guards bgWG.Add against Close's Wait
 	bgWG   sync.WaitGroup
+
+	stats stats // for metrics (stats.go)
 }
 
 var _ tvbridge.Broker = (*Manager)(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"tvbridge"
 )
@@ -56,7 +57,8 @@ func (m *Manager) replay(a *account, req tvbridge.OrderRequest) (tvbridge.Order,
 
 // place validates req and places it. Closing orders skip the funds check:
 // closing a position must always be possible.
-func (m *Manager) place(ctx context.Context, a *account, req tvbridge.OrderRequest, checkFunds bool) (tvbridge.Order, error) {
+func (m *Manager) place(ctx context.Context, a *account, req tvbridge.OrderRequest, checkFunds bool) (placed tvbridge.Order, err error) {
+	defer m.stats.placing(time.Now(), &placed, &err)
 	inst, err := m.instrument(a, req.FIGI)
 	if err != nil {
 		return tvbridge.Order{}, err

@@ -186,6 +186,7 @@ func (t *txn) install(c Change) {
 	}
 	var finals []*OrderRecord
 	for _, o := range c.Orders {
+		m.stats.installed(a.orders[o.ID], &o)
 		if p := a.installOrder(o); p != nil {
 			finals = append(finals, p)
 		}

@@ -68,6 +68,7 @@ func (p *Pool) runSlot(ctx context.Context, s *slot) {
 		case errors.Is(err, errRetired):
 			attempt, retryAt = 0, time.Time{}
 		default:
+			p.stats.countLost(err)
 			if p.clock.Since(up) >= p.cfg.BackoffMax {
 				attempt = 0 // it was healthy; start the backoff over
 			}
@@ -334,7 +335,7 @@ func (p *Pool) serve(ctx context.Context, ws *websocket.Conn, s *slot, log *slog
 			c.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 			return ctx.Err()
 		case <-c.readDone:
-			return c.readErr
+			return readFailure{c.readErr}
 		case <-c.retired:
 			c.writeControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 			log.Info("stream connection closed: no subscriptions left")
@@ -459,11 +460,12 @@ func readInto(buf []byte, r io.Reader) ([]byte, error) {
 // read. It reports whether the frame was a data update of a subscribed
 // instrument (not its subscription snapshot), for the silence watchdog.
 func (p *Pool) handleFrame(slotIndex int, dec *decoder, f *frame, data []byte, now time.Time) (update bool) {
-	p.stats.framesRead.Add(1)
 	if err := dec.decode(data, f); err != nil {
+		p.stats.frames[kindUndecodable].Add(1)
 		p.badFrame(slotIndex, data, err)
 		return false
 	}
+	p.stats.frames[f.kind].Add(1)
 	meta := tvbridge.EventMeta{ServerTime: f.serverTime, Received: now}
 	switch f.kind {
 	case kindCandle:

@@ -18,6 +18,7 @@ type Stats struct {
 	HandshakeFailures map[int]int64
 
 	FramesRead    int64 // data frames read
+	Frames        FrameCounts
 	BadFrames     int64 // frames that did not decode (non-JSON, empty, truncated, bad values)
 	UnknownEvents int64 // frames with an event name this client does not know
 	PingsSent     int64
@@ -29,6 +30,8 @@ type Stats struct {
 	Queued              int   // events waiting for the consumer beyond the Events buffer
 
 	Stalls int64 // connections closed after StallTimeout without a frame
+	// Lost counts connections lost (and reopened), by cause.
+	Lost LostCounts
 	// DataSilences counts connections closed and reopened because they
 	// delivered no update (pings and pongs aside) while instruments on them
 	// were expected to be active; SilentConnections is how many connection
@@ -88,7 +91,9 @@ type counters struct {
 	open, maxOpen     atomic.Int64
 	dials, reconnects atomic.Int64
 
-	framesRead, badFrames, unknownEvents atomic.Int64
+	frames                               [nFrameSlots]atomic.Int64 // by eventKind, and kindUndecodable
+	badFrames, unknownEvents             atomic.Int64
+	lost                                 [nLostCauses]atomic.Int64
 	pingsSent, pongsReceived             atomic.Int64
 	duplicates, coalesced, dupSubscribes atomic.Int64
 	stalls, instrumentStalls             atomic.Int64
@@ -136,7 +141,9 @@ func (c *counters) snapshot() Stats {
 		Dials:               c.dials.Load(),
 		Reconnects:          c.reconnects.Load(),
 		HandshakeFailures:   hs,
-		FramesRead:          c.framesRead.Load(),
+		FramesRead:          c.framesRead(),
+		Frames:              c.frameCounts(),
+		Lost:                c.lostCounts(),
 		BadFrames:           c.badFrames.Load(),
 		UnknownEvents:       c.unknownEvents.Load(),
 		PingsSent:           c.pingsSent.Load(),

@@ -35,6 +35,7 @@ type instruments struct {
 type instrumentState struct {
 	added      time.Time // joined the desired set
 	lastSeen   time.Time // the last frame of any kind, or the last (re)subscription
+	lastFrame  time.Time // the last frame of any kind; zero: none yet (for metrics)
 	lastUpdate time.Time // the last real update; zero: none yet
 	status     tvbridge.TradeStatus
 	// snapshots has bit 1<<kind set once that kind's snapshot arrived since
@@ -110,7 +111,7 @@ func (w *instruments) seenStatus(figi string, status tvbridge.TradeStatus, now t
 
 // record notes a frame; see seen.
 func (st *instrumentState) record(kind eventKind, now time.Time, maxGap time.Duration) bool {
-	st.lastSeen = now
+	st.lastSeen, st.lastFrame = now, now
 	bit := uint8(1) << kind
 	if st.snapshots&bit == 0 {
 		st.snapshots |= bit
