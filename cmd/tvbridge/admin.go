@@ -200,6 +200,11 @@ func (p adminParts) status() admin.Status {
 	if p.streams != nil {
 		st.Streaming = p.streams()
 	}
+	for _, b := range p.up.Client().Budgets() {
+		if b.Bucket == tinkoff.BucketMarket { // the one the data side uses
+			st.REST.UsedMinute, st.REST.Queued = b.Used, b.Waiting
+		}
+	}
 	figis := p.up.Pool().ConnectionFIGIs()
 	for _, c := range pool.Connections {
 		conn := admin.Connection{Index: c.Index, State: c.State, LastData: c.LastData, RetryAt: c.RetryAt,

@@ -156,6 +156,7 @@ type front struct {
 	// console on the admin listener (which sets the user itself).
 	console http.Handler
 	broker  tvbridge.Broker // nil with --trading-backend off
+	auth    *auth.Service   // nil with --auth none
 	tls     *web.TLSConfig
 	opts    web.Options                   // everything but TLS and the logger
 	run     []func(context.Context) error // background loops (the trading manager)
@@ -183,6 +184,7 @@ func (o frontOptions) build(dataDir string, catalog *api.Catalog, data http.Hand
 			return nil, err
 		}
 		f.closers = append(f.closers, svc.Close)
+		f.auth = svc
 		svc.Register(mux)
 		protectData = func(h http.Handler) http.Handler { return svc.Protect(auth.Data, h) }
 		protectTrading = func(h http.Handler) http.Handler { return svc.Protect(auth.Trading, h) }

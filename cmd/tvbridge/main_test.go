@@ -320,6 +320,18 @@ func adminListener(t *testing.T, logs *syncBuffer) {
 	if info.S != "ok" || len(info.Symbol) < 100 {
 		t.Errorf("the console's API: /tv/symbol_info %s with %d symbols", info.S, len(info.Symbol))
 	}
+	resp, err = http.Get(admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, family := range []string{"tvbridge_http_requests_total", "tvbridge_upstream_stream_connections_up",
+		"tvbridge_tape_entries_appended_total", "tvbridge_trading_orders_placed_total", "go_goroutines"} {
+		if !strings.Contains(string(body), family) {
+			t.Errorf("/metrics lacks %s", family)
+		}
+	}
 	var accounts struct {
 		S string
 		D []struct{ ID string }

@@ -24,6 +24,7 @@ import (
 	"tvbridge/bolt"
 	"tvbridge/ingest"
 	"tvbridge/live"
+	"tvbridge/metrics"
 	"tvbridge/tape"
 	"tvbridge/tinkoff"
 	"tvbridge/tinkoff/stream"
@@ -204,8 +205,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	reg := o.metrics(up, svc, tp, data, store, fr, insts)
+	fr.handler = reg.HTTP(fr.handler)
 	adminCfg, err := o.admin.config(adminParts{fs: fs, started: started, ring: ring, svc: svc, up: up, restPM: restRate,
-		store: store, catalog: catalog, cat: cat, front: fr})
+		store: store, catalog: catalog, cat: cat, front: fr, metrics: reg.Handler(), streams: func() int { return int(data.Stats().StreamsOpen) }})
 	if err != nil {
 		fr.Close()
 		return err
@@ -418,4 +421,20 @@ func (x *sessionIndex) inSession(figi string, t time.Time) bool {
 	}
 	sched := (*m)[figi]
 	return sched == nil || sched.InSession(t)
+}
+
+// metrics builds the Prometheus registry over the running services; its
+// middleware measures the TradingView-facing handler, its handler is the
+// admin listener's /metrics.
+func (o serveOptions) metrics(up *tinkoff.Upstream, svc *ingest.Service, tp *tape.Tape, data *api.Handler,
+	store *bolt.Store, fr *front, insts []tvbridge.Instrument) *metrics.Registry {
+	src := metrics.Sources{Pool: up.Pool(), REST: up.Client(), Ingest: svc, Engine: svc.Engine(), Tape: tp,
+		API: data, Store: store, Venue: *o.front.tradingBackend, Instruments: insts}
+	if t, ok := fr.broker.(metrics.Trading); ok {
+		src.Trading = t
+	}
+	if fr.auth != nil {
+		src.Auth = fr.auth
+	}
+	return metrics.New(src)
 }
