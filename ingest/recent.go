@@ -137,6 +137,9 @@ func (s *Service) recentPass(ctx context.Context) {
 			continue
 		}
 		n, err := s.fetchRecent(ctx, figi, end)
+		if err != nil && ctx.Err() != nil {
+			return // shutting down
+		}
 		if err != nil {
 			s.progress.Errors.Add(1)
 			s.warn("recent", "recent minutes", "figi", figi, "err", err)

@@ -108,7 +108,7 @@ func (o adminOptions) config(p adminParts) (admin.Config, error) {
 		Password: password,
 		Checks:   p.checks(*o.staleAfter, *o.maxStale, *o.consoleUser),
 	}
-	if !admin.IsLoopback(*o.listen) && !cfg.Protected() {
+	if *o.listen != "" && !admin.IsLoopback(*o.listen) && !cfg.Protected() {
 		return admin.Config{}, errors.New("--admin-listen off loopback needs --admin-token-file or --admin-password-file")
 	}
 	return cfg, nil
