@@ -117,7 +117,7 @@ type Venue struct {
 	seq        uint64
 	orders     map[string]*tracked  // by idempotency key
 	byExchange map[string]*tracked  // by the service's order id
-	done       map[string]time.Time // keys and order ids reported final, with when
+	done       map[string]finalOrder // keys and order ids reported final
 	urgent     map[string]bool      // keys whose state is to be fetched now
 	full       bool                 // a full reconcile is due
 	lastFull   time.Time
@@ -140,7 +140,7 @@ func NewVenue(cfg VenueConfig) (*Venue, error) {
 		kick:       make(chan struct{}, 1),
 		orders:     make(map[string]*tracked),
 		byExchange: make(map[string]*tracked),
-		done:       make(map[string]time.Time),
+		done:       make(map[string]finalOrder),
 		urgent:     make(map[string]bool),
 	}
 	for user, ids := range cfg.Users {
@@ -388,6 +388,9 @@ func (v *Venue) Submit(ctx context.Context, venueAccount string, o tvbridge.Venu
 		return "", err
 	}
 	key := v.key(venueAccount, o.ID)
+	if ref, ok := v.finalRef(key); ok {
+		return ref, nil // a retried Submit of an order reported final: its events said it all
+	}
 	t := v.beginSubmit(venueAccount, o, key, inst, lots)
 	p := OrderParams{AccountID: venueAccount, InstrumentID: instrumentRef(inst), Lots: lots, Direction: direction(o.Side),
 		Type: wire.OrderTypeMarket, Key: key}
@@ -557,6 +560,15 @@ func (v *Venue) reportedFinal(account string, o tvbridge.VenueOrder) bool {
 	return byKey || (o.VenueRef != "" && byID)
 }
 
+// finalRef returns the order id of the order placed under key, if the
+// venue has reported it final.
+func (v *Venue) finalRef(key string) (string, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	f, ok := v.done[key]
+	return f.ref, ok && f.ref != "" && v.orders[key] == nil
+}
+
 // Restore resumes following the orders that were working when the core
 // stopped: those with a VenueRef by the service's order id, those the core
 // was still placing by their idempotency key (the service tells whether
@@ -598,12 +610,19 @@ func (v *Venue) Replace(ctx context.Context, venueAccount string, old, next tvbr
 	if err != nil {
 		return "", err
 	}
-	prev := v.adopt(venueAccount, old, false)
-	oldID, _, exchangeID := v.idsOf(prev)
-	if exchangeID == "" {
+	var prev *tracked // nil: the old generation was reported final (a retried Replace)
+	oldID := old.VenueRef
+	if !v.reportedFinal(venueAccount, old) {
+		prev = v.adopt(venueAccount, old, false)
+		_, _, oldID = v.idsOf(prev)
+	}
+	if oldID == "" {
 		return "", tvbridge.Errorf(tvbridge.ErrVenue, "", "order %s has no T-Invest order id yet", old.ID)
 	}
 	key := v.key(venueAccount, next.ID)
+	if ref, ok := v.finalRef(key); ok {
+		return ref, nil
+	}
 	t := v.beginSubmit(venueAccount, next, key, inst, lots)
 	resp, err := v.client.ReplaceOrder(ctx, venueAccount, oldID, key, lots, next.Limit, inst.MinPriceIncrement)
 	if err != nil {
@@ -617,10 +636,12 @@ func (v *Venue) Replace(ctx context.Context, venueAccount string, old, next tvbr
 		return "", te
 	}
 	ref := v.placed(t, resp)
-	v.mu.Lock()
-	prev.cancelSent = true
-	v.mu.Unlock()
-	v.fetchSoon(prev.key) // the old order's end, and fills that raced the replace
+	if prev != nil {
+		v.mu.Lock()
+		prev.cancelSent = true
+		v.mu.Unlock()
+		v.fetchSoon(prev.key) // the old order's end, and fills that raced the replace
+	}
 	v.log.Info("order replaced", "order", next.ID, "account", venueAccount, "old_tinvest_order", oldID,
 		"tinvest_order", resp.OrderID, "lots", lots, "limit", next.Limit)
 	return ref, nil
@@ -640,9 +661,11 @@ func (v *Venue) Run(ctx context.Context) error {
 	}
 	defer v.running.Store(false)
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -224,7 +224,7 @@ func (f *fakeTrading) postOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	o := f.newOrderLocked(req.AccountID, req.OrderID, in, req.Direction, req.OrderType, int64(req.Quantity), req.Price)
 	if p, ok := f.marketPrice[in.figi]; ok && req.OrderType == wire.OrderTypeMarket {
-		o.price = p // what the initial commission is estimated at
+		o.price = p                             // what the initial commission is estimated at
 		f.fillLocked(o, int64(req.Quantity), p) // the stream hears of it before the answer
 	}
 	resp := o.postResponse(f.rate)
@@ -246,6 +246,8 @@ func (f *fakeTrading) newOrderLocked(account, key string, in fakeInstrument, dir
 	if price != nil {
 		o.price = price.Float64()
 	}
+	amount := o.price * float64(lots*in.lot)
+	o.InitialOrderPrice, o.InitialCommission = wire.Money("rub", quotation(amount)), wire.Money("rub", quotation(amount*f.rate))
 	f.orders[o.OrderID] = o
 	f.keys[account+"/"+key] = o.OrderID
 	f.publishLocked(o, nil)
@@ -531,13 +533,6 @@ func (f *fakeTrading) set(fn func(f *fakeTrading)) {
 	fn(f)
 }
 
-// order returns a copy of an order's state.
-func (f *fakeTrading) order(id string) wire.OrderState {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.stateLocked(f.orders[id])
-}
-
 // orderByKey returns the id of the order placed with key, "" if none.
 func (f *fakeTrading) orderByKey(account, key string) string {
 	f.mu.Lock()
@@ -572,8 +567,8 @@ func (f *fakeTrading) waitConnected(t *testing.T) {
 	}
 }
 
-func (f *fakeTrading) hasConn() bool {
+func (f *fakeTrading) streamRequests() []wire.OrderStateStreamRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.conns) > 0
+	return slices.Clone(f.requests)
 }

@@ -99,8 +99,8 @@ func (v *Venue) Poll(ctx context.Context) (err error) {
 		}
 	}
 	clear(v.urgent)
-	for id, at := range v.done {
-		if now.Sub(at) > doneRetention {
+	for id, f := range v.done {
+		if now.Sub(f.at) > doneRetention {
 			delete(v.done, id)
 		}
 	}

@@ -13,6 +13,12 @@ import (
 	"tvbridge/tinvest/wire"
 )
 
+// finalOrder is an order reported final: when, and its order id.
+type finalOrder struct {
+	at  time.Time
+	ref string
+}
+
 // tracked is one generation of a core order that the venue follows until
 // it is final. Its fields are guarded by Venue.mu.
 type tracked struct {
@@ -200,9 +206,9 @@ func (v *Venue) finishLocked(t *tracked, now time.Time) {
 	}
 	if t.exchangeID != "" && v.byExchange[t.exchangeID] == t {
 		delete(v.byExchange, t.exchangeID)
-		v.done[t.exchangeID] = now
+		v.done[t.exchangeID] = finalOrder{at: now, ref: t.exchangeID}
 	}
-	v.done[t.key] = now
+	v.done[t.key] = finalOrder{at: now, ref: t.exchangeID}
 	delete(v.urgent, t.key)
 }
 
@@ -236,6 +242,7 @@ type orderView struct {
 	commission    float64 // executed commission so far, when hasCommission
 	hasCommission bool
 	avgPrice      float64 // average fill price per unit; 0 when unknown
+	rate          float64 // commission per unit of money at placement; 0 when unknown
 	info          string  // the stream's statusInfo
 }
 
@@ -262,6 +269,9 @@ func stateView(st wire.OrderState) orderView {
 		lotsExecuted: int64(st.LotsExecuted), tradesInLots: true, complete: true,
 		commission: math.Abs(st.ExecutedCommission.Float64()), hasCommission: true,
 		avgPrice: st.AveragePositionPrice.Float64()}
+	if ic, ip := st.InitialCommission.Float64(), st.InitialOrderPrice.Float64(); ic > 0 && ip > 0 {
+		view.rate = ic / ip
+	}
 	for _, s := range st.Stages {
 		view.trades = append(view.trades, viewTrade{id: s.TradeID, qty: int64(s.Quantity), price: s.Price.Float64(), at: s.ExecutionTime.Time})
 	}
@@ -283,6 +293,9 @@ func (v *Venue) applyLocked(t *tracked, view orderView, now time.Time) (needStat
 	t.notFoundSince, t.unconfirmed = time.Time{}, false
 	t.executed = max(t.executed, view.lotsExecuted*t.lot)
 
+	if t.rate == 0 {
+		t.rate = view.rate
+	}
 	if view.hasCommission && view.commission > 0 && t.rate == 0 {
 		// No placement answer to estimate the rate from (a restored
 		// order): the executed commission tells it.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -511,5 +512,406 @@ func TestVenueRetryAfterPlacementIsTheSameOrder(t *testing.T) {
 	ref := <-done
 	if n := r.f.orderCount(); n != 1 || r.f.count(wire.MethodPostOrder) != 2 || ref != r.f.lastOrder() {
 		t.Fatalf("%d orders, %d PostOrder calls, ref %s", n, r.f.count(wire.MethodPostOrder), ref)
+	}
+}
+
+// After a restart the core hands back the orders that were working: the
+// venue reports the fills made meanwhile (and those reported before, which
+// the core applies once) and follows them on. An order the core was still
+// placing has no VenueRef: found by its key, it is followed; not found, it
+// was never placed and is rejected.
+func TestVenueRestoreAfterRestart(t *testing.T) {
+	r := newVRig(t, nil, nil)
+	r.startConnected()
+	o := limitBuy("30", 30, 100)
+	o.VenueRef = r.submit(o)
+	r.f.fill(o.VenueRef, 1, 100)
+	wantFill(t, r.event(), "30", 10, 100, 0.5)
+	placing := limitBuy("31", 10, 99) // placed, but the process died before the answer was recorded
+	r.submit(placing)
+	lost := limitBuy("32", 10, 98) // the process died before sending it
+	r.restart()
+
+	r.f.fill(o.VenueRef, 1, 100.5) // while nobody follows
+	r.start()
+	r.f.waitConnected(t)
+	if err := r.v.Restore(context.Background(), testAccount, []tvbridge.VenueOrder{o, placing, lost}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]tvbridge.VenueEvent{}
+	for range 3 { // two fills of 30, the rejection of 32
+		ev := r.event()
+		got[ev.OrderID] = append(got[ev.OrderID], ev)
+	}
+	if f := got["30"]; len(f) != 2 || f[0].Price != 100 || f[1].Price != 100.5 || f[0].ExecID == f[1].ExecID {
+		t.Fatalf("fills of the restored order: %+v", f)
+	}
+	wantEnd(t, got["32"][0], tvbridge.VenueRejected, "32", "stopped while placing it")
+	// Both restored orders are followed on the stream.
+	r.f.fill(o.VenueRef, 1, 101)
+	wantFill(t, r.event(), "30", 10, 101, 0.505)
+	r.f.fill(r.f.orderByKey(testAccount, r.v.key(testAccount, "31")), 1, 99)
+	wantFill(t, r.event(), "31", 10, 99, 0.495)
+	r.barrier("b1")
+}
+
+// Restored orders are reconciled by polls when the stream is down, and an
+// order that ended while tvbridge was down is reported with its fills.
+func TestVenueRestoreEndedWhileDown(t *testing.T) {
+	r := newVRig(t, nil, nil)
+	r.f.set(func(f *fakeTrading) { f.refuseStream = 503 })
+	o := limitBuy("33", 30, 100)
+	o.VenueRef = r.submit(o)
+	r.restart()
+	r.f.fill(o.VenueRef, 2, 100)
+	r.f.cancelUpstream(o.VenueRef, wire.ExecutionReportStatusCancelled, "CAUSE_CANCELLED_BY_EXCHANGE")
+	r.start()
+	if err := r.v.Restore(context.Background(), testAccount, []tvbridge.VenueOrder{o}); err != nil {
+		t.Fatal(err)
+	}
+	wantFill(t, r.event(), "33", 20, 100, 1)
+	wantEnd(t, r.event(), tvbridge.VenueCancelled, "33", "20 of 30 filled")
+}
+
+// Errors map to what the trader can act on, with the service's words and
+// x-tracking-id in the detail; what the venue can check costs no request.
+func TestVenueErrorMapping(t *testing.T) {
+	r := newVRig(t, nil, nil)
+	cases := []struct {
+		name   string
+		err    fakeError
+		order  tvbridge.VenueOrder
+		code   tvbridge.ErrorCode
+		reason tvbridge.Reason
+		detail string
+	}{
+		{"funds", fakeError{status: 400, code: wire.CodeInvalidArgument, service: "30034", message: "Not enough balance"},
+			limitBuy("e1", 10, 100), tvbridge.ErrInsufficientFunds, "", "Not enough balance (30034) (x-tracking-id trk-Bad Request)"},
+		{"margin", fakeError{status: 400, code: wire.CodeInvalidArgument, service: "30042", message: "Not enough assets for a margin trade"},
+			market("e2", tvbridge.Sell, 10), tvbridge.ErrInsufficientFunds, "", "margin"},
+		{"weekend limit", fakeError{status: 400, code: wire.CodeInvalidArgument, service: "30092", message: "Trading unavailable on weekends"},
+			limitBuy("e3", 10, 100), tvbridge.ErrMarketClosed, "", "weekends"},
+		{"weekend market", fakeError{status: 400, code: wire.CodeInvalidArgument, service: "30092", message: "Trading unavailable on weekends"},
+			market("e4", tvbridge.Buy, 10), tvbridge.ErrMarketClosed, tvbridge.ReasonMarketClosed, "weekends"},
+		{"session", fakeError{status: 400, code: wire.CodeInvalidArgument, service: "30097", message: "Inappropriate trading session"},
+			limitBuy("e5", 10, 100), tvbridge.ErrMarketClosed, "", "session"},
+		{"tick", fakeError{status: 400, code: wire.CodeInvalidArgument, service: "30078", message: "Incorrect minimum price increment"},
+			limitBuy("e6", 10, 100), tvbridge.ErrInvalidPrice, tvbridge.ReasonPriceStep, "increment"},
+		{"not for the API", fakeError{status: 400, code: wire.CodeInvalidArgument, service: "30052", message: "Instrument forbidden for trading by API"},
+			limitBuy("e7", 10, 100), tvbridge.ErrUnsupported, "", "through the API"},
+		{"qualified", fakeError{status: 400, code: wire.CodeFailedPrecondition, service: "90002", message: "Only for qualified investors"},
+			limitBuy("e8", 10, 100), tvbridge.ErrUnsupported, "", "qualified"},
+		{"not available", fakeError{status: 400, code: wire.CodeInvalidArgument, service: "30079", message: "Instrument is not available for trading"},
+			limitBuy("e9", 10, 100), tvbridge.ErrMarketClosed, "", "not available"},
+		{"confirmation", fakeError{status: 400, code: wire.CodeFailedPrecondition, service: "90001", message: "Need confirmation: sms"},
+			limitBuy("e10", 10, 100), tvbridge.ErrVenue, "", "confirmed"},
+		{"token", fakeError{status: 401, code: wire.CodeUnauthenticated, service: "40003", message: "Authentication token is missing or invalid"},
+			limitBuy("e11", 10, 100), tvbridge.ErrVenue, "", "issue a new one"},
+		{"account", fakeError{status: 403, code: wire.CodePermissionDenied, service: "40004", message: "Working with orders is not available with this account"},
+			limitBuy("e12", 10, 100), tvbridge.ErrVenue, "", "may not place orders"},
+		{"too large", fakeError{status: 400, code: wire.CodeFailedPrecondition, service: "90003", message: "The price is too high"},
+			limitBuy("e13", 10, 100), tvbridge.ErrInvalidQty, "", "split"},
+		{"duplicate unknown", fakeError{status: 400, code: wire.CodeInvalidArgument, service: "30057", message: "The order is a duplicate, but the order report was not found"},
+			limitBuy("e14", 10, 100), tvbridge.ErrVenue, "", "idempotency key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r.f.set(func(f *fakeTrading) { f.postErrors = []fakeError{c.err} })
+			_, err := r.v.Submit(context.Background(), testAccount, c.order)
+			var te *tvbridge.TradingError
+			if !errors.As(err, &te) || te.Code != c.code || te.Reason != c.reason || !strings.Contains(te.Detail, c.detail) {
+				t.Fatalf("got %#v (%v), want %s %q mentioning %q", te, err, c.code, c.reason, c.detail)
+			}
+			if c.err.status == 401 && !IsAuth(err) {
+				t.Error("a refused token is not IsAuth")
+			}
+		})
+	}
+	if r.f.orderCount() != 0 {
+		t.Fatalf("%d orders placed", r.f.orderCount())
+	}
+
+	before := r.f.count(wire.MethodPostOrder)
+	local := []struct {
+		order  tvbridge.VenueOrder
+		code   tvbridge.ErrorCode
+		reason tvbridge.Reason
+	}{
+		{limitBuy("l1", 15, 100), tvbridge.ErrInvalidQty, tvbridge.ReasonQtyLot},          // 1.5 lots
+		{limitBuy("l2", 10, 100.005), tvbridge.ErrInvalidPrice, tvbridge.ReasonPriceStep}, // off the tick
+		{limitBuy("l3", 10, 0), tvbridge.ErrInvalidPrice, tvbridge.ReasonPricePositive},
+		{tvbridge.VenueOrder{ID: "l4", FIGI: figiSBER, Side: tvbridge.Buy, Type: tvbridge.StopOrder, Qty: 10}, tvbridge.ErrUnsupported, tvbridge.ReasonOrderType},
+		{tvbridge.VenueOrder{ID: "l5", FIGI: "NOPE", Side: tvbridge.Buy, Type: tvbridge.MarketOrder, Qty: 10}, tvbridge.ErrUnknownInstrument, ""},
+	}
+	for _, c := range local {
+		_, err := r.v.Submit(context.Background(), testAccount, c.order)
+		var te *tvbridge.TradingError
+		if !errors.As(err, &te) || te.Code != c.code || te.Reason != c.reason {
+			t.Errorf("%s: %v, want %s %s", c.order.ID, err, c.code, c.reason)
+		}
+	}
+	if _, err := r.v.Submit(context.Background(), "9999", limitBuy("l6", 10, 100)); !isCode(err, tvbridge.ErrUnknownAccount) {
+		t.Errorf("unconfigured account: %v", err)
+	}
+	if n := r.f.count(wire.MethodPostOrder); n != before {
+		t.Fatalf("%d requests for orders refused locally", n-before)
+	}
+}
+
+func isCode(err error, code tvbridge.ErrorCode) bool {
+	var te *tvbridge.TradingError
+	return errors.As(err, &te) && te.Code == code
+}
+
+// 30057 (a key known without its report): the order is looked up by its
+// key and followed when found.
+func TestVenueDuplicateKeyFoundByKey(t *testing.T) {
+	r := newVRig(t, nil, nil)
+	o := limitBuy("40", 10, 100)
+	key := r.v.key(testAccount, "40")
+	r.f.set(func(f *fakeTrading) {
+		f.mute = true
+		f.newOrderLocked(testAccount, key, f.instruments[figiSBER], wire.OrderDirectionBuy, wire.OrderTypeLimit, 1, ptr(quotation(100)))
+		f.mute = false
+		f.postErrors = []fakeError{{status: 400, code: wire.CodeInvalidArgument, service: "30057", message: "duplicate"}}
+	})
+	ref, err := r.v.Submit(context.Background(), testAccount, o)
+	if err != nil || ref != r.f.orderByKey(testAccount, key) {
+		t.Fatalf("Submit: %q, %v", ref, err)
+	}
+	if b := r.lastBody(wire.MethodGetOrderState); b["orderId"] != key || b["orderIdType"] != "ORDER_ID_TYPE_REQUEST" {
+		t.Fatalf("GetOrderState %v", b)
+	}
+}
+
+// An answer describing another order than the one sent (its key used by
+// another trading database with the same namespace) is refused.
+func TestVenueForeignOrderUnderTheKeyRefused(t *testing.T) {
+	r := newVRig(t, nil, nil)
+	key := r.v.key(testAccount, "41")
+	r.f.set(func(f *fakeTrading) {
+		f.newOrderLocked(testAccount, key, f.instruments[figiAAPL], wire.OrderDirectionSell, wire.OrderTypeLimit, 7, ptr(quotation(5)))
+	})
+	_, err := r.v.Submit(context.Background(), testAccount, limitBuy("41", 10, 100))
+	var te *tvbridge.TradingError
+	if !errors.As(err, &te) || te.Code != tvbridge.ErrVenue || !strings.Contains(te.Detail, "namespace") {
+		t.Fatalf("Submit: %v", err)
+	}
+}
+
+// A 429 waits for x-ratelimit-reset within the client's limiter, then the
+// order goes through; one that outlasts the retries is a venue error
+// saying so.
+func TestVenueRateLimited(t *testing.T) {
+	r := newVRig(t, nil, func(c *Config) { c.MaxRetries = 1 })
+	limited := fakeError{status: 429, code: wire.CodeResourceExhausted, service: "80002", message: "Request limit exceeded",
+		header: map[string]string{wire.HeaderRateLimitReset: "7", wire.HeaderRateLimitRemaining: "0"}}
+	r.f.set(func(f *fakeTrading) { f.postErrors = []fakeError{limited} })
+	done := make(chan error, 1)
+	go func() { _, err := r.v.Submit(context.Background(), testAccount, limitBuy("42", 10, 100)); done <- err }()
+	r.f.waitRequests(t, wire.MethodPostOrder, 1)
+	r.clk.BlockUntil(1)
+	r.clk.Advance(7 * time.Second)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r.f.set(func(f *fakeTrading) { f.postErrors = []fakeError{limited, limited} })
+	go func() { _, err := r.v.Submit(context.Background(), testAccount, limitBuy("43", 10, 100)); done <- err }()
+	r.f.waitRequests(t, wire.MethodPostOrder, 2)
+	r.clk.BlockUntil(1)
+	r.clk.Advance(7 * time.Second)
+	err := <-done
+	var te *tvbridge.TradingError
+	if !errors.As(err, &te) || te.Code != tvbridge.ErrVenue || !strings.Contains(te.Detail, "request limit") ||
+		!strings.Contains(te.Detail, "x-tracking-id") {
+		t.Fatalf("Submit: %v", err)
+	}
+}
+
+// A refused token ends Run with an error that says what to do: on the
+// stream's handshake, on its close code, and on a poll.
+func TestVenueTokenRefusedIsFatal(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		setup func(r *vrig)
+	}{
+		{"handshake 401", func(r *vrig) { r.f.set(func(f *fakeTrading) { f.refuseStream = 401 }) }},
+		{"close 4016", func(r *vrig) {
+			r.startConnected()
+			r.f.closeStreams(wire.CloseUnauthenticated, "40003")
+		}},
+		{"poll 40003", func(r *vrig) {
+			r.vcfg = func(c *VenueConfig) { c.PollOnly = true }
+			r.v = r.newVenue()
+			r.submit(limitBuy("44", 10, 100))
+			r.f.handle(wire.MethodGetOrders, func(w http.ResponseWriter, req *http.Request) {
+				writeError(w, 401, wire.CodeUnauthenticated, "40003", "Authentication token is missing or invalid", nil)
+			})
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newVRig(t, nil, nil)
+			c.setup(r)
+			if r.cancel == nil {
+				r.start()
+			}
+			var err error
+			select {
+			case err = <-r.done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("Run did not stop")
+			}
+			r.cancel()
+			r.cancel = nil
+			if !errors.Is(err, ErrUnauthenticated) || !IsAuth(err) || !strings.Contains(err.Error(), "issue a new one") {
+				t.Fatalf("Run: %v", err)
+			}
+		})
+	}
+}
+
+// A silent stream (no frame, not even a ping) is reopened.
+func TestVenueStreamStallReconnects(t *testing.T) {
+	r := newVRig(t, func(c *VenueConfig) { c.StallTimeout = 10 * time.Second }, nil)
+	r.startConnected()
+	r.clk.Advance(10 * time.Second)
+	r.pumpUntilConnected()
+	if reqs := r.f.streamRequests(); len(reqs) != 2 || reqs[1].PingDelayMillis != 30000 ||
+		strings.Join(reqs[1].Accounts, ",") != testAccount+","+testAccount2 {
+		t.Fatalf("stream requests %+v", reqs)
+	}
+}
+
+// Replace changes a working limit order in one ReplaceOrder under the new
+// generation's key; the old generation ends cancelled, the new one fills.
+func TestVenueReplace(t *testing.T) {
+	r := newVRig(t, nil, nil)
+	r.startConnected()
+	old := limitBuy("50", 30, 100)
+	old.VenueRef = r.submit(old)
+	r.f.fill(old.VenueRef, 1, 100)
+	wantFill(t, r.event(), "50", 10, 100, 0.5)
+	next := limitBuy("50.2", 20, 101)
+	ref, err := r.v.Replace(context.Background(), testAccount, old, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := r.lastBody(wire.MethodReplaceOrder)
+	if b["orderId"] != old.VenueRef || b["idempotencyKey"] != r.v.key(testAccount, "50.2") || b["quantity"] != "2" {
+		t.Fatalf("ReplaceOrder %v", b)
+	}
+	wantEnd(t, r.event(), tvbridge.VenueCancelled, "50", "10 of 30 filled")
+	r.f.fill(ref, 2, 101)
+	wantFill(t, r.event(), "50.2", 20, 101, 1.01)
+	// Retried, it is the same order.
+	if again, err := r.v.Replace(context.Background(), testAccount, old, next); err == nil && again != ref {
+		t.Fatalf("retried Replace: %s, %v", again, err)
+	}
+	r.barrier("b1")
+}
+
+// Accounts: the user's configured, open, tradable accounts with their cash
+// per currency, the account currency first; Holdings adds the portfolio.
+func TestVenueAccountsAndHoldings(t *testing.T) {
+	r := newVRig(t, func(c *VenueConfig) {
+		c.Users = map[string][]string{"alice": {testAccount, "2000000009", "2000000003", "2000000004"}, "bob": {testAccount2}}
+	}, nil)
+	r.f.set(func(f *fakeTrading) {
+		f.accounts = append(f.accounts,
+			wire.Account{ID: "2000000003", Status: wire.AccountStatusClosed, AccessLevel: wire.AccessLevelFullAccess},
+			wire.Account{ID: "2000000004", Status: wire.AccountStatusOpen, AccessLevel: wire.AccessLevelReadOnly})
+		f.portfolio[testAccount] = []wire.PortfolioPosition{
+			{FIGI: figiSBER, InstrumentUID: uidSBER, InstrumentType: "share", Quantity: quotation(30),
+				AveragePositionPrice: money("rub", "250.5"), CurrentPrice: money("rub", "251")},
+			{FIGI: "RUB000UTSTOM", InstrumentType: "currency", Quantity: quotation(1000)},
+		}
+	})
+	accs, err := r.v.Accounts(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(accs) != 1 {
+		t.Fatalf("accounts %+v", accs)
+	}
+	a := accs[0]
+	if a.ID != testAccount || a.Name != "T-Invest Broker" || a.Type != tvbridge.LiveAccount || a.Currency != "RUB" ||
+		len(a.Cash) != 2 || a.Cash[0] != (tvbridge.Money{Currency: "RUB", Amount: 1000000}) ||
+		a.Cash[1] != (tvbridge.Money{Currency: "USD", Amount: 2500.5}) {
+		t.Fatalf("account %+v", a)
+	}
+	if accs, err := r.v.Accounts(context.Background(), "carol"); err != nil || len(accs) != 0 {
+		t.Fatalf("a user without accounts: %v, %v", accs, err)
+	}
+	h, err := r.v.Holdings(context.Background(), testAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Cash) != 2 || h.Cash[0].Blocked != 300 || len(h.Position) != 1 ||
+		h.Position[0] != (HeldPosition{FIGI: figiSBER, UID: uidSBER, Qty: 30, AvgPrice: 250.5, Price: 251, Currency: "RUB"}) {
+		t.Fatalf("holdings %+v", h)
+	}
+	if _, err := r.v.Holdings(context.Background(), "2000000099"); !isCode(err, tvbridge.ErrUnknownAccount) {
+		t.Fatalf("holdings of an unconfigured account: %v", err)
+	}
+}
+
+// Sandbox accounts work the same way, through the SandboxService calls,
+// as demo accounts.
+func TestVenueSandbox(t *testing.T) {
+	r := newVRig(t, nil, func(c *Config) { c.Sandbox = true })
+	r.startConnected()
+	accs, err := r.v.Accounts(context.Background(), "bob")
+	if err != nil || len(accs) != 1 || accs[0].Type != tvbridge.DemoAccount || accs[0].Name != "T-Invest IIS" {
+		t.Fatalf("accounts %+v, %v", accs, err)
+	}
+	o := limitBuy("60", 10, 100)
+	o.VenueRef = r.submit(o)
+	if err := r.v.Cancel(context.Background(), testAccount, o); err != nil {
+		t.Fatal(err)
+	}
+	wantEnd(t, r.event(), tvbridge.VenueCancelled, "60", "0 of 10 filled")
+	for _, m := range []string{wire.MethodGetSandboxAccounts, wire.MethodGetSandboxPositions, wire.MethodPostSandboxOrder,
+		wire.MethodCancelSandboxOrder} {
+		if r.f.count(m) == 0 {
+			t.Errorf("no %s", wire.MethodName(m))
+		}
+	}
+	for _, m := range []string{wire.MethodGetAccounts, wire.MethodPostOrder, wire.MethodCancelOrder} {
+		if r.f.count(m) != 0 {
+			t.Errorf("production %s called", wire.MethodName(m))
+		}
+	}
+}
+
+// Configuration errors are refused.
+func TestNewVenueChecksConfig(t *testing.T) {
+	c := NewClient(Config{})
+	for _, cfg := range []VenueConfig{
+		{Instrument: venueInstrument, KeyNamespace: "x"},
+		{Client: c, KeyNamespace: "x"},
+		{Client: c, Instrument: venueInstrument},
+		{Client: c, Instrument: venueInstrument, KeyNamespace: "x", Users: map[string][]string{"a": {"1"}, "b": {"1"}}},
+		{Client: c, Instrument: venueInstrument, KeyNamespace: "x", PollInterval: -1},
+	} {
+		if _, err := NewVenue(cfg); err == nil {
+			t.Errorf("accepted %+v", cfg)
+		}
+	}
+}
+
+// LoadKeyNamespace creates a random namespace once and reads it after.
+func TestLoadKeyNamespace(t *testing.T) {
+	path := t.TempDir() + "/tinvest-keys"
+	a, err := LoadKeyNamespace(path)
+	if err != nil || len(a) != 32 {
+		t.Fatalf("%q, %v", a, err)
+	}
+	b, err := LoadKeyNamespace(path)
+	if err != nil || b != a {
+		t.Fatalf("second load %q, %v; first %q", b, err, a)
+	}
+	c, _ := LoadKeyNamespace(t.TempDir() + "/other")
+	if c == a {
+		t.Fatal("two files, one namespace")
 	}
 }
