@@ -115,11 +115,11 @@ type Venue struct {
 
 	mu         sync.Mutex
 	seq        uint64
-	orders     map[string]*tracked  // by idempotency key
-	byExchange map[string]*tracked  // by the service's order id
+	orders     map[string]*tracked   // by idempotency key
+	byExchange map[string]*tracked   // by the service's order id
 	done       map[string]finalOrder // keys and order ids reported final
-	urgent     map[string]bool      // keys whose state is to be fetched now
-	full       bool                 // a full reconcile is due
+	urgent     map[string]bool       // keys whose state is to be fetched now
+	full       bool                  // a full reconcile is due
 	lastFull   time.Time
 }
 
