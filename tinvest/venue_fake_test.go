@@ -480,9 +480,10 @@ func (f *fakeTrading) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &fakeConn{ws: ws, accounts: req.Accounts}
+	// Subscribed and answered at once: no order state falls between.
+	f.mu.Lock()
 	c.send(wire.OrderStateStreamResponse{Subscription: &wire.SubscriptionResponse{TrackingID: "trk-sub",
 		Status: wire.ResultSubscriptionStatusOK, StreamID: "s1", Accounts: req.Accounts}})
-	f.mu.Lock()
 	f.conns = append(f.conns, c)
 	f.requests = append(f.requests, req)
 	f.mu.Unlock()

@@ -21,8 +21,10 @@ import (
 // calls Poll; the stream delivers as soon as the fake publishes.
 
 var venueInstruments = map[string]tvbridge.Instrument{
-	figiSBER: {FIGI: figiSBER, UID: uidSBER, Ticker: "SBER", Lot: 10, MinPriceIncrement: 0.01, Currency: "RUB"},
-	figiAAPL: {FIGI: figiAAPL, UID: uidAAPL, Ticker: "AAPL", Lot: 1, MinPriceIncrement: 0.01, Currency: "USD"},
+	figiSBER: {FIGI: figiSBER, UID: uidSBER, Ticker: "SBER", Lot: 10, MinPriceIncrement: 0.01, Currency: "RUB",
+		Session: "24x7", Timezone: "UTC"},
+	figiAAPL: {FIGI: figiAAPL, UID: uidAAPL, Ticker: "AAPL", Lot: 1, MinPriceIncrement: 0.01, Currency: "USD",
+		Session: "24x7", Timezone: "UTC"},
 }
 
 func venueInstrument(figi string) (tvbridge.Instrument, bool) {
@@ -443,8 +445,9 @@ func TestVenueLostAnswerCancelledByKey(t *testing.T) {
 		t.Fatalf("Submit: %v", err)
 	}
 	// The fake failed before placing; place it by key (unheard on the
-	// stream) as a slow service would.
+	// stream, unseen by polls) as a slow service would.
 	r.f.set(func(f *fakeTrading) {
+		f.failPolls = true
 		f.mute = true
 		f.newOrderLocked(testAccount, r.v.key(testAccount, "18"), f.instruments[figiSBER], wire.OrderDirectionBuy,
 			wire.OrderTypeLimit, 1, ptr(quotation(100)))
@@ -457,6 +460,7 @@ func TestVenueLostAnswerCancelledByKey(t *testing.T) {
 		t.Fatalf("CancelOrder %v", b)
 	}
 	wantEnd(t, r.event(), tvbridge.VenueCancelled, "18", "0 of 10 filled")
+	r.f.set(func(f *fakeTrading) { f.failPolls = false })
 
 	// Never placed: rejected once the grace is over.
 	r.f.set(func(f *fakeTrading) {
