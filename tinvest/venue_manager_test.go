@@ -8,8 +8,8 @@ import (
 
 	"tvbridge"
 	"tvbridge/tape"
-	"tvbridge/trading"
 	"tvbridge/tinvest/wire"
+	"tvbridge/trading"
 )
 
 // The trading core on the v2 venue, against the fake service: what
