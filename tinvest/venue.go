@@ -269,7 +269,7 @@ func (v *Venue) Accounts(ctx context.Context, user string) ([]tvbridge.VenueAcco
 
 // account describes one upstream account with its cash.
 func (v *Venue) account(ctx context.Context, a wire.Account) (tvbridge.VenueAccount, error) {
-	h, err := v.Holdings(ctx, a.ID)
+	h, err := v.cash(ctx, a.ID)
 	if err != nil {
 		return tvbridge.VenueAccount{}, err
 	}
@@ -320,6 +320,29 @@ func (v *Venue) Holdings(ctx context.Context, accountID string) (Holdings, error
 	if err := v.checkAccount(accountID); err != nil {
 		return Holdings{}, err
 	}
+	h, err := v.cash(ctx, accountID)
+	if err != nil {
+		return Holdings{}, err
+	}
+	pf, err := v.client.Portfolio(ctx, accountID)
+	if err != nil {
+		v.logErr("reading the portfolio failed", err, "account", accountID)
+		return Holdings{}, venueError("read the portfolio of account "+accountID, err)
+	}
+	for _, p := range pf.Positions {
+		if p.InstrumentType == "currency" || p.Quantity.IsZero() {
+			continue // money is in Cash
+		}
+		h.Position = append(h.Position, HeldPosition{FIGI: p.FIGI, UID: p.InstrumentUID, Qty: p.Quantity.Float64(),
+			AvgPrice: p.AveragePositionPrice.Float64(), Price: p.CurrentPrice.Float64(),
+			Currency: strings.ToUpper(cmp.Or(p.AveragePositionPrice.Currency, p.CurrentPrice.Currency))})
+	}
+	return h, nil
+}
+
+// cash reads an account's money per currency (GetPositions), the account
+// currency first.
+func (v *Venue) cash(ctx context.Context, accountID string) (Holdings, error) {
 	h := Holdings{Currency: strings.ToUpper(v.cfg.Currencies[accountID])}
 	if h.Currency == "" {
 		h.Currency = defaultVenueCurrency
@@ -359,19 +382,6 @@ func (v *Venue) Holdings(ctx context.Context, accountID string) (Holdings, error
 		}
 		return cmp.Compare(a.Currency, b.Currency)
 	})
-	pf, err := v.client.Portfolio(ctx, accountID)
-	if err != nil {
-		v.logErr("reading the portfolio failed", err, "account", accountID)
-		return Holdings{}, venueError("read the portfolio of account "+accountID, err)
-	}
-	for _, p := range pf.Positions {
-		if p.InstrumentType == "currency" || p.Quantity.IsZero() {
-			continue // money is in Cash
-		}
-		h.Position = append(h.Position, HeldPosition{FIGI: p.FIGI, UID: p.InstrumentUID, Qty: p.Quantity.Float64(),
-			AvgPrice: p.AveragePositionPrice.Float64(), Price: p.CurrentPrice.Float64(),
-			Currency: strings.ToUpper(cmp.Or(p.AveragePositionPrice.Currency, p.CurrentPrice.Currency))})
-	}
 	return h, nil
 }
 
