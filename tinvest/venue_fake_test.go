@@ -40,10 +40,11 @@ type fakeTrading struct {
 	stageIDs    bool               // stages carry trade ids (default true)
 	noTradeIDs  bool               // stream trades and stages carry no trade id
 
-	refuseStream int  // HTTP status the handshake answers; 0 upgrades
-	mute         bool // the stream sends no order states
-	duplicate    bool // the stream sends every order state twice
-	failPolls    bool // GetOrders and GetOrderState answer 503
+	refuseStream int               // HTTP status the handshake answers; 0 upgrades
+	subError     *wire.ErrorDetail // the subscription is refused with it
+	mute         bool              // the stream sends no order states
+	duplicate    bool              // the stream sends every order state twice
+	failPolls    bool              // GetOrders and GetOrderState answer 503
 	postErrors   []fakeError
 	cancelErrors []fakeError
 	conns        []*fakeConn
@@ -480,8 +481,16 @@ func (f *fakeTrading) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &fakeConn{ws: ws, accounts: req.Accounts}
-	// Subscribed and answered at once: no order state falls between.
 	f.mu.Lock()
+	if e := f.subError; e != nil {
+		f.mu.Unlock()
+		c.send(wire.OrderStateStreamResponse{Subscription: &wire.SubscriptionResponse{TrackingID: "trk-sub",
+			Status: wire.ResultSubscriptionStatusError, Error: e}})
+		ws.ReadMessage() // until the client goes
+		ws.Close()
+		return
+	}
+	// Subscribed and answered at once: no order state falls between.
 	c.send(wire.OrderStateStreamResponse{Subscription: &wire.SubscriptionResponse{TrackingID: "trk-sub",
 		Status: wire.ResultSubscriptionStatusOK, StreamID: "s1", Accounts: req.Accounts}})
 	f.conns = append(f.conns, c)

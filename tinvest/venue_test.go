@@ -919,3 +919,45 @@ func TestLoadKeyNamespace(t *testing.T) {
 		t.Fatal("two files, one namespace")
 	}
 }
+
+// A refused subscription (the token may not follow an account) is logged
+// and the orders are polled; states of orders tvbridge does not follow
+// (placed in T-Invest's app) are ignored.
+func TestVenueSubscriptionRefusedPolls(t *testing.T) {
+	r := newVRig(t, nil, nil)
+	r.f.set(func(f *fakeTrading) {
+		f.subError = &wire.ErrorDetail{Code: "40004", Message: "Working with orders is not available with this account"}
+	})
+	r.start()
+	ref := r.submit(limitBuy("70", 20, 100))
+	r.f.fill(ref, 1, 100)
+	r.clk.Advance(2 * time.Second)
+	wantFill(t, r.event(), "70", 10, 100, 0.5)
+	waitFor(t, "the refusal logged", func() bool { return strings.Contains(r.logs.String(), "may not follow the orders") })
+	if r.v.StreamUp() {
+		t.Fatal("stream up")
+	}
+
+	r.restart()
+	r.f.set(func(f *fakeTrading) { f.subError = nil })
+	r.startConnected()
+	r.f.set(func(f *fakeTrading) {
+		other := f.newOrderLocked(testAccount, "app-order", f.instruments[figiSBER], wire.OrderDirectionBuy,
+			wire.OrderTypeLimit, 1, ptr(quotation(100)))
+		f.fillLocked(other, 1, 100)
+	})
+	r.barrier("b1")
+}
+
+// waitFor waits until cond holds, checking every millisecond; the deadline
+// is a safety net.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
