@@ -30,6 +30,39 @@
 // exponential backoff and jitter for calls that are safe to repeat (reads,
 // and orders, whose idempotency key makes a repeat return the same order);
 // SandboxPayIn and OpenSandboxAccount are never repeated.
+//
+// # Trading
+//
+// Venue is a tvbridge.Venue on the trading calls: the accounts of
+// GetAccounts mapped to TradingView users by configuration, their cash per
+// currency from GetPositions (Holdings adds GetPortfolio), market and
+// limit orders through PostOrder, CancelOrder, and order states from
+// OrderStateStream, with GetOrders/GetOrderState polls as the fallback
+// while the stream is down, after every reconnect, and as a periodic
+// safety net. With Config.Sandbox the same venue trades sandbox accounts
+// (as demo accounts) through the SandboxService calls.
+//
+// Every order generation the trading core sends has an idempotency key
+// derived from the account, the core's order id and generation (which the
+// core keeps one-to-one with TradingView's requestId, durably) and the
+// deployment's VenueConfig.KeyNamespace: a pure function of the request,
+// so a retried Submit, by this process or the next, gets the order the
+// service already has. Fills come from the order states' trades (the
+// stream's, and the polls' stages), deduplicated by trade id, so a fill
+// seen twice is reported once; their ExecID is the trade id.
+//
+// Stops, stop-limits and brackets are not T-Invest stop orders: the
+// trading core holds them, as for the paper and v1 venues, and sends a
+// market or limit order here when one triggers on the live trades. That
+// keeps the OCO link between a stop loss and a take profit, the OSO link
+// with the parent, trailing stops in pips and the same behaviour in the
+// sandbox, which T-Invest's stop orders do not give (no OCO, trailing only
+// for take profits, other sandbox behaviour, a 50-a-minute limit). The
+// price: held orders trigger only while tvbridge runs and sees the
+// market-data stream (after a restart or a gap they are checked against
+// the last prices, so a stop crossed meanwhile triggers late, at the
+// market), and a triggered stop is a market order with its slippage.
+// README.md has the details and the other failure modes.
 package tinvest
 
 import (
