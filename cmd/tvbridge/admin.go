@@ -19,7 +19,6 @@ import (
 	"tvbridge/auth"
 	"tvbridge/bolt"
 	"tvbridge/ingest"
-	"tvbridge/tinkoff"
 	"tvbridge/web"
 )
 
@@ -78,8 +77,7 @@ type adminParts struct {
 	started time.Time
 	ring    *admin.LogRing
 	svc     *ingest.Service
-	up      *tinkoff.Upstream
-	restPM  int // the REST budget per minute
+	up      marketUpstream
 	store   *bolt.Store
 	catalog *api.Catalog
 	cat     *catalogueSource
@@ -152,17 +150,8 @@ func (p adminParts) checks(staleAfter time.Duration, maxStale float64, user stri
 
 // streamState is the upstream's state for the readiness check.
 func (p adminParts) streamState() admin.StreamState {
-	st := p.up.Pool().Stats()
 	s := admin.StreamState{InSession: map[string]time.Time{}}
-	for _, c := range st.Connections {
-		if c.Instruments == 0 {
-			continue
-		}
-		s.Connections++
-		if c.State == "up" {
-			s.ConnectionsUp++
-		}
-	}
+	s.ConnectionsUp, s.Connections = p.up.Streams().up()
 	now := time.Now()
 	for _, sym := range p.catalog.Symbols() {
 		if figi := sym.Instrument.FIGI; p.svc.InSession(figi, now) && sym.Schedule != nil {
@@ -176,8 +165,7 @@ func (p adminParts) streamState() admin.StreamState {
 func (p adminParts) status() admin.Status {
 	h := p.svc.Health()
 	p.cat.report(h)
-	pool := p.up.Pool().Stats()
-	rest := p.up.Client().Stats()
+	streams := p.up.Streams()
 	prog := p.svc.Progress()
 	names := map[string]string{}
 	for _, sym := range p.catalog.Symbols() {
@@ -188,33 +176,24 @@ func (p adminParts) status() admin.Status {
 		Upstream: admin.Upstream{
 			State: fmt.Sprint(h["upstream"]), Catalogue: fmt.Sprint(h["catalogue"]),
 			Instruments: len(p.catalog.Symbols()), Streaming: intOf(h["instruments_streaming"]),
-			ConnectionCap: pool.ConnectionCap,
+			ConnectionCap: streams.Cap,
 		},
 		Backfill: []admin.Progress{
 			{Name: "initial backfill", Done: prog.InitialDone.Load(), Total: prog.Instruments.Load(), Unit: "instruments"},
+			{Name: "history complete (covered)", Done: prog.WindowMinutes.Load() - prog.UncoveredMinutes.Load(),
+				Total: prog.WindowMinutes.Load(), Unit: "instrument-minutes"},
 		},
-		REST: admin.RESTBudget{PerMinute: p.restPM, Requests: uint64(rest.Requests),
-			RateLimited: uint64(rest.RateLimited), Errors: uint64(rest.Errors)},
+		REST:  p.up.REST(),
 		Facts: p.facts(prog),
 	}
 	if p.streams != nil {
 		st.Streaming = p.streams()
 	}
-	for _, b := range p.up.Client().Budgets() {
-		if b.Bucket == tinkoff.BucketMarket { // the one the data side uses
-			st.REST.UsedMinute, st.REST.Queued = b.Used, b.Waiting
+	for _, c := range streams.Connections {
+		for i, f := range c.Instruments {
+			c.Instruments[i] = names[f]
 		}
-	}
-	figis := p.up.Pool().ConnectionFIGIs()
-	for _, c := range pool.Connections {
-		conn := admin.Connection{Index: c.Index, State: c.State, LastData: c.LastData, RetryAt: c.RetryAt,
-			Silent: c.Silent, Reconnects: max(c.Dials-1, 0)}
-		if c.Index < len(figis) {
-			for _, f := range figis[c.Index] {
-				conn.Instruments = append(conn.Instruments, names[f])
-			}
-		}
-		st.Upstream.Connections = append(st.Upstream.Connections, conn)
+		st.Upstream.Connections = append(st.Upstream.Connections, c)
 	}
 	st.Stale = p.stale(names)
 	return st

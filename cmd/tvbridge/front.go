@@ -173,7 +173,7 @@ func (f *front) Close() {
 // trading API behind auth.Trading, /mapping and /healthz open, the auth
 // endpoints themselves, and CORS around all of it.
 func (o frontOptions) build(dataDir string, catalog *api.Catalog, data http.Handler,
-	market *live.Market, tp tvbridge.Tape, up *tinkoff.Upstream, log *slog.Logger) (*front, error) {
+	market *live.Market, tp tvbridge.Tape, up marketUpstream, log *slog.Logger) (*front, error) {
 	f := &front{}
 	protectData, protectTrading := noAuth, noAuth
 	mux := http.NewServeMux()
@@ -257,7 +257,7 @@ func noAuth(next http.Handler) http.Handler {
 // trading builds the trading manager on the chosen venue, with its own
 // crash-safe store in the data dir.
 func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live.Market, rates tvbridge.Rates,
-	tp tvbridge.Tape, up *tinkoff.Upstream, log *slog.Logger, f *front) (tvbridge.Broker, error) {
+	tp tvbridge.Tape, up marketUpstream, log *slog.Logger, f *front) (tvbridge.Broker, error) {
 	lookup := catalog.Instrument
 	var venue tvbridge.Venue
 	switch *o.tradingBackend {
@@ -273,7 +273,11 @@ func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live
 		if err != nil {
 			return nil, err
 		}
-		v, err := tinkoff.NewVenue(tinkoff.VenueConfig{Client: up.Client(), Users: users, Instrument: lookup, Logger: log})
+		v1, ok := up.(*v1Upstream)
+		if !ok {
+			return nil, fmt.Errorf("--trading-backend tinkoff needs the v1 upstream, not %s", up.Protocol())
+		}
+		v, err := tinkoff.NewVenue(tinkoff.VenueConfig{Client: v1.Client(), Users: users, Instrument: lookup, Logger: log})
 		if err != nil {
 			return nil, err
 		}

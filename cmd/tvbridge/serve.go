@@ -127,7 +127,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cancel(nil)
 
 	sessions := &sessionIndex{}
-	up, restRate, stopSim, err := o.upstream(log, sessions.inSession)
+	up, stopSim, err := o.upstream(log, sessions.inSession)
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	reg := o.metrics(up, svc, tp, data, store, fr, insts)
 	fr.handler = reg.HTTP(fr.handler)
-	adminCfg, err := o.admin.config(adminParts{fs: fs, started: started, ring: ring, svc: svc, up: up, restPM: restRate,
+	adminCfg, err := o.admin.config(adminParts{fs: fs, started: started, ring: ring, svc: svc, up: up,
 		store: store, catalog: catalog, cat: cat, front: fr, metrics: reg.Handler(), streams: func() int { return int(data.Stats().StreamsOpen) }})
 	if err != nil {
 		fr.Close()
@@ -268,19 +268,19 @@ func (o serveOptions) dataConfig(catalog *api.Catalog, history api.History, tp t
 
 // upstream builds the upstream adapter: to the given URLs, or to an embedded
 // simulator on a loopback port, so the same client code runs either way.
-func (o serveOptions) upstream(log *slog.Logger, active func(string, time.Time) bool) (*tinkoff.Upstream, int, func(), error) {
+func (o serveOptions) upstream(log *slog.Logger, active func(string, time.Time) bool) (marketUpstream, func(), error) {
 	restURL, wsURL, rate := *o.restURL, *o.wsURL, *o.restRate
 	stop := func() {}
 	var token string
 	if restURL == "" && wsURL == "" {
 		srv, err := o.sim.start(log)
 		if err != nil {
-			return nil, 0, nil, err
+			return nil, nil, err
 		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			srv.Close()
-			return nil, 0, nil, fmt.Errorf("embedded simulator: %w", err)
+			return nil, nil, fmt.Errorf("embedded simulator: %w", err)
 		}
 		simCtx, cancel := context.WithCancel(context.Background())
 		go serveHTTP(simCtx, ln, srv.Handler(), log.With("component", "sim"))
@@ -294,29 +294,29 @@ func (o serveOptions) upstream(log *slog.Logger, active func(string, time.Time) 
 		log.Info("running the embedded simulated exchange", "rest", restURL)
 	} else {
 		if restURL == "" {
-			return nil, 0, nil, errors.New("--upstream-rest-url is required with --upstream-ws-url")
+			return nil, nil, errors.New("--upstream-rest-url is required with --upstream-ws-url")
 		}
 		var err error
 		if token, err = upstreamToken(*o.tokenFile); err != nil {
-			return nil, 0, nil, err
+			return nil, nil, err
 		}
 		if wsURL == "" {
 			if wsURL, err = tinkoff.StreamURL(restURL); err != nil {
-				return nil, 0, nil, err
+				return nil, nil, err
 			}
 		}
 	}
 	if rate == 0 {
 		rate = 120
 	}
-	return tinkoff.NewUpstream(tinkoff.UpstreamConfig{
+	return &v1Upstream{perMinute: rate, Upstream: tinkoff.NewUpstream(tinkoff.UpstreamConfig{
 		REST: tinkoff.ClientConfig{BaseURL: restURL, Token: token, MarketPerMinute: rate, Logger: log},
 		Stream: stream.Config{
 			URL: wsURL, Token: token, Logger: log,
 			MaxConnections: *o.maxConns, MaxPerConnection: *o.perConn,
 			Active: active,
 		},
-	}), rate, stop, nil
+	})}, stop, nil
 }
 
 // upstreamToken reads the token from a file or $TINKOFF_TOKEN; it is never a
@@ -426,10 +426,11 @@ func (x *sessionIndex) inSession(figi string, t time.Time) bool {
 // metrics builds the Prometheus registry over the running services; its
 // middleware measures the TradingView-facing handler, its handler is the
 // admin listener's /metrics.
-func (o serveOptions) metrics(up *tinkoff.Upstream, svc *ingest.Service, tp *tape.Tape, data *api.Handler,
+func (o serveOptions) metrics(up marketUpstream, svc *ingest.Service, tp *tape.Tape, data *api.Handler,
 	store *bolt.Store, fr *front, insts []tvbridge.Instrument) *metrics.Registry {
-	src := metrics.Sources{Pool: up.Pool(), REST: up.Client(), Ingest: svc, Engine: svc.Engine(), Tape: tp,
+	src := metrics.Sources{Ingest: svc, Engine: svc.Engine(), Tape: tp,
 		API: data, Store: store, Venue: *o.front.tradingBackend, Instruments: insts}
+	up.Metrics(&src)
 	if t, ok := fr.broker.(metrics.Trading); ok {
 		src.Trading = t
 	}

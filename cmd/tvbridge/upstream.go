@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+
+	"tvbridge"
+	"tvbridge/admin"
+	"tvbridge/metrics"
+	"tvbridge/tinkoff"
+)
+
+// marketUpstream is the upstream serve runs on: the Tinkoff v1 OpenAPI
+// (package tinkoff) or T-Invest API v2 (package tinvest). Besides the
+// domain's MarketData it tells the console and the metrics how its stream
+// and its REST budget are doing.
+type marketUpstream interface {
+	tvbridge.MarketData
+	Run(ctx context.Context) error
+	StreamState(figi string) (epoch uint64, live bool)
+	// Protocol is "v1" or "v2".
+	Protocol() string
+	// Streams describes the stream connections; FIGIs, not symbols.
+	Streams() streamSummary
+	// REST is the REST budget of the market-data calls and the totals.
+	REST() admin.RESTBudget
+	// Metrics adds the upstream's sources to the metrics.
+	Metrics(src *metrics.Sources)
+}
+
+// streamSummary is the stream side of an upstream, for the console and
+// /readyz.
+type streamSummary struct {
+	Cap         int
+	Connections []admin.Connection // Instruments hold FIGIs
+}
+
+// up counts the connections carrying instruments and those up.
+func (s streamSummary) up() (up, used int) {
+	for _, c := range s.Connections {
+		if len(c.Instruments) == 0 {
+			continue
+		}
+		used++
+		if c.State == "up" {
+			up++
+		}
+	}
+	return up, used
+}
+
+// v1Upstream is the Tinkoff v1 OpenAPI.
+type v1Upstream struct {
+	*tinkoff.Upstream
+	perMinute int // the /market budget
+}
+
+func (u *v1Upstream) Protocol() string { return "v1" }
+
+func (u *v1Upstream) Streams() streamSummary {
+	st := u.Pool().Stats()
+	figis := u.Pool().ConnectionFIGIs()
+	s := streamSummary{Cap: st.ConnectionCap}
+	for _, c := range st.Connections {
+		conn := admin.Connection{Index: c.Index, State: c.State, LastData: c.LastData, RetryAt: c.RetryAt,
+			Silent: c.Silent, Reconnects: max(c.Dials-1, 0)}
+		if c.Index < len(figis) {
+			conn.Instruments = figis[c.Index]
+		}
+		s.Connections = append(s.Connections, conn)
+	}
+	return s
+}
+
+func (u *v1Upstream) REST() admin.RESTBudget {
+	rest := u.Client().Stats()
+	b := admin.RESTBudget{PerMinute: u.perMinute, Requests: uint64(rest.Requests),
+		RateLimited: uint64(rest.RateLimited), Errors: uint64(rest.Errors)}
+	for _, bs := range u.Client().Budgets() {
+		if bs.Bucket == tinkoff.BucketMarket { // the one the data side uses
+			b.UsedMinute, b.Queued = bs.Used, bs.Waiting
+		}
+	}
+	return b
+}
+
+func (u *v1Upstream) Metrics(src *metrics.Sources) {
+	src.Pool, src.REST = u.Pool(), u.Client()
+}
