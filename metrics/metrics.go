@@ -84,6 +84,10 @@ type Sources struct {
 	Store   Store
 	Trading Trading
 	Auth    Auth
+	// V2Pool and V2REST are the T-Invest API v2 upstream's, in place of
+	// Pool and REST (set one pair, not both).
+	V2Pool V2Pool
+	V2REST V2REST
 
 	// Venue names the trading venue in the trading families' venue label:
 	// "paper" or "tinkoff". Default "paper".
@@ -123,6 +127,7 @@ func New(src Sources) *Registry {
 		ingestCollector(src.Ingest), engineCollector(src.Engine), tapeCollector(src.Tape),
 		apiCollector(src.API), storeCollector(src.Store),
 		tradingCollector(src.Trading, src.Venue), authCollector(src.Auth),
+		v2PoolCollector(src.V2Pool), v2RESTCollector(src.V2REST),
 	} {
 		if c != nil {
 			r.reg.MustRegister(c)

@@ -29,6 +29,8 @@ import (
 	"tvbridge/tape"
 	"tvbridge/tinkoff"
 	"tvbridge/tinkoff/stream"
+	"tvbridge/tinvest"
+	v2stream "tvbridge/tinvest/stream"
 	"tvbridge/trading"
 )
 
@@ -211,7 +213,9 @@ func checkReadme(t *testing.T, reg *Registry) {
 	}
 	declared := map[string]bool{}
 	ch := make(chan *prometheus.Desc, 1024)
-	for _, c := range reg.own {
+	// The v1 and v2 upstream families never share a registry: union them.
+	v2 := New(Sources{V2Pool: fakeV2Pool{}, V2REST: fakeV2REST{}, NoRuntime: true})
+	for _, c := range append(append([]prometheus.Collector(nil), reg.own...), v2.own...) {
 		c.Describe(ch)
 	}
 	close(ch)
@@ -240,6 +244,42 @@ func TestNilSourcesAreLeftOut(t *testing.T) {
 	for name := range scrape(t, reg) {
 		if strings.HasPrefix(name, "tvbridge_") && !strings.HasPrefix(name, "tvbridge_http_") {
 			t.Errorf("family %s without a source", name)
+		}
+	}
+}
+
+type fakeV2Pool struct{ st v2stream.Stats }
+
+func (p fakeV2Pool) Stats() v2stream.Stats { return p.st }
+
+type fakeV2REST struct{ st tinvest.ClientStats }
+
+func (r fakeV2REST) Stats() tinvest.ClientStats { return r.st }
+
+// The v2 upstream's families scrape, lint and carry its numbers.
+func TestV2UpstreamFamilies(t *testing.T) {
+	pool := fakeV2Pool{v2stream.Stats{FramesRead: 42, Reconnects: 2, Live: 7, Subscriptions: 9, Pending: 1,
+		CloseCodes: map[int]int64{4008: 1}, Streams: []v2stream.StreamStats{{State: "up", Subscriptions: 9}, {State: "backoff"}}}}
+	reg := New(Sources{V2Pool: pool, V2REST: fakeV2REST{tinvest.ClientStats{Requests: 5, RateLimited: 1}}, NoRuntime: true})
+	mfs := scrape(t, reg)
+	for name, want := range map[string]float64{
+		"tvbridge_upstream_stream_connections_up":      1,
+		"tvbridge_upstream_stream_connections_desired": 1,
+		"tvbridge_upstream_stream_frames_total":        42,
+		"tvbridge_upstream_stream_reconnects_total":    2,
+		"tvbridge_upstream_stream_close_codes_total":   1,
+		"tvbridge_upstream_rest_requests_total":        5,
+		"tvbridge_upstream_rest_rate_limited_total":    1,
+	} {
+		mf := mfs[name]
+		if mf == nil || len(mf.GetMetric()) == 0 {
+			t.Errorf("no family %s", name)
+			continue
+		}
+		m := mf.GetMetric()[0]
+		got := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		if got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
 }
