@@ -111,10 +111,15 @@ func (s *Service) fillChunk(ctx context.Context, figi string, chunk tvbridge.Ran
 	var candles []tvbridge.Candle
 	if q, ok := s.sessionHull(figi, chunk); ok {
 		var err error
-		candles, err = s.cfg.Upstream.Candles(ctx, figi, q.From, q.To, tvbridge.Interval1Min)
-		s.progress.Requests.Add(1)
-		if err != nil {
-			return fmt.Errorf("candles %s %s..%s: %w", figi, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), err)
+		if candles, ok, err = s.archiveCandles(ctx, figi, q); err != nil {
+			return err
+		}
+		if !ok {
+			candles, err = s.cfg.Upstream.Candles(ctx, figi, q.From, q.To, tvbridge.Interval1Min)
+			s.progress.Requests.Add(1)
+			if err != nil {
+				return fmt.Errorf("candles %s %s..%s: %w", figi, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), err)
+			}
 		}
 	}
 	if s.cfg.HistoryFollows == FollowExchange {

@@ -93,6 +93,9 @@ type Config struct {
 	// Trades subscribes the exchange's trades too (upstreams that have
 	// them, T-Invest API v2): /streaming then carries them (see bars).
 	Trades bool
+	// NoArchive makes the backfill ask Candles for every day even when the
+	// upstream is an Archiver (see archive.go).
+	NoArchive bool
 
 	// HistoryFollows decides what /history keeps for a minute whose bar as
 	// streamed differs from the upstream's final REST candle: FollowStream
@@ -169,6 +172,8 @@ type Service struct {
 	order  []string // FIGIs in catalogue order
 	start  time.Time
 
+	archive archiveCache // the deep backfill's last yearly archive
+
 	mu       sync.Mutex
 	pending  map[string][]tvbridge.Bar // closed in the engine, not yet flushed
 	inflight map[string][]tvbridge.Bar // being committed right now
@@ -236,6 +241,7 @@ type Progress struct {
 	Silences        atomic.Int64 // times an instrument in session went silent on a live stream
 	HolesCut        atomic.Int64 // /history answers cut short before a minute REST could not provide in time
 	BooksPolled     atomic.Int64 // order books polled from REST for instruments without a live stream
+	ArchiveYears    atomic.Int64 // instrument-years taken from the upstream's yearly archive (archive.go)
 
 	// History against the exchange (audit.go).
 	AuditedMinutes       atomic.Int64 // streamed minutes compared with final REST candles

@@ -3,6 +3,7 @@ package tinvest
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -239,4 +240,33 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// BucketStats is one rate-limit bucket's use in the current window.
+type BucketStats struct {
+	Bucket  string
+	Limit   int // requests a minute
+	Used    int // granted in the last minute
+	Waiting int // calls queued for a slot
+}
+
+// Budgets reports every bucket's use, sorted by name, for the console and
+// the metrics.
+func (c *Client) Budgets() []BucketStats {
+	out := make([]BucketStats, 0, len(c.limiters))
+	for name, l := range c.limiters {
+		used, waiting := l.usage()
+		out = append(out, BucketStats{Bucket: name, Limit: l.limit, Used: used, Waiting: waiting})
+	}
+	slices.SortFunc(out, func(a, b BucketStats) int { return strings.Compare(a.Bucket, b.Bucket) })
+	return out
+}
+
+// usage is how many requests the current window has granted and how many
+// calls wait for a slot.
+func (l *limiter) usage() (used, waiting int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pruneLocked(l.clock.Now())
+	return len(l.grants), len(l.queue)
 }

@@ -7,6 +7,7 @@ import (
 	"tvbridge/admin"
 	"tvbridge/metrics"
 	"tvbridge/tinkoff"
+	"tvbridge/tinvest"
 )
 
 // marketUpstream is the upstream serve runs on: the Tinkoff v1 OpenAPI
@@ -85,4 +86,43 @@ func (u *v1Upstream) REST() admin.RESTBudget {
 
 func (u *v1Upstream) Metrics(src *metrics.Sources) {
 	src.Pool, src.REST = u.Pool(), u.Client()
+}
+
+// v2Upstream is T-Invest API v2.
+type v2Upstream struct {
+	*tinvest.Upstream
+	perMinute int // the MarketData bucket
+}
+
+func (u *v2Upstream) Protocol() string { return "v2" }
+
+func (u *v2Upstream) Streams() streamSummary {
+	st := u.Pool().Stats()
+	figis := u.Pool().ConnectionFIGIs()
+	s := streamSummary{Cap: len(st.Streams)}
+	for _, c := range st.Streams {
+		conn := admin.Connection{Index: c.Index, State: c.State, LastData: c.LastData, RetryAt: c.RetryAt,
+			Silent: c.Silent, Reconnects: max(c.Dials-1, 0)}
+		if c.Index < len(figis) {
+			conn.Instruments = figis[c.Index]
+		}
+		s.Connections = append(s.Connections, conn)
+	}
+	return s
+}
+
+func (u *v2Upstream) REST() admin.RESTBudget {
+	rest := u.Client().Stats()
+	b := admin.RESTBudget{PerMinute: u.perMinute, Requests: rest.Requests,
+		RateLimited: rest.RateLimited, Errors: rest.Errors}
+	for _, bs := range u.Client().Budgets() {
+		if bs.Bucket == tinvest.BucketMarketData { // the one the data side uses
+			b.UsedMinute, b.Queued = bs.Used, bs.Waiting
+		}
+	}
+	return b
+}
+
+func (u *v2Upstream) Metrics(src *metrics.Sources) {
+	src.V2Pool, src.V2REST = u.Pool(), u.Client()
 }

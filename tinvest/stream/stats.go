@@ -2,6 +2,7 @@ package stream
 
 import (
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -151,4 +152,19 @@ func (b *budget) take(now time.Time) (time.Duration, bool) {
 		return 0, true
 	}
 	return max(b.grants[0].Add(b.window).Sub(now), time.Millisecond), false
+}
+
+// ConnectionFIGIs lists, per stream slot, the instruments placed on it,
+// sorted, for the console.
+func (p *Pool) ConnectionFIGIs() [][]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([][]string, len(p.slots))
+	for i, s := range p.slots {
+		for figi := range s.subs {
+			out[i] = append(out[i], figi)
+		}
+		slices.Sort(out[i])
+	}
+	return out
 }
