@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -135,6 +136,11 @@ func New(cfg Config) http.Handler {
 	h.mux.Handle("GET /{$}", h.protect(h.page("index.html")))
 	h.mux.Handle("GET /chart", h.protect(h.page("chart.html")))
 	h.mux.Handle("GET /static/", h.protect(http.HandlerFunc(h.serveStatic)))
+	// Go's profiler, for an operator chasing CPU or memory in production
+	// (go tool pprof http://ADMIN/debug/pprof/profile?seconds=30).
+	h.mux.Handle("/debug/pprof/", h.protect(http.HandlerFunc(pprof.Index)))
+	h.mux.Handle("/debug/pprof/profile", h.protect(http.HandlerFunc(pprof.Profile)))
+	h.mux.Handle("/debug/pprof/trace", h.protect(http.HandlerFunc(pprof.Trace)))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such page: "+r.URL.Path)
 	})

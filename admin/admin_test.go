@@ -205,6 +205,18 @@ func TestStatus(t *testing.T) {
 	}
 }
 
+// Go's profiler is on the admin listener, behind its protection.
+func TestProfilerIsProtected(t *testing.T) {
+	h := New(Config{Token: "s3cret-token"})
+	if w := get(t, h, "/debug/pprof/", func(*http.Request) {}); w.Code != http.StatusUnauthorized {
+		t.Errorf("without the token: %d, want 401", w.Code)
+	}
+	w := get(t, h, "/debug/pprof/goroutine?debug=1", func(r *http.Request) { r.Header.Set("Authorization", "Bearer s3cret-token") })
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "goroutine profile:") {
+		t.Errorf("with the token: %d %.80q", w.Code, w.Body.String())
+	}
+}
+
 func TestProtection(t *testing.T) {
 	basic := func(user, pass string) func(*http.Request) {
 		return func(r *http.Request) { r.SetBasicAuth(user, pass) }
