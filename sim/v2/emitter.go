@@ -69,6 +69,7 @@ type instStream struct {
 	next      int
 	late      *market.Trade // held back by the LateTrades fault
 	lateDir   wire.TradeDirection
+	lateDue   time.Time
 
 	tradeSubs []*mdConn
 	candles   []*candleStream
@@ -564,10 +565,10 @@ func (e *emitter) applyTrades(is *instStream, now time.Time) {
 		limit := earlier(minute.Add(time.Minute), now)
 		for ; is.next < len(is.trades) && is.trades[is.next].Time.Before(limit); is.next++ {
 			tr, dir := is.trades[is.next], direction(is.trades, is.next)
-			if is.next == len(is.trades)-1 && e.srv.faults.lateTrades.Load() && is.late == nil {
-				// The minute's last trade is held back until the next
-				// minute began: its minute's candle closes without it.
-				is.late, is.lateDir = &tr, dir
+			if delay := time.Duration(e.srv.faults.lateTrades.Load()); delay > 0 && is.next == len(is.trades)-1 && is.late == nil {
+				// The minute's last trade is held back until after the
+				// minute's end: its minute's candle closes without it.
+				is.late, is.lateDir, is.lateDue = &tr, dir, minute.Add(time.Minute+delay)
 				e.srv.stats.lateTrades.Add(1)
 				continue
 			}
@@ -604,13 +605,12 @@ func (e *emitter) applyTrade(is *instStream, tr market.Trade, dir wire.TradeDire
 	e.deliverLate(is, tr.Time, false)
 }
 
-// deliverLate sends the held-back trade once the next minute has begun
-// (after that minute's first trade, or at the first tick after it began
-// without one; force: at once), then the corrected candle of the interval
-// it belongs to.
+// deliverLate sends the held-back trade once it is due (after the first
+// trade at or past that time, or at the first tick past it; force: at
+// once), then the corrected candle of the interval it belongs to.
 func (e *emitter) deliverLate(is *instStream, now time.Time, force bool) {
 	tr := is.late
-	if tr == nil || (!force && now.Before(tr.Time.Truncate(time.Minute).Add(time.Minute))) {
+	if tr == nil || (!force && now.Before(is.lateDue)) {
 		return
 	}
 	is.late = nil

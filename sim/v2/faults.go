@@ -2,6 +2,7 @@ package v2sim
 
 import (
 	"sync/atomic"
+	"time"
 )
 
 // Faults injects the failures a client of the real service must survive.
@@ -10,7 +11,8 @@ import (
 type Faults struct {
 	srv *Server
 
-	duplicate, stall, lateTrades, corrective atomic.Bool
+	duplicate, stall, corrective atomic.Bool
+	lateTrades                    atomic.Int64 // a time.Duration; 0 off
 	rest429, refuse                          atomic.Int64 // budgets of the next requests
 	rest429Every                             atomic.Int64 // one in n; 0 off
 	restSeen                                 atomic.Uint64
@@ -71,11 +73,12 @@ func (f *Faults) Stall(on bool) { f.stall.Store(on) }
 
 // LateTrades holds back the last trade of every minute of every streamed
 // instrument: the minute's candle closes without it, and it is delivered
-// after the next minute began (after that minute's first trade, or at the
-// first tick after it began), followed by a corrective candle of its
-// minute (and of any longer interval it belongs to). That corrected candle
-// equals GetCandles.
-func (f *Faults) LateTrades(on bool) { f.lateTrades.Store(on) }
+// delay after the minute's end (after the next minute's first trade at or
+// past that time, or at the first tick past it), followed by a corrective
+// candle of its minute (and of any longer interval it belongs to). That
+// corrected candle equals GetCandles. delay <= 0 ends the fault; a held
+// trade still goes out.
+func (f *Faults) LateTrades(delay time.Duration) { f.lateTrades.Store(int64(max(delay, 0))) }
 
 // CorrectiveCandles makes every other update of a forming candle a wrong
 // state (one lot more and the high one tick higher), corrected by the next
@@ -99,7 +102,8 @@ func (f *Faults) RefuseStreams(n int) { f.refuse.Store(int64(n)) }
 
 // FaultSettings is what is switched on.
 type FaultSettings struct {
-	Duplicate, Stall, LateTrades, CorrectiveCandles bool
+	Duplicate, Stall, CorrectiveCandles bool
+	LateTrades                          time.Duration
 	REST429, RefuseStreams                          int // budgets left
 	REST429Every                                    int
 }
@@ -107,7 +111,7 @@ type FaultSettings struct {
 // Settings returns what is switched on.
 func (f *Faults) Settings() FaultSettings {
 	return FaultSettings{
-		Duplicate: f.duplicate.Load(), Stall: f.stall.Load(), LateTrades: f.lateTrades.Load(),
+		Duplicate: f.duplicate.Load(), Stall: f.stall.Load(), LateTrades: time.Duration(f.lateTrades.Load()),
 		CorrectiveCandles: f.corrective.Load(), REST429: int(max(f.rest429.Load(), 0)),
 		RefuseStreams: int(max(f.refuse.Load(), 0)), REST429Every: int(f.rest429Every.Load()),
 	}
