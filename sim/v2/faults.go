@@ -12,10 +12,10 @@ type Faults struct {
 	srv *Server
 
 	duplicate, stall, corrective atomic.Bool
-	lateTrades                    atomic.Int64 // a time.Duration; 0 off
-	rest429, refuse                          atomic.Int64 // budgets of the next requests
-	rest429Every                             atomic.Int64 // one in n; 0 off
-	restSeen                                 atomic.Uint64
+	lateTrades                   atomic.Int64 // a time.Duration; 0 off
+	rest429, refuse              atomic.Int64 // budgets of the next requests
+	rest429Every                 atomic.Int64 // one in n; 0 off
+	restSeen                     atomic.Uint64
 }
 
 // DropStreams closes up to n market-data streams, oldest first, abruptly:
@@ -104,8 +104,8 @@ func (f *Faults) RefuseStreams(n int) { f.refuse.Store(int64(n)) }
 type FaultSettings struct {
 	Duplicate, Stall, CorrectiveCandles bool
 	LateTrades                          time.Duration
-	REST429, RefuseStreams                          int // budgets left
-	REST429Every                                    int
+	REST429, RefuseStreams              int // budgets left
+	REST429Every                        int
 }
 
 // Settings returns what is switched on.

@@ -80,8 +80,8 @@ func TestCandlesAcrossRanges(t *testing.T) {
 	}{
 		{tvbridge.Interval1Min, now.Add(-50 * time.Hour)}, // three requests of at most a day
 		{tvbridge.Interval5Min, now.Add(-9 * 24 * time.Hour)},
-		{tvbridge.IntervalHour, now.AddDate(0, -4, 0)}, // two of at most 89 days
-		{tvbridge.IntervalDay, now.AddDate(-1, 0, 0)},
+		{tvbridge.IntervalHour, now.AddDate(0, 0, -92)}, // two of at most 89 days
+		{tvbridge.IntervalDay, now.AddDate(0, -1, 0)},
 	} {
 		got, err := c.Candles(ctx, sber, uidOf(h, sber), tc.from, now, tc.iv)
 		if err != nil {
