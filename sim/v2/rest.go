@@ -107,10 +107,11 @@ func (s *Server) writeAPIError(w http.ResponseWriter, e *apiError) {
 
 // restCtx is one REST request after authentication.
 type restCtx struct {
-	r      *http.Request
-	token  string
-	method string
-	now    time.Time
+	r        *http.Request
+	token    string
+	method   string
+	tracking string // the answer's x-tracking-id
+	now      time.Time
 }
 
 type handler func(rc *restCtx, body []byte) (any, error)
@@ -174,7 +175,8 @@ func (a *restAPI) routeTable() map[string]handler {
 func (a *restAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := a.srv
 	s.stats.restRequests.Add(1)
-	w.Header().Set(wire.HeaderTrackingID, s.trackingID())
+	tracking := s.trackingID()
+	w.Header().Set(wire.HeaderTrackingID, tracking)
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("REST handler panicked", "path", r.URL.Path, "panic", p)
@@ -202,7 +204,7 @@ func (a *restAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusBadRequest, wire.CodeInvalidArgument, codeBadRequest, "request body unreadable or too large")
 		return
 	}
-	resp, err := h(&restCtx{r: r, token: token, method: method, now: now}, body)
+	resp, err := h(&restCtx{r: r, token: token, method: method, tracking: tracking, now: now}, body)
 	if err != nil {
 		var ae *apiError
 		if !errors.As(err, &ae) {

@@ -56,7 +56,7 @@ func (a *restAPI) postOrder(sandbox bool) func(*restCtx, *wire.PostOrderRequest)
 			if err != nil {
 				return nil, err
 			}
-			return o.postResponse(b.commission, rc.r.Header.Get(wire.HeaderTrackingID), rc.now), nil
+			return o.postResponse(b.commission, rc.tracking, rc.now), nil
 		})
 	}
 }
@@ -69,7 +69,7 @@ func (a *restAPI) replaceOrder(sandbox bool) func(*restCtx, *wire.ReplaceOrderRe
 			if err != nil {
 				return nil, err
 			}
-			return o.postResponse(b.commission, "", rc.now), nil
+			return o.postResponse(b.commission, rc.tracking, rc.now), nil
 		})
 	}
 }

@@ -295,7 +295,7 @@ func TestVenue(t *testing.T) {
 		insts[in.FIGI] = ti
 	}
 	v, err := tinvest.NewVenue(tinvest.VenueConfig{Client: c, Users: map[string][]string{"alice": {acc}},
-		Instrument: func(figi string) (tvbridge.Instrument, bool) { i, ok := insts[figi]; return i, ok },
+		Instrument:   func(figi string) (tvbridge.Instrument, bool) { i, ok := insts[figi]; return i, ok },
 		KeyNamespace: "sim-test", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
