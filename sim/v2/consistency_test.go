@@ -214,3 +214,32 @@ func TestCorrectiveCandles(t *testing.T) {
 		t.Fatalf("%d candle updates went back", backwards)
 	}
 }
+
+// TestWaitingClose: a waiting-close subscription gets each candle once,
+// when its interval closed, equal to GetCandles.
+func TestWaitingClose(t *testing.T) {
+	h := newHarness(t, testStart, nil)
+	ws := h.dialMD()
+	uid := uidOf(h, sber)
+	ws.send(wire.MarketDataRequest{SubscribeCandlesRequest: &wire.SubscribeCandlesRequest{SubscriptionAction: subscribe,
+		WaitingClose: true, Instruments: []wire.CandleInstrument{{InstrumentID: uid, Interval: wire.SubscriptionIntervalOneMinute}}}})
+	ws.waitCount(1)
+	h.steps(4*time.Minute, 5*time.Second)
+	var candles []wire.Candle
+	for _, m := range md(t, ws.synced(h)) {
+		if m.Candle != nil {
+			candles = append(candles, *m.Candle)
+		}
+	}
+	if len(candles) != 4 {
+		t.Fatalf("%d candles in 4 minutes: %+v", len(candles), candles)
+	}
+	rest := call[wire.GetCandlesResponse](t, h.client(nil), wire.MethodGetCandles, wire.GetCandlesRequest{InstrumentID: uid,
+		From: wire.At(testStart), To: wire.At(testStart.Add(4 * time.Minute)), Interval: wire.CandleInterval1Min})
+	for i, c := range candles {
+		r := rest.Candles[i]
+		if !c.Time.Equal(r.Time.Time) || c.Open != r.Open || c.High != r.High || c.Low != r.Low || c.Close != r.Close || c.Volume != r.Volume {
+			t.Fatalf("candle %d: %+v, REST %+v", i, c, r)
+		}
+	}
+}
