@@ -223,6 +223,17 @@ type Account struct {
 	AccessLevel AccessLevel   `json:"accessLevel,omitempty"`
 }
 
+// GetInfoResponse is UsersService/GetInfo's answer (the body is empty):
+// the user's qualification and tariff.
+type GetInfoResponse struct {
+	PremStatus           bool     `json:"premStatus,omitempty"`
+	QualStatus           bool     `json:"qualStatus,omitempty"`
+	QualifiedForWorkWith []string `json:"qualifiedForWorkWith,omitempty"`
+	Tariff               string   `json:"tariff,omitempty"`
+	UserID               string   `json:"userId,omitempty"`
+	RiskLevelCode        string   `json:"riskLevelCode,omitempty"`
+}
+
 // PortfolioRequest is the body of GetPortfolio.
 type PortfolioRequest struct {
 	AccountID string            `json:"accountId"`

@@ -96,6 +96,7 @@ const (
 
 	MethodGetAccounts   = UsersService + "/GetAccounts"
 	MethodGetUserTariff = UsersService + "/GetUserTariff"
+	MethodGetInfo       = UsersService + "/GetInfo"
 
 	MethodPostOrder      = OrdersService + "/PostOrder"
 	MethodPostOrderAsync = OrdersService + "/PostOrderAsync"
