@@ -76,10 +76,11 @@ func durationCoveringAMinute(now time.Time) time.Duration {
 }
 
 // TestCheckPassesAgainstServe is what CI runs: 'tvbridge check --trading'
-// against 'tvbridge serve' with its embedded simulator, both with their
-// defaults (the paper account, the checker's own choice of instrument),
-// must find no failure. The simulator runs in real time, so this takes
-// one to two minutes.
+// against 'tvbridge serve' with its embedded simulator must find no
+// failure, on each upstream: v1 with its defaults (the paper account, the
+// checker's own choice of instrument), and v2 with the T-Invest venue on
+// the simulator's sandbox. The simulators run in real time, so this takes
+// one to two minutes; the two run side by side.
 func TestCheckPassesAgainstServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams for a minute or two")
@@ -87,12 +88,25 @@ func TestCheckPassesAgainstServe(t *testing.T) {
 	if !slices.ContainsFunc(commands, func(c command) bool { return c.name == "check" }) {
 		t.Fatal(`the commands table of main.go lacks {"check", ..., runCheck}`)
 	}
+	for name, extra := range map[string][]string{
+		"v1 paper":   nil,
+		"v2 tinvest": {"--upstream", "v2", "--trading-backend", "tinvest"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			checkAgainstServe(t, extra)
+		})
+	}
+}
+
+func checkAgainstServe(t *testing.T, extra []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	logs := &syncBuffer{}
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--backfill-days", "1"}, io.Discard, logs)
+		args := []string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--backfill-days", "1"}
+		exit <- run(ctx, append(args, extra...), io.Discard, logs)
 	}()
 	base := waitForURL(t, logs, exit)
 	waitForBackfill(t, logs, exit)

@@ -21,6 +21,7 @@ import (
 	"tvbridge/live"
 	"tvbridge/paper"
 	"tvbridge/tinkoff"
+	"tvbridge/tinvest"
 	"tvbridge/tradeapi"
 	"tvbridge/trading"
 	"tvbridge/web"
@@ -30,6 +31,7 @@ import (
 // TLS and the trading backend.
 type frontOptions struct {
 	authMode, corsOrigins, tlsCert, tlsKey, tradingBackend, tinkoffAccounts, paperCurrency, paperCash *string
+	tinvestAccounts                                                                                   *string
 	dataPublic, endStreams, corsStaging                                                               *bool
 	tokenLifetime                                                                                     *time.Duration
 	paperCommission                                                                                   *float64
@@ -52,9 +54,12 @@ func frontFlags(fs *flagSet) frontOptions {
 		maxHeaderBytes: fs.Int("max-header-bytes", web.DefaultMaxHeaderBytes, "largest request line and headers accepted, in bytes (room for TradingView's bearer\n"+
 			"      tokens and cookies); a larger request gets HTTP 431 with {\"s\":\"error\",\"errmsg\":...}"),
 		tradingBackend: fs.String("trading-backend", "paper", "trading backend: \"paper\" (paper trading against the live book), \"tinkoff\" (the upstream's\n"+
-			"      v1 order API; needs --tinkoff-accounts) or \"off\""),
+			"      v1 order API; needs --tinkoff-accounts), \"tinvest\" (T-Invest API v2's orders, with --upstream v2; a\n"+
+			"      sandbox preset trades sandbox accounts; needs --tinvest-accounts) or \"off\""),
 		tinkoffAccounts: fs.String("tinkoff-accounts", "", "with --trading-backend tinkoff: which upstream brokerAccountIds each user may trade,\n"+
 			"      e.g. \"alice=2000012345,2000067890;bob=2000011111\""),
+		tinvestAccounts: fs.String("tinvest-accounts", "", "with --trading-backend tinvest: which T-Invest account ids (GetAccounts) each user may trade,\n"+
+			"      e.g. \"alice=2000012345;bob=2000011111\"; empty with the embedded simulator: every account, for \"demo\""),
 		paperCash: fs.String("paper-cash", formatCash(paper.DefaultCash()), "starting cash of each new paper account, per currency, e.g. \"RUB=1000000,USD=10000\"\n"+
 			"      (a bare amount is in --paper-currency alone). The account trades instruments quoted in these currencies,\n"+
 			"      each order paid for in its instrument's currency"),
@@ -71,9 +76,9 @@ func (o frontOptions) validate() error {
 		return fmt.Errorf("--auth %q: want none or on", *o.authMode)
 	}
 	switch *o.tradingBackend {
-	case "paper", "tinkoff", "off":
+	case "paper", "tinkoff", "tinvest", "off":
 	default:
-		return fmt.Errorf("--trading-backend %q: want paper, tinkoff or off", *o.tradingBackend)
+		return fmt.Errorf("--trading-backend %q: want paper, tinkoff, tinvest or off", *o.tradingBackend)
 	}
 	if (*o.tlsCert == "") != (*o.tlsKey == "") {
 		return errors.New("--tls-cert-file and --tls-key-file go together")
@@ -282,6 +287,12 @@ func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live
 			return nil, err
 		}
 		venue = v
+	case "tinvest":
+		v, err := o.tinvestVenue(dataDir, up, lookup, log)
+		if err != nil {
+			return nil, err
+		}
+		venue = v
 	}
 	store, err := bolt.OpenTrading(filepath.Join(dataDir, "trading.db"), bolt.Options{Logger: log})
 	if err != nil {
@@ -296,6 +307,37 @@ func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live
 	f.closers = append(f.closers, m.Close)
 	f.run = append(f.run, m.Run)
 	return m, nil
+}
+
+// tinvestVenue is T-Invest API v2's order API on the v2 upstream's client.
+// Its idempotency-key namespace lives beside the trading database (see
+// tinvest.LoadKeyNamespace), so keys stay unique across restarts and
+// across deployments sharing an account.
+func (o frontOptions) tinvestVenue(dataDir string, up marketUpstream, lookup func(string) (tvbridge.Instrument, bool),
+	log *slog.Logger) (*tinvest.Venue, error) {
+	v2, ok := up.(*v2Upstream)
+	if !ok {
+		return nil, fmt.Errorf("--trading-backend tinvest needs --upstream v2, not %s", up.Protocol())
+	}
+	var users map[string][]string
+	if *o.tinvestAccounts == "" && v2.embedded {
+		ids, err := v2.accounts(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		users = map[string][]string{"demo": ids}
+	} else {
+		var err error
+		if users, err = parseAccounts(*o.tinvestAccounts); err != nil {
+			return nil, fmt.Errorf("--tinvest-accounts: %w", err)
+		}
+	}
+	ns, err := tinvest.LoadKeyNamespace(filepath.Join(dataDir, "tinvest-keys"))
+	if err != nil {
+		return nil, err
+	}
+	return tinvest.NewVenue(tinvest.VenueConfig{Client: v2.Client(), Users: users, Instrument: lookup,
+		KeyNamespace: ns, Logger: log})
 }
 
 // parseAccounts reads "user=acc1,acc2;user2=acc3".

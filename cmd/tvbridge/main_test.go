@@ -59,6 +59,13 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--history-follows", "exchange", "--audit-interval", "0"}, "needs the audit"},
 		{[]string{"--audit-interval", "-1m"}, "--audit-interval"},
 		{[]string{"--close-grace", "0s"}, "--close-grace"},
+		{[]string{"--upstream", "v3"}, `--upstream "v3": want v1 or v2`},
+		{[]string{"--upstream", "v2", "--upstream-kinds", "shares,options"}, `unknown list "options"`},
+		{[]string{"--upstream", "v2", "--upstream-kinds", ","}, "name at least one list"},
+		{[]string{"--upstream", "v2", "--upstream-rest-url", "ftp://x/rest/"}, "--upstream-rest-url"},
+		{[]string{"--upstream", "v2", "--upstream-ws-url", "ws://127.0.0.1:1/ws/"}, "--upstream-rest-url is required"},
+		{[]string{"--trading-backend", "tinvest"}, "--trading-backend tinvest needs --upstream v2"},
+		{[]string{"--trading-backend", "nope"}, "want paper, tinkoff, tinvest or off"},
 	} {
 		out.Reset()
 		if code := run(context.Background(), append([]string{"serve"}, c.args...), io.Discard, &out); code != 1 || !strings.Contains(out.String(), c.want) {
@@ -79,6 +86,12 @@ func TestBadCommandLines(t *testing.T) {
 	out.Reset()
 	if code := run(context.Background(), []string{"serve", "--upstream-rest-url", "http://127.0.0.1:1/openapi"}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "TINKOFF_TOKEN") {
 		t.Errorf("real upstream without a token: exit %d, %q", code, out.String())
+	}
+	for _, preset := range []string{"tinkoff", "tinkoff-sandbox", "tbank", "tbank-sandbox", "https://invest-public-api.tinkoff.ru/rest/"} {
+		out.Reset()
+		if code := run(context.Background(), []string{"serve", "--upstream", "v2", "--upstream-rest-url", preset}, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "TINKOFF_TOKEN") {
+			t.Errorf("v2 %s without a token: exit %d, %q", preset, code, out.String())
+		}
 	}
 }
 

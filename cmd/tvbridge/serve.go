@@ -9,9 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,10 +31,14 @@ import (
 	"tvbridge/tinkoff"
 	"tvbridge/tinkoff/stream"
 	"tvbridge/tinkoff/wire"
+	"tvbridge/tinvest"
+	v2stream "tvbridge/tinvest/stream"
 )
 
 type serveOptions struct {
 	listen, dataDir, wsURL, restURL, tokenFile, groupPrefix, logLevel *string
+	protocol, kinds, appName                                          *string
+	archive                                                           *bool
 	historyFollows                                                    *string
 	closeGrace, auditInterval                                         *time.Duration
 	restRate, backfillDays, maxConns, perConn, bookDepth, gcPercent   *int
@@ -47,13 +53,23 @@ func serveFlags(fs *flagSet) serveOptions {
 	return serveOptions{
 		listen:  fs.String("listen", "127.0.0.1:8080", "address to serve TradingView's API on"),
 		dataDir: fs.String("data-dir", "./data", "directory of the embedded bar store"),
-		wsURL: fs.String("upstream-ws-url", "", "Tinkoff v1 market-data WebSocket URL, e.g. wss://api-invest.tinkoff.ru/openapi/md/v1/md-openapi/ws\n"+
+		protocol: fs.String("upstream", "v1", "upstream protocol: \"v1\" (Tinkoff Invest OpenAPI v1, switched off by Tinkoff in 2023; the\n"+
+			"      simulator's default personality) or \"v2\" (T-Invest API v2, Tinkoff's current API, for live and sandbox accounts)"),
+		wsURL: fs.String("upstream-ws-url", "", "market-data WebSocket URL, e.g. wss://api-invest.tinkoff.ru/openapi/md/v1/md-openapi/ws (v1)\n"+
 			"      (empty, with --upstream-rest-url empty: run the embedded simulator; empty alone: derived from the REST URL)"),
-		restURL:      fs.String("upstream-rest-url", "", "Tinkoff v1 REST base URL, e.g. https://api-invest.tinkoff.ru/openapi (empty: the embedded simulator)"),
-		tokenFile:    fs.String("token-file", "", "file holding the upstream token; otherwise it is read from $TINKOFF_TOKEN (never from a flag)"),
-		restRate:     fs.Int("upstream-rest-rate", 0, "upstream /market REST requests per minute (0: 120 for a real upstream, 6000 for the embedded simulator)"),
-		maxConns:     fs.Int("upstream-max-connections", 6, "upstream stream connections at most (the service allows 6 per user)"),
-		perConn:      fs.Int("upstream-per-connection", 30, "instruments per upstream stream connection at most"),
+		restURL: fs.String("upstream-rest-url", "", "REST base URL (empty: the embedded simulator). v1: e.g. https://api-invest.tinkoff.ru/openapi.\n"+
+			"      v2: a URL such as https://invest-public-api.tinkoff.ru/rest/, or a preset: tinkoff, tinkoff-sandbox, tbank,\n"+
+			"      tbank-sandbox (the sandbox presets trade sandbox accounts; the archive is always production's)"),
+		tokenFile: fs.String("token-file", "", "file holding the upstream token; otherwise it is read from $TINKOFF_TOKEN (never from a flag)"),
+		restRate: fs.Int("upstream-rest-rate", 0, "market-data REST requests per minute: v1 /market (0: 120, 6000 for the embedded simulator);\n"+
+			"      v2 MarketDataService (0: 600, the service's limit)"),
+		maxConns: fs.Int("upstream-max-connections", 0, "upstream stream connections at most (0: the service's limit, 6 per user for v1, 16 per token for v2)"),
+		perConn:  fs.Int("upstream-per-connection", 0, "subscriptions per upstream stream connection at most (0: 30 instruments for v1, 300 for v2)"),
+		kinds: fs.String("upstream-kinds", "shares,etfs,bonds,currencies,futures", "v2: the instrument lists in the catalogue, comma-separated, of shares, etfs, bonds,\n"+
+			"      currencies, futures"),
+		appName: fs.String("upstream-app-name", "", "v2: sent as x-app-name, the application's name in Tinkoff's statistics"),
+		archive: fs.Bool("backfill-archive", true, "v2: take days before the last two from the yearly archive (one request per instrument and\n"+
+			"      year) instead of one GetCandles a day; makes --backfill-days 365 practical"),
 		bookDepth:    fs.Int("book-depth", 5, "order-book depth subscribed for quotes (1..20)"),
 		backfillDays: fs.Int("backfill-days", 30, "days of 1-minute history kept complete, backfilled from upstream REST at startup"),
 		groupPrefix:  fs.String("group-prefix", "tvbridge_", "prefix of every /groups id (lowercase letters and _, ending in _)"),
@@ -81,8 +97,9 @@ func serveFlags(fs *flagSet) serveOptions {
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", "Serves TradingView's Broker REST API (data integration: /symbol_info, /groups,\n"+
-		"/history, /streaming) on top of a Tinkoff Invest OpenAPI v1 upstream. With no upstream\n"+
-		"URL it runs the built-in simulated exchange in-process: no credentials needed.", stderr).withConfig(stdout)
+		"/history, /streaming) and the trading integration on top of a Tinkoff upstream: Invest\n"+
+		"OpenAPI v1 or T-Invest API v2 (--upstream). With no upstream URL it runs the built-in\n"+
+		"simulated exchange in-process, speaking that protocol: no credentials needed.", stderr).withConfig(stdout)
 	o := serveFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return err
@@ -178,6 +195,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		CloseGrace:     *o.closeGrace,
 		HistoryFollows: follows,
 		AuditInterval:  audit,
+		// v2 streams the exchange's trades; v1 has candles only.
+		Trades:    up.Protocol() == "v2",
+		NoArchive: !*o.archive,
 	})
 	if err != nil {
 		return err
@@ -266,9 +286,32 @@ func (o serveOptions) dataConfig(catalog *api.Catalog, history api.History, tp t
 	}
 }
 
-// upstream builds the upstream adapter: to the given URLs, or to an embedded
-// simulator on a loopback port, so the same client code runs either way.
+// upstream builds the upstream adapter of --upstream: to the given URLs,
+// or to an embedded simulator on a loopback port, so the same client code
+// runs either way.
 func (o serveOptions) upstream(log *slog.Logger, active func(string, time.Time) bool) (marketUpstream, func(), error) {
+	switch *o.protocol {
+	case "v1":
+		return o.upstreamV1(log, active)
+	case "v2":
+		return o.upstreamV2(log, active)
+	}
+	return nil, nil, fmt.Errorf("--upstream %q: want v1 or v2", *o.protocol)
+}
+
+// embeddedSim serves a simulator's handler on a loopback port until stop.
+func embeddedSim(h http.Handler, closeSim func(), log *slog.Logger) (base string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		closeSim()
+		return "", nil, fmt.Errorf("embedded simulator: %w", err)
+	}
+	simCtx, cancel := context.WithCancel(context.Background())
+	go serveHTTP(simCtx, ln, h, log.With("component", "sim"))
+	return ln.Addr().String(), func() { cancel(); closeSim() }, nil
+}
+
+func (o serveOptions) upstreamV1(log *slog.Logger, active func(string, time.Time) bool) (marketUpstream, func(), error) {
 	restURL, wsURL, rate := *o.restURL, *o.wsURL, *o.restRate
 	stop := func() {}
 	var token string
@@ -277,21 +320,17 @@ func (o serveOptions) upstream(log *slog.Logger, active func(string, time.Time) 
 		if err != nil {
 			return nil, nil, err
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, stopSim, err := embeddedSim(srv.Handler(), srv.Close, log)
 		if err != nil {
-			srv.Close()
-			return nil, nil, fmt.Errorf("embedded simulator: %w", err)
+			return nil, nil, err
 		}
-		simCtx, cancel := context.WithCancel(context.Background())
-		go serveHTTP(simCtx, ln, srv.Handler(), log.With("component", "sim"))
-		stop = func() { cancel(); srv.Close() }
-		base := "http://" + ln.Addr().String()
-		restURL, wsURL = base+wire.RESTPrefix, "ws://"+ln.Addr().String()+wire.StreamPath
+		stop = stopSim
+		restURL, wsURL = "http://"+addr+wire.RESTPrefix, "ws://"+addr+wire.StreamPath
 		token = randomToken()
 		if rate == 0 {
 			rate = 6000
 		}
-		log.Info("running the embedded simulated exchange", "rest", restURL)
+		log.Info("running the embedded simulated exchange", "protocol", "v1", "rest", restURL)
 	} else {
 		if restURL == "" {
 			return nil, nil, errors.New("--upstream-rest-url is required with --upstream-ws-url")
@@ -313,10 +352,107 @@ func (o serveOptions) upstream(log *slog.Logger, active func(string, time.Time) 
 		REST: tinkoff.ClientConfig{BaseURL: restURL, Token: token, MarketPerMinute: rate, Logger: log},
 		Stream: stream.Config{
 			URL: wsURL, Token: token, Logger: log,
-			MaxConnections: *o.maxConns, MaxPerConnection: *o.perConn,
+			MaxConnections: orDefault(*o.maxConns, 6), MaxPerConnection: orDefault(*o.perConn, 30),
 			Active: active,
 		},
 	})}, stop, nil
+}
+
+// orDefault is v, or def when v is 0.
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// v2Presets are the --upstream-rest-url names of T-Invest API v2's
+// deployments; a sandbox preset trades sandbox accounts.
+var v2Presets = map[string]struct {
+	e       tinvest.Endpoints
+	sandbox bool
+}{
+	"tinkoff":         {tinvest.ProductionTinkoff, false},
+	"tinkoff-sandbox": {tinvest.SandboxTinkoff, true},
+	"tbank":           {tinvest.ProductionTBank, false},
+	"tbank-sandbox":   {tinvest.SandboxTBank, true},
+}
+
+func (o serveOptions) upstreamV2(log *slog.Logger, active func(string, time.Time) bool) (marketUpstream, func(), error) {
+	kinds, err := parseKinds(*o.kinds)
+	if err != nil {
+		return nil, nil, err
+	}
+	restURL, rate := *o.restURL, *o.restRate
+	cfg := tinvest.UpstreamConfig{Kinds: kinds}
+	stop := func() {}
+	var token string
+	var e tinvest.Endpoints
+	switch p, preset := v2Presets[restURL]; {
+	case restURL == "" && *o.wsURL == "":
+		srv, err := o.sim.startV2(log)
+		if err != nil {
+			return nil, nil, err
+		}
+		addr, stopSim, err := embeddedSim(srv.Handler(), srv.Close, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		stop = stopSim
+		if e, err = tinvest.EndpointsFor("http://" + addr + "/rest/"); err != nil {
+			stopSim()
+			return nil, nil, err
+		}
+		cfg.Timezones = srv.ScheduleTimezones()
+		// Its sandbox, as with the sandbox presets: demo accounts, which
+		// 'tvbridge check --trading' and TradingView's tests place orders on.
+		cfg.REST.Sandbox = true
+		token = randomToken()
+		log.Info("running the embedded simulated exchange", "protocol", "v2", "rest", e.REST)
+	case restURL == "":
+		return nil, nil, errors.New("--upstream-rest-url is required with --upstream-ws-url")
+	case preset:
+		e, cfg.REST.Sandbox = p.e, p.sandbox
+	default:
+		if e, err = tinvest.EndpointsFor(restURL); err != nil {
+			return nil, nil, fmt.Errorf("--upstream-rest-url: %w", err)
+		}
+		cfg.REST.Sandbox = strings.Contains(e.REST, "://sandbox-")
+	}
+	if token == "" {
+		if token, err = upstreamToken(*o.tokenFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	if *o.wsURL != "" {
+		e.Stream = *o.wsURL
+	}
+	if rate == 0 {
+		rate = tinvest.DefaultLimits[tinvest.BucketMarketData]
+	}
+	cfg.REST = tinvest.Config{BaseURL: e.REST, HistoryURL: e.History, Token: token, AppName: *o.appName,
+		Sandbox: cfg.REST.Sandbox, Limits: map[string]int{tinvest.BucketMarketData: rate}, Logger: log}
+	cfg.Stream = v2stream.Config{URL: e.Stream, MaxStreams: *o.maxConns, MaxSubscriptionsPerStream: *o.perConn, Active: active}
+	return &v2Upstream{perMinute: rate, Upstream: tinvest.NewUpstream(cfg), embedded: restURL == ""}, stop, nil
+}
+
+// parseKinds reads --upstream-kinds.
+func parseKinds(v string) ([]tinvest.Kind, error) {
+	var kinds []tinvest.Kind
+	for _, k := range strings.Split(v, ",") {
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		if !slices.Contains(tinvest.AllKinds, tinvest.Kind(k)) {
+			return nil, fmt.Errorf("--upstream-kinds: unknown list %q; want shares, etfs, bonds, currencies or futures", k)
+		}
+		kinds = append(kinds, tinvest.Kind(k))
+	}
+	if len(kinds) == 0 {
+		return nil, errors.New("--upstream-kinds: name at least one list")
+	}
+	return kinds, nil
 }
 
 // upstreamToken reads the token from a file or $TINKOFF_TOKEN; it is never a

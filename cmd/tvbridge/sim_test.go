@@ -102,6 +102,11 @@ func TestSimBadFaultFlags(t *testing.T) {
 		{[]string{"--fault-silence-instruments", "SIMCO"}, "needs --fault-silence-every"},
 		{[]string{"--fault-silence-every", "1m", "--fault-silence-for", "10s", "--fault-silence-instruments", "NOPE"},
 			`no instrument "NOPE"`},
+		{[]string{"--protocol", "v3"}, `--protocol "v3"`},
+		{[]string{"--fault-late-trades", "2s"}, "are for --protocol v2"},
+		{[]string{"--protocol", "v2", "--fault-late-finals", "2s"}, "are for --protocol v1"},
+		{[]string{"--protocol", "v2", "--fault-late-trades", "2m"}, "--fault-late-trades 2m0s"},
+		{[]string{"--protocol", "v2", "--fault-rest-429-every", "-1"}, "--fault-rest-429-every -1"},
 	} {
 		var out bytes.Buffer
 		args := append([]string{"sim", "--listen", "127.0.0.1:0"}, tc.args...)
@@ -133,5 +138,30 @@ func TestSimHelpDocumentsFaultFlags(t *testing.T) {
 	run(context.Background(), []string{"serve", "--help"}, io.Discard, &out)
 	if strings.Contains(out.String(), "--fault-") {
 		t.Error("serve --help lists fault flags")
+	}
+}
+
+// The v2 simulator's fault flags reach its Faults.
+func TestSimV2FaultFlags(t *testing.T) {
+	fs := newFlagSet("sim", "", io.Discard)
+	opts := simFlags(fs)
+	faults := simFaultFlags(fs)
+	if err := fs.parse([]string{"--fault-duplicate", "--fault-late-trades", "2s", "--fault-corrective-candles",
+		"--fault-rest-429-every", "7", "--sim-max-connections", "3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := faults.validateV2(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := opts.startV2(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	faults.applyV2(srv, log)
+	got := srv.Faults().Settings()
+	if !got.Duplicate || got.LateTrades != 2*time.Second || !got.CorrectiveCandles || got.REST429Every != 7 {
+		t.Errorf("settings %+v", got)
 	}
 }

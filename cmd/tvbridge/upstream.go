@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"tvbridge"
 	"tvbridge/admin"
 	"tvbridge/metrics"
 	"tvbridge/tinkoff"
 	"tvbridge/tinvest"
+	"tvbridge/tinvest/wire"
 )
 
 // marketUpstream is the upstream serve runs on: the Tinkoff v1 OpenAPI
@@ -91,7 +93,34 @@ func (u *v1Upstream) Metrics(src *metrics.Sources) {
 // v2Upstream is T-Invest API v2.
 type v2Upstream struct {
 	*tinvest.Upstream
-	perMinute int // the MarketData bucket
+	perMinute int  // the MarketData bucket
+	embedded  bool // the embedded simulator
+}
+
+// accounts lists the token's open accounts for the embedded simulator's
+// demo user; a sandbox without one gets one, with money to trade.
+func (u *v2Upstream) accounts(ctx context.Context) ([]string, error) {
+	list, err := u.Client().Accounts(ctx, wire.AccountStatusOpen)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: %w", err)
+	}
+	var ids []string
+	for _, a := range list {
+		ids = append(ids, a.ID)
+	}
+	if len(ids) > 0 {
+		return ids, nil
+	}
+	id, err := u.Client().OpenSandboxAccount(ctx, "tvbridge demo")
+	if err != nil {
+		return nil, fmt.Errorf("no account, and opening a sandbox account failed: %w", err)
+	}
+	for _, m := range []wire.MoneyValue{{Currency: "rub", Units: 1_000_000}, {Currency: "usd", Units: 10_000}} {
+		if _, err := u.Client().SandboxPayIn(ctx, id, m); err != nil {
+			return nil, fmt.Errorf("sandbox pay-in: %w", err)
+		}
+	}
+	return []string{id}, nil
 }
 
 func (u *v2Upstream) Protocol() string { return "v2" }
