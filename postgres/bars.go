@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -221,17 +223,43 @@ const (
 func lockInstruments(ctx context.Context, tx pgx.Tx, figis []string) (map[string]time.Time, error) {
 	figis = slices.Clone(figis)
 	slices.Sort(figis)
-	if _, err := tx.Exec(ctx, `INSERT INTO tvbridge_instruments (figi)
-		SELECT f FROM unnest($1::text[]) AS u(f) ORDER BY f COLLATE "C"
-		ON CONFLICT (figi) DO NOTHING`, figis); err != nil {
-		return nil, fmt.Errorf("create instruments: %w", err)
+	// Create the missing rows first, then lock them all in one ordered
+	// pass: taking locks on existing rows before inserting new ones could
+	// deadlock with a writer that saw a row exist that this one did not.
+	// The check takes no lock; it spares the usual case (every instrument
+	// known) the cost of an INSERT ... ON CONFLICT per row.
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM tvbridge_instruments WHERE figi = ANY($1)`, figis).Scan(&n); err != nil {
+		return nil, fmt.Errorf("find instruments: %w", err)
 	}
+	if n < len(figis) {
+		if _, err := tx.Exec(ctx, `INSERT INTO tvbridge_instruments (figi)
+			SELECT f FROM unnest($1::text[]) AS u(f) ORDER BY f COLLATE "C"
+			ON CONFLICT (figi) DO NOTHING`, figis); err != nil {
+			return nil, fmt.Errorf("create instruments: %w", err)
+		}
+	}
+	marks := map[string]time.Time{}
+	locked, err := lockRows(ctx, tx, figis, marks)
+	if err != nil {
+		return nil, err
+	}
+	if len(locked) != len(figis) {
+		return nil, fmt.Errorf("lock instruments: locked %d of %d", len(locked), len(figis))
+	}
+	return marks, nil
+}
+
+// lockRows locks the existing instrument rows of figis in id order and
+// records their watermarks; it returns which it locked.
+func lockRows(ctx context.Context, tx pgx.Tx, figis []string, marks map[string]time.Time) (map[string]bool, error) {
 	rows, _ := tx.Query(ctx, `SELECT figi, first_bar FROM tvbridge_instruments
 		WHERE figi = ANY($1) ORDER BY figi COLLATE "C" FOR UPDATE`, figis)
-	marks := map[string]time.Time{}
+	locked := make(map[string]bool, len(figis))
 	var figi string
 	var first *time.Time
 	_, err := pgx.ForEachRow(rows, []any{&figi, &first}, func() error {
+		locked[figi] = true
 		if first != nil {
 			marks[figi] = first.UTC()
 		}
@@ -240,7 +268,7 @@ func lockInstruments(ctx context.Context, tx pgx.Tx, figis []string) (map[string
 	if err != nil {
 		return nil, fmt.Errorf("lock instruments: %w", err)
 	}
-	return marks, nil
+	return locked, nil
 }
 
 // barColumns are bars of several instruments as column arrays, the form
@@ -402,8 +430,11 @@ func (s *BarStore) readBars(ctx context.Context, figi, table string, u unit, fro
 	if !ok {
 		return nil, nil
 	}
+	// Binary results decoded by hand: a day of bars is 800 rows of six
+	// fixed-width values, and pgx's generic Scan costs more than the query.
 	rows, err := s.db.pool.Query(ctx, `SELECT t, open, high, low, close, volume FROM `+table+`
-		WHERE figi = $1 AND t >= $2 AND t < $3 ORDER BY t`, figi, lo, hi)
+		WHERE figi = $1 AND t >= $2 AND t < $3 ORDER BY t`,
+		pgx.QueryResultFormats{pgx.BinaryFormatCode}, figi, lo, hi)
 	if err != nil {
 		return nil, err
 	}
@@ -413,11 +444,10 @@ func (s *BarStore) readBars(ctx context.Context, figi, table string, u unit, fro
 		if bars == nil {
 			bars = make([]tvbridge.Bar, 0, min(n, maxPrealloc))
 		}
-		var b tvbridge.Bar
-		if err := rows.Scan(&b.Time, &b.Open, &b.High, &b.Low, &b.Close, &b.Volume); err != nil {
+		b, err := decodeBarRow(rows.RawValues())
+		if err != nil {
 			return nil, err
 		}
-		b.Time = b.Time.UTC()
 		if err := checkStored(b, u); err != nil {
 			return nil, err
 		}
@@ -427,4 +457,26 @@ func (s *BarStore) readBars(ctx context.Context, figi, table string, u unit, fro
 		return nil, err
 	}
 	return bars, nil
+}
+
+// pgEpochMicros is 2000-01-01 UTC, PostgreSQL's timestamp epoch, in Unix
+// microseconds.
+const pgEpochMicros = 946_684_800 * 1_000_000
+
+// decodeBarRow decodes a binary (t timestamptz, five float8) row.
+func decodeBarRow(vals [][]byte) (tvbridge.Bar, error) {
+	if len(vals) != 6 {
+		return tvbridge.Bar{}, fmt.Errorf("%w: bar row has %d columns", ErrCorrupt, len(vals))
+	}
+	for _, v := range vals {
+		if len(v) != 8 {
+			return tvbridge.Bar{}, fmt.Errorf("%w: bar row value has %d bytes, want 8", ErrCorrupt, len(v))
+		}
+	}
+	f := func(v []byte) float64 { return math.Float64frombits(binary.BigEndian.Uint64(v)) }
+	us := int64(binary.BigEndian.Uint64(vals[0])) + pgEpochMicros
+	return tvbridge.Bar{
+		Time: time.Unix(us/1_000_000, us%1_000_000*1000).UTC(),
+		Open: f(vals[1]), High: f(vals[2]), Low: f(vals[3]), Close: f(vals[4]), Volume: f(vals[5]),
+	}, nil
 }
