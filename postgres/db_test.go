@@ -103,3 +103,22 @@ func TestOpenUnreachable(t *testing.T) {
 		t.Fatal("Open of a closed port succeeded")
 	}
 }
+
+func TestStatsCountCommitsAndSize(t *testing.T) {
+	db, _ := openTestDB(t)
+	s := db.Bars(nil)
+	before := s.Stats()
+	if _, err := s.PutMinutes(ctx, "F", minutes(t10, 3, 0), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFirstBar(ctx, "F", day0); err != nil {
+		t.Fatal(err)
+	}
+	after := s.Stats()
+	if after.Commits.Count != before.Commits.Count+2 || after.Commits.Sum <= before.Commits.Sum {
+		t.Errorf("commits %d -> %d, want two more", before.Commits.Count, after.Commits.Count)
+	}
+	if after.SizeBytes <= 0 {
+		t.Errorf("size %d", after.SizeBytes)
+	}
+}

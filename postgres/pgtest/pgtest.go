@@ -94,8 +94,8 @@ func Schema(t testing.TB) string {
 		t.Fatal(err)
 	}
 	name := "tvb_test_" + hex.EncodeToString(b[:])
-	exec(t, base, `CREATE SCHEMA `+pgx.Identifier{name}.Sanitize())
-	t.Cleanup(func() { exec(t, base, `DROP SCHEMA IF EXISTS `+pgx.Identifier{name}.Sanitize()+` CASCADE`) })
+	run(t, base, `CREATE SCHEMA `+pgx.Identifier{name}.Sanitize())
+	t.Cleanup(func() { run(t, base, `DROP SCHEMA IF EXISTS `+pgx.Identifier{name}.Sanitize()+` CASCADE`) })
 	u, err := WithParam(base, "search_path", name)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +119,7 @@ func WithParam(u, key, value string) (string, error) {
 	return p.String(), nil
 }
 
-func exec(t testing.TB, u, sql string) {
+func run(t testing.TB, u, sql string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
