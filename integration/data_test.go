@@ -10,12 +10,23 @@ import (
 // the middle, and checks TradingView's central acceptance rule: 1-minute
 // bars built from /streaming trades equal /history, with 0 mismatches.
 func TestStreamEqualsHistory(t *testing.T) {
+	streamEqualsHistory(t, newExchange)
+}
+
+// TestStreamEqualsHistoryV2 is the same over T-Invest API v2, whose stream
+// carries the exchange's trades: TradingView's bars are built from real
+// trades here, and must equal /history all the same.
+func TestStreamEqualsHistoryV2(t *testing.T) {
+	streamEqualsHistory(t, newExchangeV2)
+}
+
+func streamEqualsHistory(t *testing.T, newEx func(testing.TB, time.Time, int) *exchange) {
 	if testing.Short() {
 		t.Skip("simulates an hour of trading")
 	}
 	// Wednesday 11:30 Moscow time: MOEX, US pre-open and 24x7 instruments.
 	start := time.Date(2026, 11, 18, 8, 30, 0, 0, time.UTC)
-	ex := newExchange(t, start, 0)
+	ex := newEx(t, start, 0)
 	dir := t.TempDir()
 	const step = 250 * time.Millisecond
 
@@ -25,7 +36,7 @@ func TestStreamEqualsHistory(t *testing.T) {
 	run(t, ex, b, c, book, step, start.Add(12*time.Minute))
 
 	// An upstream outage: every stream connection drops abruptly.
-	ex.srv.Faults().DropAll()
+	ex.dropAll()
 	run(t, ex, b, c, book, step, start.Add(25*time.Minute))
 
 	compared, mismatched := book.compare(t, b.api.URL)

@@ -22,7 +22,7 @@ func TestStreamEqualsHistoryOvernight(t *testing.T) {
 	book := newBarBook()
 	run(t, ex, b, c, book, 3*time.Second, time.Date(2026, 11, 19, 7, 30, 0, 0, time.UTC)) // Thursday 10:30
 
-	st := b.up.Pool().Stats()
+	st := b.v1.Pool().Stats()
 	t.Logf("pool: dials %d, stalls %d, instrument stalls %d", st.Dials, st.Stalls, st.InstrumentStalls)
 	compared, mismatched := book.compare(t, b.api.URL)
 	t.Logf("%d minutes compared, %d mismatched", compared, mismatched)

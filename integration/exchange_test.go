@@ -311,7 +311,7 @@ func TestConnectionCapBelowConfigured(t *testing.T) {
 		}
 	}
 	h := b.svc.Health()
-	t.Logf("health %v; pool cap %d, %d instruments moved", h, b.up.Pool().Stats().ConnectionCap, b.up.Pool().Stats().Moved)
+	t.Logf("health %v; pool cap %d, %d instruments moved", h, b.v1.Pool().Stats().ConnectionCap, b.v1.Pool().Stats().Moved)
 	// The pool learned the cap and moved the refused connections'
 	// instruments onto the two it has.
 	if h["instruments_streaming"] != 40 {

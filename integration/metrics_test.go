@@ -97,7 +97,7 @@ func startObserved(t testing.TB, ex *exchange, b *bridge, dir string) *observed 
 	for _, s := range b.catalog.Symbols() {
 		insts = append(insts, s.Instrument)
 	}
-	o.sources = metrics.Sources{Pool: b.up.Pool(), REST: b.up.Client(), Ingest: b.svc, Engine: b.svc.Engine(),
+	o.sources = metrics.Sources{Pool: b.v1.Pool(), REST: b.v1.Client(), Ingest: b.svc, Engine: b.svc.Engine(),
 		Tape: b.tape, API: o.data, Store: b.store, Trading: o.mgr, Auth: o.auth, Venue: "paper",
 		Instruments: insts, Clock: ex.clk}
 	reg := metrics.New(o.sources)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -22,17 +23,22 @@ import (
 	"tvbridge/live"
 	"tvbridge/sim"
 	"tvbridge/sim/market"
+	v2sim "tvbridge/sim/v2"
 	"tvbridge/tape"
 	"tvbridge/tinkoff"
 	"tvbridge/tinkoff/stream"
 	"tvbridge/tinkoff/wire"
+	"tvbridge/tinvest"
+	v2stream "tvbridge/tinvest/stream"
 )
 
-// exchange is the simulated exchange; it outlives bridge restarts.
+// exchange is the simulated exchange; it outlives bridge restarts. It
+// speaks Tinkoff v1 (srv) or, made by newExchangeV2, T-Invest API v2 (v2).
 type exchange struct {
 	clk  *clock.Fake
 	m    *market.Market
 	srv  *sim.Server
+	v2   *v2sim.Server
 	http *httptest.Server
 }
 
@@ -45,13 +51,60 @@ func newExchange(t testing.TB, start time.Time, instruments int) *exchange {
 	return &exchange{clk: clk, m: m, srv: srv, http: hs}
 }
 
+// newExchangeV2 is the same market behind the T-Invest API v2 simulator.
+func newExchangeV2(t testing.TB, start time.Time, instruments int) *exchange {
+	clk := clock.NewFake(start)
+	m := market.New(market.Config{Seed: 11, Instruments: instruments})
+	srv := v2sim.New(v2sim.Config{Market: m, Clock: clk, Logger: quietLog()})
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	return &exchange{clk: clk, m: m, v2: srv, http: hs}
+}
+
+// emitted is how far the simulator's emission loop has got, and how many
+// frames it has queued on its streams.
+func (ex *exchange) emitted() (lastTick time.Time, queued uint64) {
+	if ex.v2 != nil {
+		st := ex.v2.Stats()
+		return st.LastTick, st.FramesQueued
+	}
+	st := ex.srv.Stats()
+	return st.LastTick, st.FramesQueued
+}
+
+// dropAll drops every market-data stream connection abruptly.
+func (ex *exchange) dropAll() {
+	if ex.v2 != nil {
+		ex.v2.Faults().DropStreams(math.MaxInt)
+		return
+	}
+	ex.srv.Faults().DropAll()
+}
+
+// upstream is the bridge's upstream client: Tinkoff v1 or T-Invest v2.
+type upstream interface {
+	tvbridge.MarketData
+	Run(ctx context.Context) error
+	// framesRead counts the stream frames the client has read.
+	framesRead() uint64
+}
+
+type v1Client struct{ *tinkoff.Upstream }
+
+func (u v1Client) framesRead() uint64 { return uint64(u.Pool().Stats().FramesRead) }
+
+type v2Client struct{ *tinvest.Upstream }
+
+func (u v2Client) framesRead() uint64 { return uint64(u.Pool().Stats().FramesRead) }
+
 func quietLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 // bridge is one run of tvbridge: what a process restart throws away.
 type bridge struct {
-	up      *tinkoff.Upstream
+	up      upstream
+	v1      *tinkoff.Upstream // when the exchange speaks v1
 	store   *bolt.Store
 	svc     *ingest.Service
 	tape    *tape.Tape
@@ -84,14 +137,26 @@ func startBridgeOpts(t testing.TB, ex *exchange, dir string, depth time.Duration
 	t.Helper()
 	legacy := o.legacy
 	log := quietLog()
-	up := tinkoff.NewUpstream(tinkoff.UpstreamConfig{
-		REST: tinkoff.ClientConfig{BaseURL: ex.http.URL + wire.RESTPrefix, Token: "t", Clock: ex.clk,
-			MarketPerMinute: 1_000_000, Logger: log},
-		Stream: streamConfig(o.stream, stream.Config{URL: "ws" + ex.http.URL[len("http"):] + wire.StreamPath, Token: "t", Clock: ex.clk,
-			BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Logger: log}),
-	})
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &bridge{up: up, cancel: cancel, done: make(chan error, 2)}
+	b := &bridge{cancel: cancel, done: make(chan error, 2)}
+	if ex.v2 != nil {
+		b.up = v2Client{tinvest.NewUpstream(tinvest.UpstreamConfig{
+			REST: tinvest.Config{BaseURL: ex.http.URL + "/rest/", Token: "t", Clock: ex.clk, Logger: log,
+				Limits: map[string]int{tinvest.BucketMarketData: 1_000_000, tinvest.BucketHistory: 1_000_000}, TotalPerSecond: 1_000_000},
+			Stream: v2stream.Config{BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second,
+				MaxSubscriptionsPerStream: o.stream.MaxPerConnection},
+			Timezones: ex.v2.ScheduleTimezones(),
+		})}
+	} else {
+		b.v1 = tinkoff.NewUpstream(tinkoff.UpstreamConfig{
+			REST: tinkoff.ClientConfig{BaseURL: ex.http.URL + wire.RESTPrefix, Token: "t", Clock: ex.clk,
+				MarketPerMinute: 1_000_000, Logger: log},
+			Stream: streamConfig(o.stream, stream.Config{URL: "ws" + ex.http.URL[len("http"):] + wire.StreamPath, Token: "t", Clock: ex.clk,
+				BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Logger: log}),
+		})
+		b.up = v1Client{b.v1}
+	}
+	up := b.up
 	go func() { b.done <- up.Run(ctx) }()
 
 	insts, err := up.Instruments(ctx)
@@ -116,7 +181,7 @@ func startBridgeOpts(t testing.TB, ex *exchange, dir string, depth time.Duration
 	b.market = live.New()
 	b.svc, err = ingest.New(ingest.Config{Upstream: up, Store: b.store, Tape: b.tape, Instruments: specs, Observe: b.market.Observe,
 		Clock: ex.clk, Logger: log, BackfillDepth: depth, DailyBars: true,
-		HistoryFollows: o.follows, AuditInterval: o.audit})
+		HistoryFollows: o.follows, AuditInterval: o.audit, Trades: ex.v2 != nil})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,11 +410,11 @@ func run(t *testing.T, ex *exchange, b *bridge, c *tvClient, book *barBook, step
 		case err := <-c.errc:
 			t.Fatal(err)
 		case <-quiet.C:
-			st := ex.srv.Stats()
-			if st.LastTick.Before(advancedTo) {
+			lastTick, sent := ex.emitted()
+			if lastTick.Before(advancedTo) {
 				continue // the simulator has not emitted what is due yet
 			}
-			sent, read := st.FramesQueued, uint64(b.up.Pool().Stats().FramesRead)
+			read := b.up.framesRead()
 			if sent > read+lost {
 				if read != lastRead || waiting.IsZero() {
 					lastRead, waiting = read, time.Now()
