@@ -291,12 +291,15 @@ func (f *Follower) check(ctx context.Context) {
 	defer t.Stop()
 	wasReady := false
 	for {
+		// Read what was applied before asking: messages applied while the
+		// answer travels are not a sign of a reset stream.
+		applied := f.lastApplied.Load()
 		cctx, cancel := context.WithTimeout(ctx, max(f.opts.CheckInterval, time.Second))
 		info, err := f.l.stream.Info(cctx)
 		cancel()
 		if err == nil {
 			last := info.State.LastSeq
-			if applied := f.lastApplied.Load(); last < applied {
+			if last < applied {
 				if !f.reset.Swap(true) {
 					f.log.Error("JetStream follower: the stream's last sequence is below the last applied one; was the stream deleted or purged? Not ready until restarted",
 						"stream_last", last, "last_applied", applied)

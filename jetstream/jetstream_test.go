@@ -314,10 +314,10 @@ func TestTwoFollowersIdenticalLines(t *testing.T) {
 }
 
 // TestFencing: leader A (epoch 1) publishes, B (epoch 2) takes over and
-// publishes; A's next publish is refused with ErrFenced, a new publisher
-// with epoch 1 is refused at once, and a follower drops an epoch-1 message
-// that reaches the stream after epoch 2 (published directly, bypassing the
-// Publisher's checks).
+// publishes; A's next publish is refused with ErrFenced, C (epoch 3) fences
+// B with a Claim alone, a new publisher with an old epoch is refused at
+// once, and a follower drops an epoch-2 message that reaches the stream
+// after epoch 3 (published directly, bypassing the Publisher's checks).
 func TestFencing(t *testing.T) {
 	url := natstest.URL(t)
 	n := natstest.Stream(t, url)
@@ -357,39 +357,53 @@ func TestFencing(t *testing.T) {
 	if err := a.PublishControl(ctx, Control{Kind: "status"}); !errors.Is(err, ErrFenced) || a.Fenced() == nil {
 		t.Fatalf("A stays fenced: %v", err)
 	}
+	// C claims epoch 3 with no data to publish: B is fenced at once.
+	c3 := newPublisher(t, testLog(t, url, n, "C"), 3)
+	if err := c3.Claim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, ticks, m); !errors.Is(err, ErrFenced) {
+		t.Fatalf("B after C's claim: %v, want ErrFenced", err)
+	}
 	if _, err := la.NewPublisher(ctx, 1); !errors.Is(err, ErrFenced) {
 		t.Fatalf("new epoch-1 publisher: %v, want ErrFenced", err)
 	}
-	if _, err := la.NewPublisher(ctx, 2); !errors.Is(err, ErrFenced) {
-		t.Fatalf("epoch 2 on another node: %v, want ErrFenced", err)
+	if _, err := la.NewPublisher(ctx, 3); !errors.Is(err, ErrFenced) {
+		t.Fatalf("epoch 3 on another node: %v, want ErrFenced", err)
 	}
 
 	// A stale leader's late message slipping in without the checks.
 	var enc encoder
 	ticks, _ = batchOf(r, 98)
 	msg := &nats.Msg{Subject: la.DataSubject(), Data: enc.encode(ticks, nil, nil), Header: nats.Header{}}
-	msg.Header.Set(HeaderEpoch, "1")
-	msg.Header.Set(HeaderNode, "A")
+	msg.Header.Set(HeaderEpoch, "2")
+	msg.Header.Set(HeaderNode, "B")
 	if _, err := la.js.PublishMsg(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
 	ticks, m = batchOf(r, 7)
-	if err := b.Publish(ctx, ticks, m); err != nil {
-		t.Fatalf("B after the stray message: %v", err)
+	if err := c3.Publish(ctx, ticks, m); err != nil {
+		t.Fatalf("C after the stray message: %v", err)
 	}
 
 	var c collector
 	f := testLog(t, url, n, "F").NewFollower(FollowerOptions{Apply: c.apply})
 	runFollower(t, f)
-	waitFor(t, "the follower to reach the end", 10*time.Second, func() bool { return f.LastApplied() == 8 })
+	waitFor(t, "the follower to reach the end", 10*time.Second, func() bool { return f.LastApplied() == 9 })
 	var ids []int
 	for _, b := range c.snapshot() {
+		if b.Control != nil {
+			if b.Control.Kind != ControlLeader || string(b.Control.Data) != "C" || b.Epoch != 3 {
+				t.Fatalf("control %+v epoch %d", b.Control, b.Epoch)
+			}
+			continue
+		}
 		ids = append(ids, idOf(b))
 	}
 	if fmt.Sprint(ids) != "[1 2 3 4 5 6 7]" {
 		t.Fatalf("applied batches %v, want [1 2 3 4 5 6 7] (99 refused, 98 dropped)", ids)
 	}
-	if st := f.Stats(); st.Stale != 1 || st.HighestEpoch != 2 {
+	if st := f.Stats(); st.Stale != 1 || st.HighestEpoch != 3 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -94,6 +94,17 @@ func (l *Log) NewPublisher(ctx context.Context, epoch uint64) (*Publisher, error
 	return p, nil
 }
 
+// ControlLeader is the kind of the control message Claim publishes.
+const ControlLeader = "leader"
+
+// Claim publishes a control message of kind ControlLeader (data: the node
+// id) so that the previous leader is fenced at once, not only when this
+// one first has market data to publish. A new leader calls it right after
+// NewPublisher.
+func (p *Publisher) Claim(ctx context.Context) error {
+	return p.PublishControl(ctx, Control{Kind: ControlLeader, Data: []byte(p.node)})
+}
+
 // Epoch is the publisher's leader epoch.
 func (p *Publisher) Epoch() uint64 { return p.epoch }
 
