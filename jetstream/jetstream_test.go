@@ -278,6 +278,10 @@ func TestTwoFollowersIdenticalLines(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if info, err := pubLog.Info(ctx); err == nil {
+		t.Logf("stored: %d messages, %d ticks, %d bytes = %.1f bytes a tick with headers",
+			info.State.Msgs, total, info.State.Bytes, float64(info.State.Bytes)/float64(total))
+	}
 	want := readLines(t, localR, int(local.LastSeq()))
 	if int(local.LastSeq()) != total-1 {
 		t.Fatalf("local tape has %d entries for %d ticks (one unencodable)", local.LastSeq(), total)
