@@ -84,7 +84,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	ticks = append(ticks,
 		tvbridge.Tick{Kind: tvbridge.TickTrade, FIGI: "X", Symbol: "", Price: math.NaN(), Size: math.Inf(-1)},
 		tvbridge.Tick{Kind: 99, FIGI: "Y\x00\"é", Symbol: "Y", Time: time.Unix(-5, 999_999_999)},
-		tvbridge.Tick{Kind: tvbridge.TickDaily, FIGI: "Z", Symbol: "Z", Time: at, Bar: tvbridge.Bar{Open: -0.0, Volume: 1e300}},
+		tvbridge.Tick{Kind: tvbridge.TickDaily, FIGI: "Z", Symbol: "Z", Time: at, Bar: tvbridge.Bar{Open: math.Copysign(0, -1), Volume: 1e300}},
 	)
 	minutes := []MinuteUpdate{
 		{FIGI: "BBG004730N88", Bar: tvbridge.Bar{Time: at.Truncate(time.Minute), Open: 1, High: 2, Low: 0.5, Close: 1.5, Volume: 10}},

@@ -77,6 +77,13 @@ type Follower struct {
 	lost         atomic.Uint64
 	resets       atomic.Uint64
 	reset        atomic.Bool // the stream's last sequence went below LastApplied
+
+	// Before the first message is handled, LastApplied says nothing about
+	// where the consumer starts (a start time, retention, a stream whose
+	// messages all aged out), so Lag comes from the consumer instead.
+	handled   atomic.Bool
+	cons      atomic.Value // jetstream.Consumer being read, for its info
+	undecided atomic.Int64 // before the first message: consumer's pending + delivered; -1 unknown
 }
 
 // NewFollower returns a follower; opts.Apply is required.
@@ -92,6 +99,7 @@ func (l *Log) NewFollower(opts FollowerOptions) *Follower {
 	}
 	f := &Follower{l: l, opts: opts, log: opts.Logger.With("role", "follower")}
 	f.lastApplied.Store(opts.StartAfter)
+	f.undecided.Store(-1)
 	f.highestEpoch.Store(opts.MinEpoch)
 	return f
 }
@@ -109,8 +117,14 @@ func (f *Follower) LastApplied() uint64 { return f.lastApplied.Load() }
 func (f *Follower) HighestEpoch() uint64 { return f.highestEpoch.Load() }
 
 // Lag is how many messages the stream holds beyond LastApplied, as of the
-// last check.
+// last check. Before the first message, it is what the consumer has yet to
+// deliver or apply from where it starts.
 func (f *Follower) Lag() uint64 {
+	if !f.handled.Load() {
+		if n := f.undecided.Load(); n >= 0 {
+			return uint64(n)
+		}
+	}
 	last, applied := f.streamLast.Load(), f.lastApplied.Load()
 	if last <= applied {
 		return 0
@@ -219,6 +233,7 @@ func (f *Follower) consume(ctx context.Context, dec *decoder) error {
 	if err != nil {
 		return fmt.Errorf("creating the ordered consumer: %w", err)
 	}
+	f.cons.Store(cons)
 	it, err := cons.Messages()
 	if err != nil {
 		return fmt.Errorf("starting to consume: %w", err)
@@ -246,6 +261,7 @@ func (f *Follower) consume(ctx context.Context, dec *decoder) error {
 // handle applies one message. Only fatal errors are returned.
 func (f *Follower) handle(msg jetstream.Msg, meta *jetstream.MsgMetadata, dec *decoder, b *Batch) error {
 	seq := meta.Sequence.Stream
+	f.handled.Store(true)
 	storeMax(&f.streamLast, seq+meta.NumPending)
 	last := f.lastApplied.Load()
 	switch {
@@ -306,7 +322,12 @@ func (f *Follower) check(ctx context.Context) {
 				}
 			}
 			storeMax(&f.streamLast, last)
-			f.checkedAt.Store(time.Now().UnixNano())
+			if !f.handled.Load() {
+				err = f.checkConsumer(ctx)
+			}
+			if err == nil {
+				f.checkedAt.Store(time.Now().UnixNano())
+			}
 		}
 		if ready := f.Ready(); ready != wasReady {
 			if ready {
@@ -333,4 +354,21 @@ func storeMax(v *atomic.Uint64, x uint64) {
 			return
 		}
 	}
+}
+
+// checkConsumer records, before the first message, how many messages the
+// consumer has yet to deliver plus those it delivered (none is applied yet).
+func (f *Follower) checkConsumer(ctx context.Context) error {
+	cons, ok := f.cons.Load().(jetstream.Consumer)
+	if !ok {
+		return errors.New("consumer not created yet")
+	}
+	cctx, cancel := context.WithTimeout(ctx, max(f.opts.CheckInterval, time.Second))
+	defer cancel()
+	info, err := cons.Info(cctx)
+	if err != nil {
+		return err
+	}
+	f.undecided.Store(int64(info.NumPending + info.Delivered.Consumer))
+	return nil
 }

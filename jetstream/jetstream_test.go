@@ -702,3 +702,51 @@ func TestServerRestart(t *testing.T) {
 	t.Logf("published %d acknowledged, %d uncertain (stored: %d); follower applied %d, resets %d",
 		len(ok), len(uncertain), len(got)-len(ok), len(got), f.Stats().Resets)
 }
+
+// TestFollowerReadyWhenQuiet: a follower that starts after every retained
+// message (by time here; the same holds when all messages aged out) is
+// ready although it applied nothing: its lag is measured from where its
+// consumer starts, not from sequence 0.
+func TestFollowerReadyWhenQuiet(t *testing.T) {
+	url := natstest.URL(t)
+	n := natstest.Stream(t, url)
+	l := testLog(t, url, n, "I")
+	ctx := ctxT(t, 20*time.Second)
+	p := newPublisher(t, l, 1)
+	r := rand.New(rand.NewPCG(8, 8))
+	for i := 1; i <= 300; i++ { // more than ReadyLag
+		ticks, m := batchOf(r, i)
+		if err := p.Publish(ctx, ticks, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(10 * time.Millisecond)
+	var c collector
+	f := l.NewFollower(FollowerOptions{StartTime: time.Now(), Apply: c.apply, CheckInterval: 50 * time.Millisecond})
+	runFollower(t, f)
+	waitFor(t, "ready with nothing to apply", 5*time.Second, f.Ready)
+	if f.Lag() != 0 || c.count() != 0 {
+		t.Fatalf("lag %d, applied %d", f.Lag(), c.count())
+	}
+	ticks, m := batchOf(r, 301)
+	if err := p.Publish(ctx, ticks, m); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new message", 5*time.Second, func() bool { return c.count() == 1 })
+	if got := c.snapshot()[0]; got.Seq != 301 || f.Lag() != 0 {
+		t.Fatalf("applied seq %d, lag %d", got.Seq, f.Lag())
+	}
+
+	// From the earliest retained with a backlog: not ready at first.
+	var c2 collector
+	block := make(chan struct{})
+	f2 := l.NewFollower(FollowerOptions{Apply: func(b Batch) error { <-block; return c2.apply(b) }, CheckInterval: 50 * time.Millisecond})
+	runFollower(t, f2)
+	time.Sleep(300 * time.Millisecond)
+	if f2.Ready() || f2.Lag() < 200 {
+		t.Fatalf("blocked follower: ready %v, lag %d", f2.Ready(), f2.Lag())
+	}
+	close(block)
+	waitFor(t, "the backlog", 10*time.Second, func() bool { return f2.LastApplied() == 301 })
+	waitFor(t, "ready after the backlog", 5*time.Second, f2.Ready)
+}
