@@ -40,6 +40,8 @@ type exchange struct {
 	srv  *sim.Server
 	v2   *v2sim.Server
 	http *httptest.Server
+
+	v2Users map[string][]string // v2: sandbox accounts of the test users
 }
 
 func newExchange(t testing.TB, start time.Time, instruments int) *exchange {

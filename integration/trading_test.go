@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ import (
 	"tvbridge/live"
 	"tvbridge/openapi/openapitest"
 	"tvbridge/paper"
+	"tvbridge/tinvest"
+	v2wire "tvbridge/tinvest/wire"
 	"tvbridge/tradeapi"
 	"tvbridge/trading"
 )
@@ -45,11 +48,16 @@ func startTrader(t *testing.T, ex *exchange, b *bridge, dir string, users *auth.
 	t.Helper()
 	log := quietLog()
 	lookup := b.catalog.Instrument
-	pc := paper.Config{Market: b.market, Tape: b.tape, Instrument: lookup, Clock: ex.clk, Logger: log}
-	for _, f := range paperCfg {
-		f(&pc)
+	var venue tvbridge.Venue
+	if ex.v2 != nil {
+		venue = v2Venue(t, ex, dir, lookup)
+	} else {
+		pc := paper.Config{Market: b.market, Tape: b.tape, Instrument: lookup, Clock: ex.clk, Logger: log}
+		for _, f := range paperCfg {
+			f(&pc)
+		}
+		venue = paper.New(pc)
 	}
-	venue := paper.New(pc)
 	rates := live.NewRates(b.market, b.catalog.CurrencyPairs())
 	store, err := bolt.OpenTrading(filepath.Join(dir, "trading.db"), bolt.Options{Logger: log})
 	if err != nil {
@@ -73,6 +81,41 @@ func startTrader(t *testing.T, ex *exchange, b *bridge, dir string, users *auth.
 	tr := &trader{store: store, mgr: mgr, auth: svc, http: httptest.NewServer(mux), cancel: cancel, done: make(chan error, 1)}
 	go func() { tr.done <- mgr.Run(ctx) }()
 	return tr
+}
+
+// v2Venue is the T-Invest API v2 venue on the simulator's sandbox: alice
+// and bob each get a sandbox account with roubles and dollars the first
+// time, kept on the exchange across trader restarts; the idempotency-key
+// namespace lives in dir, as serve keeps it beside trading.db.
+func v2Venue(t *testing.T, ex *exchange, dir string, lookup func(string) (tvbridge.Instrument, bool)) *tinvest.Venue {
+	t.Helper()
+	client := tinvest.NewClient(tinvest.Config{BaseURL: ex.http.URL + "/rest/", Token: "t", Sandbox: true, Clock: ex.clk,
+		Logger: quietLog(), TotalPerSecond: 1_000_000, Limits: map[string]int{tinvest.BucketSandbox: 1_000_000}})
+	if ex.v2Users == nil {
+		ex.v2Users = map[string][]string{}
+		for _, user := range []string{"alice", "bob"} {
+			id, err := client.OpenSandboxAccount(context.Background(), user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []v2wire.MoneyValue{{Currency: "rub", Units: 1_000_000}, {Currency: "usd", Units: 10_000}} {
+				if _, err := client.SandboxPayIn(context.Background(), id, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ex.v2Users[user] = []string{id}
+		}
+	}
+	ns, err := tinvest.LoadKeyNamespace(filepath.Join(dir, "tinvest-keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := tinvest.NewVenue(tinvest.VenueConfig{Client: client, Users: ex.v2Users, Instrument: lookup, KeyNamespace: ns,
+		Clock: ex.clk, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // stop ends the trading half as a process exit would.
@@ -173,12 +216,19 @@ func (c *tvTrader) order(acc, id string) map[string]any {
 // simulated exchange: log in, market and limit orders, modify, cancel,
 // brackets, partial close, duplicate requestId, malformed requests, another
 // user's account, and a restart in the middle that loses nothing.
-func TestTradingScenario(t *testing.T) {
+func TestTradingScenario(t *testing.T) { tradingScenario(t, newExchange) }
+
+// TestTradingScenarioV2 is the same on the T-Invest API v2 venue, against
+// the v2 simulator's sandbox: orders go upstream, brackets are held by the
+// core and triggered on the v2 stream's trades.
+func TestTradingScenarioV2(t *testing.T) { tradingScenario(t, newExchangeV2) }
+
+func tradingScenario(t *testing.T, newEx func(testing.TB, time.Time, int) *exchange) {
 	if testing.Short() {
 		t.Skip("end-to-end trading scenario; skipped with -short")
 	}
 	start := time.Date(2026, 11, 18, 8, 30, 0, 0, time.UTC) // MOEX main session
-	ex := newExchange(t, start, 0)
+	ex := newEx(t, start, 0)
 	dir := t.TempDir()
 	b := startBridge(t, ex, dir, time.Hour)
 	defer b.stop(t)
@@ -350,6 +400,40 @@ func TestTradingScenario(t *testing.T) {
 	state := alice.ok("GET", "/accounts/"+acc+"/state", nil, "AccountStateResponse")["d"].(map[string]any)
 	if state["unrealizedPl"].(float64) != 0 || state["equity"] != state["balance"] {
 		t.Errorf("flat account state %v", state)
+	}
+	if ex.v2 != nil {
+		checkUpstreamTrades(t, ex, figi, []int64{int64(qty), -int64(lot), -int64(qty - lot)})
+	}
+}
+
+// checkUpstreamTrades checks, on the v2 simulator, that alice's account
+// traded exactly the given quantities of figi (in units, sells negative):
+// a repeated requestId, a restart or a bracket never placed an
+// order twice.
+func checkUpstreamTrades(t *testing.T, ex *exchange, figi string, units []int64) {
+	t.Helper()
+	client := tinvest.NewClient(tinvest.Config{BaseURL: ex.http.URL + "/rest/", Token: "t", Sandbox: true, Clock: ex.clk, Logger: quietLog()})
+	ops, err := client.Operations(context.Background(), ex.v2Users["alice"][0], ex.clk.Now().Add(-24*time.Hour), ex.clk.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, op := range ops {
+		if op.FIGI != figi || op.State != v2wire.OperationStateExecuted {
+			continue
+		}
+		switch op.OperationType {
+		case v2wire.OperationTypeBuy:
+			got = append(got, int64(op.Quantity))
+		case v2wire.OperationTypeSell:
+			got = append(got, -int64(op.Quantity))
+		}
+	}
+	// The simulated clock barely moves: compare as sets, not in time order.
+	slices.Sort(got)
+	slices.Sort(units)
+	if fmt.Sprint(got) != fmt.Sprint(units) {
+		t.Errorf("upstream trades of %s: %v, want %v", figi, got, units)
 	}
 }
 
