@@ -296,6 +296,9 @@ func SnapQuotation(p, tick Quotation) (Quotation, error) {
 	if err := tick.Validate(); err != nil || tick.Sign() <= 0 {
 		return Quotation{}, fmt.Errorf("wire: tick %s is not a positive price step", tick)
 	}
+	if q, ok := snapSmall(p, tick); ok {
+		return q, nil
+	}
 	pn, tn := p.Nanos(), tick.Nanos()
 	neg := pn.Sign() < 0
 	pn.Abs(pn)
@@ -310,10 +313,51 @@ func SnapQuotation(p, tick Quotation) (Quotation, error) {
 	return quotationFromNanos(q)
 }
 
+// nanos64 is q in billionths when that fits an int64 (|units| below about
+// 9.2e9: every price there is), the common case that needs no big.Int.
+func (q Quotation) nanos64() (int64, bool) {
+	const limit = math.MaxInt64/1_000_000_000 - 1
+	if q.Units > limit || q.Units < -limit {
+		return 0, false
+	}
+	return q.Units*1e9 + int64(q.Nano), true
+}
+
+// snapSmall is SnapQuotation in int64 arithmetic, for a valid positive tick
+// and values small enough; ok is false when it cannot answer exactly.
+func snapSmall(p, tick Quotation) (Quotation, bool) {
+	pn, ok1 := p.nanos64()
+	tn, ok2 := tick.nanos64()
+	if !ok1 || !ok2 || tn <= 0 {
+		return Quotation{}, false
+	}
+	neg := pn < 0
+	if neg {
+		pn = -pn
+	}
+	q, r := pn/tn, pn%tn
+	if r >= tn-r { // 2r >= tn, without overflow: ties away from zero
+		q++
+	}
+	if q > math.MaxInt64/tn {
+		return Quotation{}, false
+	}
+	n := q * tn
+	if neg {
+		n = -n
+	}
+	return Quotation{Units: n / 1e9, Nano: int32(n % 1e9)}, true
+}
+
 // OnTick reports whether p is an exact multiple of tick.
 func OnTick(p, tick Quotation) bool {
 	if tick.Sign() <= 0 {
 		return false
+	}
+	if pn, ok := p.nanos64(); ok {
+		if tn, ok := tick.nanos64(); ok {
+			return pn%tn == 0
+		}
 	}
 	r := new(big.Int).Rem(p.Nanos(), tick.Nanos())
 	return r.Sign() == 0

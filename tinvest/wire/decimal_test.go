@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -239,5 +240,61 @@ func TestRequestEncoding(t *testing.T) {
 	if !strings.HasPrefix(MethodGetCandles, ServicePrefix) || MethodName(MethodGetCandles) != "GetCandles" ||
 		ServiceOf(MethodGetCandles) != MarketDataService {
 		t.Fatal("method names")
+	}
+}
+
+// The int64 fast path of SnapQuotation and OnTick answers exactly what the
+// big.Int path does, over random prices and ticks, negative prices, ties
+// and values near the fast path's limit.
+func TestSnapFastPathMatchesBig(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	bigSnap := func(p, tick Quotation) Quotation {
+		pn, tn := p.Nanos(), tick.Nanos()
+		neg := pn.Sign() < 0
+		pn.Abs(pn)
+		q, rem := new(big.Int).QuoRem(pn, tn, new(big.Int))
+		if new(big.Int).Lsh(rem, 1).Cmp(tn) >= 0 {
+			q.Add(q, big.NewInt(1))
+		}
+		q.Mul(q, tn)
+		if neg {
+			q.Neg(q)
+		}
+		out, err := quotationFromNanos(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	ticks := []Quotation{{Nano: 1}, {Nano: 10_000_000}, {Nano: 500_000_000}, {Units: 1}, {Units: 5, Nano: 250_000_000}, {Units: 1000}}
+	for i := range 200_000 {
+		tick := ticks[i%len(ticks)]
+		units := r.Int64N(1_000_000)
+		if i%50 == 0 {
+			units = math.MaxInt64/1_000_000_000 - 1 - r.Int64N(3)
+		}
+		p := Quotation{Units: units, Nano: int32(r.Int64N(1_000_000_000))}
+		if i%7 == 0 { // a tie: exactly half a tick above a multiple
+			n := (p.Units%1000)*1_000_000_000 + int64(p.Nano)
+			tn, _ := tick.nanos64()
+			n = n/tn*tn + tn/2
+			if tn%2 == 0 {
+				p = Quotation{Units: n / 1e9, Nano: int32(n % 1e9)}
+			}
+		}
+		if i%3 == 0 {
+			p = Quotation{Units: -p.Units, Nano: -p.Nano}
+		}
+		got, err := SnapQuotation(p, tick)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := bigSnap(p, tick); got != want {
+			t.Fatalf("SnapQuotation(%+v, %+v) = %+v, want %+v", p, tick, got, want)
+		}
+		onBig := new(big.Int).Rem(p.Nanos(), tick.Nanos()).Sign() == 0
+		if OnTick(p, tick) != onBig || !OnTick(got, tick) {
+			t.Fatalf("OnTick(%+v, %+v) = %v, want %v (snapped %+v)", p, tick, OnTick(p, tick), onBig, got)
+		}
 	}
 }
