@@ -253,7 +253,7 @@ func TestV2CrashDurability(t *testing.T) {
 		jitter := time.Duration(r.IntN(15_000)) * time.Microsecond
 		lastAck := crashtest.KillAfterAcks(t, append(env, v2CrashEnvStart+"="+strconv.Itoa(next)), next, killAfter, jitter)
 		c.halfPlaced[lastAck+1] = true
-		c.lastAck = lastAck
+		c.roundStart, c.lastAck = next, lastAck
 		c.verify()
 		t.Logf("round %d: killed after %d acks + %v; last ack %d (%v)", round, killAfter, jitter, lastAck, time.Since(began))
 		next = lastAck + 2
@@ -265,6 +265,7 @@ type v2CrashCheck struct {
 	t                           *testing.T
 	restURL, dir, account, figi string
 
+	roundStart int // the first order of the round
 	lastAck    int
 	halfPlaced map[int]bool   // orders a kill may have interrupted: placed or not
 	ids        map[int]string // order n's core order id, once seen
@@ -360,6 +361,7 @@ func (c *v2CrashCheck) verify() {
 	if now, _ := s.mgr.Orders(ctx, v2CrashUser, acct); len(now) != len(orders) {
 		t.Fatalf("repeated requests changed the orders: %d, then %d", len(orders), len(now))
 	}
+	c.resubmit(s, byRequest)
 
 	// The simulator traded each order the core has filled exactly once,
 	// and nothing else: the same trades, the same position, the same cash.
@@ -434,6 +436,40 @@ func (c *v2CrashCheck) verify() {
 	}
 	if math.Abs(upCash-cash) > 0.005 {
 		t.Fatalf("roubles: the core's executions leave %.4f, the simulator has %.4f", cash, upCash)
+	}
+}
+
+// resubmit sends PostOrder again for this round's acknowledged orders
+// from a venue of its own, as a retried Submit after a restart would: with
+// the namespace read from the file, each key is the one the dead child
+// sent, and T-Invest answers with the order it has, placing nothing (the
+// caller compares the operations before and after). The venue is not run:
+// its events (the fills again) reach nobody.
+func (c *v2CrashCheck) resubmit(s *v2CrashStack, byRequest map[int]tvbridge.Order) {
+	t := c.t
+	t.Helper()
+	ctx := context.Background()
+	inst := v2CrashInstrument(t, s.client, c.figi)
+	venue, err := tinvest.NewVenue(tinvest.VenueConfig{Client: s.client, Users: map[string][]string{v2CrashUser: {c.account}},
+		Instrument: func(f string) (tvbridge.Instrument, bool) { return inst, f == inst.FIGI }, KeyNamespace: s.ns,
+		Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := c.roundStart; n <= c.lastAck; n++ {
+		o, ok := byRequest[n]
+		if c.halfPlaced[n] || !ok {
+			continue
+		}
+		st, err := s.client.OrderState(ctx, c.account, s.key(o.ID), v2wire.OrderIDTypeRequest)
+		if err != nil {
+			t.Fatalf("order %s (%s) by its key: %v", o.ID, o.RequestID, err)
+		}
+		ref, err := venue.Submit(ctx, c.account, tvbridge.VenueOrder{ID: o.ID, FIGI: o.FIGI, Side: o.Side,
+			Type: tvbridge.MarketOrder, Qty: o.Qty})
+		if err != nil || ref != st.OrderID {
+			t.Fatalf("order %s (%s) submitted again after the kill: %q, %v; T-Invest has it as %s", o.ID, o.RequestID, ref, err, st.OrderID)
+		}
 	}
 }
 
