@@ -45,13 +45,24 @@ import (
 // fill may not have reached the core yet (it comes over the order stream);
 // it must come after the restart, from the venue's Restore poll. The
 // parent then reopens the store in-process with the same namespace, runs
-// the core (Restore) and checks it against the simulator.
+// the core (Restore) and checks it against the simulator: every
+// acknowledged order is there under the order id it had, filled; its
+// request again returns it, its request id with another side is refused;
+// each core order is, by its idempotency key, the simulator's order (filled
+// there iff filled in the core); the simulator executed exactly as many
+// orders as the core has filled, with the same fills, position and cash;
+// and PostOrder sent again for the round's acknowledged orders, by a fresh
+// venue with the namespace from the file, is answered with the existing
+// orders and trades nothing. The order after the last ack (halfPlaced) may
+// have been placed or not: the simulator, asked by its key, says which,
+// and the core must agree.
 const (
 	v2CrashEnvURL     = "TVBRIDGE_V2CRASH_URL"
 	v2CrashEnvDir     = "TVBRIDGE_V2CRASH_DIR"
 	v2CrashEnvAccount = "TVBRIDGE_V2CRASH_ACCOUNT"
 	v2CrashEnvFIGI    = "TVBRIDGE_V2CRASH_FIGI"
 	v2CrashEnvStart   = "TVBRIDGE_V2CRASH_START"
+	v2CrashEnvSeed    = "TVBRIDGE_V2CRASH_SEED" // the parent's plan, optional
 
 	v2CrashUser       = "alice"
 	v2CrashTicker     = "SIMCO"
@@ -218,8 +229,16 @@ func TestV2CrashDurability(t *testing.T) {
 		t.Skip("starts child processes")
 	}
 	began := time.Now()
+	// The kills land at real-time moments, so a seed does not replay a run;
+	// it replays the plan (acks before each kill, jitters).
 	seed := uint64(began.UnixNano())
-	t.Logf("seed %d", seed)
+	if s := os.Getenv(v2CrashEnvSeed); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s: %v", v2CrashEnvSeed, err)
+		}
+	}
+	t.Logf("seed %d (%s=%d for the same plan)", seed, v2CrashEnvSeed, seed)
 	r := rand.New(rand.NewPCG(seed, 2))
 
 	m := market.New(market.Config{Seed: 1})
