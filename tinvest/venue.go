@@ -31,6 +31,7 @@ const (
 	DefaultVenueReconcileInterval = time.Minute
 	DefaultOrderStreamPing        = 30 * time.Second
 	DefaultNotFoundGrace          = time.Minute
+	DefaultRestoreGrace           = 10 * time.Second
 	defaultVenueCurrency          = "RUB"
 	// doneRetention is how long orders reported final are remembered, so
 	// that late stream frames about them are recognised and ignored.
@@ -82,6 +83,12 @@ type VenueConfig struct {
 	// order it acknowledged (or that a Submit without an answer may have
 	// placed) before the order is reported cancelled (rejected); default 1m.
 	NotFoundGrace time.Duration
+	// RestoreGrace is the same for an order the previous process was
+	// placing when it stopped, counted from the restart: its PostOrder may
+	// still be in flight (a process killed mid-request) and reach the
+	// service after the restarted one first asks. Default 10s; meanwhile
+	// the order shows working.
+	RestoreGrace time.Duration
 	// PingDelay is the ping period asked of the stream (1s..120s); default
 	// 30s. StallTimeout: a stream without any frame that long is reopened;
 	// default 3 x PingDelay.
@@ -174,7 +181,7 @@ func checkVenueConfig(cfg *VenueConfig) error {
 		return errors.New("instrument lookup is required")
 	case strings.TrimSpace(cfg.KeyNamespace) == "":
 		return errors.New("KeyNamespace is required: idempotency keys must not repeat across trading databases (see LoadKeyNamespace)")
-	case cfg.PollInterval < 0 || cfg.ReconcileInterval < 0 || cfg.NotFoundGrace < 0 || cfg.PingDelay < 0 ||
+	case cfg.PollInterval < 0 || cfg.ReconcileInterval < 0 || cfg.NotFoundGrace < 0 || cfg.RestoreGrace < 0 || cfg.PingDelay < 0 ||
 		cfg.StallTimeout < 0 || cfg.BackoffMin < 0 || cfg.BackoffMax < 0 || cfg.HandshakeTimeout < 0:
 		return errors.New("durations must not be negative")
 	}
@@ -201,6 +208,7 @@ func checkVenueConfig(cfg *VenueConfig) error {
 		{&cfg.PollInterval, DefaultVenuePollInterval},
 		{&cfg.ReconcileInterval, DefaultVenueReconcileInterval},
 		{&cfg.NotFoundGrace, DefaultNotFoundGrace},
+		{&cfg.RestoreGrace, DefaultRestoreGrace},
 		{&cfg.PingDelay, DefaultOrderStreamPing},
 		{&cfg.BackoffMin, 500 * time.Millisecond},
 		{&cfg.BackoffMax, 30 * time.Second},

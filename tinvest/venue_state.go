@@ -494,13 +494,15 @@ func (v *Venue) notFoundLocked(t *tracked, now time.Time) {
 	if t.inflight > 0 {
 		return // being placed: not there yet
 	}
-	if t.notFoundSince.IsZero() && !(t.restored && t.exchangeID == "") {
-		t.notFoundSince = now
-		v.urgent[t.key] = true // asked again every round until the grace is over
-		return
+	grace := v.cfg.NotFoundGrace
+	if t.restored && t.exchangeID == "" {
+		grace = v.cfg.RestoreGrace // the old process's PostOrder may still land
 	}
-	if !t.notFoundSince.IsZero() && now.Sub(t.notFoundSince) < v.cfg.NotFoundGrace {
-		v.urgent[t.key] = true
+	if t.notFoundSince.IsZero() {
+		t.notFoundSince = now
+	}
+	if now.Sub(t.notFoundSince) < grace {
+		v.urgent[t.key] = true // asked again every round until the grace is over
 		return
 	}
 	ev := tvbridge.VenueEvent{Kind: tvbridge.VenueCancelled, OrderID: t.order.ID, Time: now}
