@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -130,6 +131,7 @@ func checkAgainstServe(t *testing.T, extra []string) {
 		t.Errorf("the trading scenario did not run to a pass: %s %s\n%s", res.Status, res.Reason, text.String())
 	}
 	t.Logf("report:\n%s", text.String())
+	checkUpstreamMetrics(t, logs.String())
 
 	cancel()
 	if code := <-exit; code != 0 {
@@ -169,4 +171,30 @@ func waitForBackfill(t *testing.T, logs *syncBuffer, exit chan int) {
 		}
 	}
 	t.Fatalf("serve did not finish its backfill; logs:\n%s", logs)
+}
+
+// checkUpstreamMetrics scrapes the admin listener's /metrics and checks the
+// upstream's stream and REST families carry live numbers, whichever the
+// upstream's protocol.
+func checkUpstreamMetrics(t *testing.T, logs string) {
+	t.Helper()
+	m := consoleLine.FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatal("no console URL in the log")
+	}
+	resp, err := http.Get(m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, re := range []string{
+		`(?m)^tvbridge_upstream_stream_connections_up [1-9]`,
+		`(?m)^tvbridge_upstream_stream_frames_total\{[^}]*\} [1-9]`,
+		`(?m)^tvbridge_upstream_rest_requests_total\{[^}]*\} [1-9]`,
+	} {
+		if !regexp.MustCompile(re).Match(body) {
+			t.Errorf("/metrics has no %s", re)
+		}
+	}
 }
