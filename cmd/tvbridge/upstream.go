@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"tvbridge"
 	"tvbridge/admin"
@@ -61,17 +62,28 @@ func (u *v1Upstream) Protocol() string { return "v1" }
 
 func (u *v1Upstream) Streams() streamSummary {
 	st := u.Pool().Stats()
-	figis := u.Pool().ConnectionFIGIs()
 	s := streamSummary{Cap: st.ConnectionCap}
 	for _, c := range st.Connections {
-		conn := admin.Connection{Index: c.Index, State: c.State, LastData: c.LastData, RetryAt: c.RetryAt,
-			Silent: c.Silent, Reconnects: max(c.Dials-1, 0)}
-		if c.Index < len(figis) {
-			conn.Instruments = figis[c.Index]
-		}
-		s.Connections = append(s.Connections, conn)
+		s.add(c.Index, c.State, c.LastData, c.RetryAt, c.Silent, c.Dials)
 	}
+	s.place(u.Pool().ConnectionFIGIs())
 	return s
+}
+
+// add appends one stream connection; place then lists its instruments.
+func (s *streamSummary) add(index int, state string, lastData, retryAt time.Time, silent bool, dials int64) {
+	s.Connections = append(s.Connections, admin.Connection{Index: index, State: state, LastData: lastData,
+		RetryAt: retryAt, Silent: silent, Reconnects: max(dials-1, 0)})
+}
+
+// place sets each connection's instruments from the FIGIs per connection
+// index.
+func (s *streamSummary) place(figis [][]string) {
+	for i := range s.Connections {
+		if c := &s.Connections[i]; c.Index < len(figis) {
+			c.Instruments = figis[c.Index]
+		}
+	}
 }
 
 func (u *v1Upstream) REST() admin.RESTBudget {
@@ -127,16 +139,11 @@ func (u *v2Upstream) Protocol() string { return "v2" }
 
 func (u *v2Upstream) Streams() streamSummary {
 	st := u.Pool().Stats()
-	figis := u.Pool().ConnectionFIGIs()
 	s := streamSummary{Cap: len(st.Streams)}
 	for _, c := range st.Streams {
-		conn := admin.Connection{Index: c.Index, State: c.State, LastData: c.LastData, RetryAt: c.RetryAt,
-			Silent: c.Silent, Reconnects: max(c.Dials-1, 0)}
-		if c.Index < len(figis) {
-			conn.Instruments = figis[c.Index]
-		}
-		s.Connections = append(s.Connections, conn)
+		s.add(c.Index, c.State, c.LastData, c.RetryAt, c.Silent, c.Dials)
 	}
+	s.place(u.Pool().ConnectionFIGIs())
 	return s
 }
 
