@@ -355,7 +355,7 @@ func (e *Elector) lead(ctx context.Context, fence postgres.Fence, sent time.Time
 	e.status.IsSelf, e.status.Observed = true, sent
 	e.status.Terms++
 	e.mu.Unlock()
-	e.log.Info("elected ingester", "epoch", fence.Epoch, "node", e.id, "ttl", e.ttl, "deadline_in", deadline.Sub(e.clk.Now()))
+	e.log.Info("elected ingester", "epoch", fence.Epoch, "ttl", e.ttl, "deadline_in", deadline.Sub(e.clk.Now()))
 
 	done := make(chan error, 1)
 	go func() { done <- e.onElect(lctx, fence) }()
