@@ -175,20 +175,20 @@ func TestFakeDeadline(t *testing.T) {
 	if s := e.Status(); !s.Deadline.Equal(t0.Add(11 * time.Second)) {
 		t.Fatalf("Status().Deadline = t0+%v, want t0+11s", s.Deadline.Sub(t0))
 	}
-	clk.Advance(time.Millisecond) // t0+11s
+	// The database would consider the lease expired only at t0+3s+9s.
+	fl.mu.Lock()
+	exp := fl.expires
+	fl.mu.Unlock()
+	if !exp.Equal(t0.Add(12 * time.Second)) {
+		t.Fatalf("lease expires at t0+%v, want t0+12s", exp.Sub(t0))
+	}
+	clk.Advance(time.Millisecond) // t0+11s: stop acting, 1 s before the expiry
 	if _, ok := e.Leader(); ok {
 		t.Fatal("Leader() true at the deadline")
 	}
 	canceledWithin(t, rg, "n", 5*time.Second)
 	if cause := context.Cause(rg.ctx); cause == nil || cause == context.Canceled {
 		t.Fatalf("cause %v", cause)
-	}
-	// The database would consider the lease expired only at t0+3s+9s.
-	fl.mu.Lock()
-	exp := fl.expires
-	fl.mu.Unlock()
-	if !exp.After(clk.Now()) {
-		t.Fatalf("stepped down at t0+%v, not before the expiry t0+%v", clk.Now().Sub(t0), exp.Sub(t0))
 	}
 }
 
