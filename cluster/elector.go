@@ -28,7 +28,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultName = "ingester"
-	DefaultTTL  = 15 * time.Second
+	DefaultTTL  = 9 * time.Second
 )
 
 // Config configures NewElector.
@@ -44,7 +44,7 @@ type Config struct {
 	// taken for the same holder, which would let them share an epoch.
 	NodeID string
 	// TTL is the lease's time to live, judged by the database's clock;
-	// default 15 s. A dead leader is replaced within TTL + RenewEvery (plus
+	// default 9 s. A dead leader is replaced within TTL + RenewEvery (plus
 	// the latency of one Acquire): see README.md for the failover bound.
 	TTL time.Duration
 	// RenewEvery is how often the leader renews and standby nodes poll the

@@ -264,7 +264,7 @@ func TestNewElectorChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.ttl != DefaultTTL || e.every != 5*time.Second || e.localTTL != 13500*time.Millisecond || e.name != "ingester" || e.ID()[:2] != "x#" {
+	if e.ttl != DefaultTTL || e.every != 3*time.Second || e.localTTL != 8100*time.Millisecond || e.name != "ingester" || e.ID()[:2] != "x#" {
 		t.Fatalf("defaults: %v %v %v %q %q", e.ttl, e.every, e.localTTL, e.name, e.ID())
 	}
 	if f, ok := e.Leader(); ok {
