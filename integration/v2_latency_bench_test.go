@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,6 +75,10 @@ type v2Firehose struct {
 	insts  []*v2Inst
 	byID   map[string]*v2Inst // uid and FIGI
 	done   chan struct{}
+	// free recycles frame buffers: the fake upstream runs in the bridge's
+	// process, and its garbage would otherwise set the pace of the
+	// bridge's garbage collector.
+	free chan []byte
 
 	mu      sync.Mutex
 	conns   []*v2Conn
@@ -111,8 +116,9 @@ type v2Conn struct {
 
 // v2Out is a WebSocket frame to write; a trade's carries its key.
 type v2Out struct {
-	frame []byte
-	inst  int32 // -1: not a trade
+	frame []byte // within buf
+	buf   []byte // from v2Firehose.free; nil for frames not built there
+	inst  int32  // -1: not a trade
 	seq   int64
 }
 
@@ -127,7 +133,7 @@ type v2Sent struct {
 }
 
 func newV2Firehose(rate, instruments int, extras bool) *v2Firehose {
-	f := &v2Firehose{rate: rate, extras: extras, byID: map[string]*v2Inst{}, done: make(chan struct{})}
+	f := &v2Firehose{rate: rate, extras: extras, byID: map[string]*v2Inst{}, done: make(chan struct{}), free: make(chan []byte, 1<<16)}
 	for i := range instruments {
 		in := &v2Inst{idx: i, figi: fmt.Sprintf("BBGV2%07d", i), uid: fmt.Sprintf("e6123145-9665-43e0-8413-%012d", i), pc: 10000}
 		f.insts = append(f.insts, in)
@@ -178,7 +184,7 @@ func (f *v2Firehose) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				panic(err)
 			}
-			f.send(c, v2Out{frame: msg, inst: -1})
+			f.sendPayload(c, msg)
 		}
 	}
 }
@@ -242,12 +248,38 @@ func (f *v2Firehose) answer(c *v2Conn, req *wire.MarketDataRequest) *wire.Market
 	return nil
 }
 
-// send queues a frame; a client that does not read loses it (counted by
-// the loss accounting: it was never written).
-func (f *v2Firehose) send(c *v2Conn, o v2Out) {
-	o.frame = v2AppendFrame(make([]byte, 0, len(o.frame)+10), websocket.TextMessage, o.frame)
+// v2Head is the room left in front of a payload for its WebSocket header.
+const v2Head = 10
+
+// buf returns a frame buffer with the header's room reserved.
+func (f *v2Firehose) buf() []byte {
+	select {
+	case b := <-f.free:
+		return b[:v2Head]
+	default:
+		return make([]byte, v2Head, 2048)
+	}
+}
+
+// send frames the payload built after the room buf reserved and queues it;
+// a client that does not read loses it (counted by the loss accounting: it
+// was never written).
+func (f *v2Firehose) send(c *v2Conn, buf []byte, inst int32, seq int64) {
+	o := v2Out{frame: v2Seal(buf), buf: buf, inst: inst, seq: seq}
 	select {
 	case c.out <- o:
+	default:
+		f.recycle(o.buf)
+	}
+}
+
+func (f *v2Firehose) sendPayload(c *v2Conn, payload []byte) {
+	f.send(c, append(f.buf(), payload...), -1, 0)
+}
+
+func (f *v2Firehose) recycle(b []byte) {
+	select {
+	case f.free <- b:
 	default:
 	}
 }
@@ -260,8 +292,9 @@ func (f *v2Firehose) ping(c *v2Conn, every time.Duration) {
 		case <-f.done:
 			return
 		case now := <-t.C:
-			b := append([]byte(`{"ping":{"time":"`), now.UTC().Format(time.RFC3339Nano)...)
-			f.send(c, v2Out{frame: append(b, `"}}`...), inst: -1})
+			b := append(f.buf(), `{"ping":{"time":"`...)
+			b = now.UTC().AppendFormat(b, time.RFC3339Nano)
+			f.send(c, append(b, `"}}`...), -1, 0)
 		}
 	}
 }
@@ -282,6 +315,7 @@ func (f *v2Firehose) write(c *v2Conn) {
 			return
 		}
 		buf, keys = append(buf[:0], o.frame...), keys[:0]
+		f.recycle(o.buf)
 		if o.inst >= 0 {
 			keys = append(keys, v2Key{o.inst, o.seq})
 		}
@@ -290,6 +324,7 @@ func (f *v2Firehose) write(c *v2Conn) {
 			select {
 			case o := <-c.out:
 				buf = append(buf, o.frame...)
+				f.recycle(o.buf)
 				if o.inst >= 0 {
 					keys = append(keys, v2Key{o.inst, o.seq})
 				}
@@ -437,22 +472,23 @@ func (f *v2Firehose) trade(a v2Active, now time.Time) {
 		in.minute, in.o, in.h, in.l, in.v = minute, in.pc, in.pc, in.pc, 0
 	}
 	in.h, in.l, in.c, in.v = max(in.h, in.pc), min(in.l, in.pc), in.pc, in.v+in.seq
-	f.send(a.conn, v2Out{frame: v2TradeFrame(in, now), inst: int32(in.idx), seq: in.seq})
+	f.send(a.conn, v2TradeFrame(f.buf(), in, now), int32(in.idx), in.seq)
 	if !f.extras {
 		return
 	}
 	if in.sinceBook++; a.book && in.sinceBook >= 4 {
 		in.sinceBook = 0
-		f.send(a.conn, v2Out{frame: v2BookFrame(in, a.depth, now), inst: -1})
+		f.send(a.conn, v2BookFrame(f.buf(), in, a.depth, now), -1, 0)
 	}
 	if in.sinceCandle++; a.candles && in.sinceCandle >= 20 {
 		in.sinceCandle = 0
-		f.send(a.conn, v2Out{frame: v2CandleFrame(in, now), inst: -1})
+		f.send(a.conn, v2CandleFrame(f.buf(), in, now), -1, 0)
 	}
 }
 
-func v2TradeFrame(in *v2Inst, now time.Time) []byte {
-	b := make([]byte, 0, 320)
+// The frame builders append a payload to b.
+
+func v2TradeFrame(b []byte, in *v2Inst, now time.Time) []byte {
 	b = append(b, `{"trade":{"figi":"`...)
 	b = append(b, in.figi...)
 	b = append(b, `","direction":"TRADE_DIRECTION_BUY","price":`...)
@@ -466,9 +502,8 @@ func v2TradeFrame(in *v2Inst, now time.Time) []byte {
 	return append(b, `","tradeSource":"TRADE_SOURCE_EXCHANGE"}}`...)
 }
 
-func v2BookFrame(in *v2Inst, depth int, now time.Time) []byte {
+func v2BookFrame(b []byte, in *v2Inst, depth int, now time.Time) []byte {
 	depth = max(depth, 1)
-	b := make([]byte, 0, 256+100*depth)
 	b = append(b, `{"orderbook":{"figi":"`...)
 	b = append(b, in.figi...)
 	b = append(b, `","depth":`...)
@@ -499,8 +534,7 @@ func v2AppendLevel(b []byte, comma bool, pc, qty int64) []byte {
 	return append(b, `"}`...)
 }
 
-func v2CandleFrame(in *v2Inst, now time.Time) []byte {
-	b := make([]byte, 0, 420)
+func v2CandleFrame(b []byte, in *v2Inst, now time.Time) []byte {
 	b = append(b, `{"candle":{"figi":"`...)
 	b = append(b, in.figi...)
 	b = append(b, `","interval":"SUBSCRIPTION_INTERVAL_ONE_MINUTE","open":`...)
@@ -531,19 +565,22 @@ func v2AppendQuotation(b []byte, cents int64) []byte {
 	return append(b, '}')
 }
 
-// v2AppendFrame appends an unmasked (server to client) WebSocket frame.
-func v2AppendFrame(dst []byte, opcode int, payload []byte) []byte {
-	dst = append(dst, 0x80|byte(opcode))
-	switch n := len(payload); {
+// v2Seal writes the header of an unmasked (server to client) WebSocket
+// text frame in the room in front of the payload b[v2Head:], and returns
+// the frame.
+func v2Seal(b []byte) []byte {
+	var h []byte
+	switch n := len(b) - v2Head; {
 	case n < 126:
-		dst = append(dst, byte(n))
+		h = []byte{0x80 | websocket.TextMessage, byte(n)}
 	case n < 1<<16:
-		dst = append(dst, 126, byte(n>>8), byte(n))
+		h = []byte{0x80 | websocket.TextMessage, 126, byte(n >> 8), byte(n)}
 	default:
-		dst = append(dst, 127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+		h = binary.BigEndian.AppendUint64([]byte{0x80 | websocket.TextMessage, 127}, uint64(n))
 	}
-	return append(dst, payload...)
+	start := v2Head - len(h)
+	copy(b[start:], h)
+	return b[start:]
 }
 
 // v2MarketData is the bridge's upstream: the real v2 stream pool, with a
@@ -669,7 +706,8 @@ func v2BenchStreaming(b *testing.B, clients int, separate bool) {
 
 		// The monitor reads the tape to learn each trade line's receipt
 		// time and trade. A line seen twice is ambiguous and not timed.
-		received := map[uint64]*v2Stamp{} // the monitor's until it is done
+		// Values without pointers: the map is not scanned by the GC.
+		received := make(map[uint64]v2Stamp, rate*(int(measure/time.Second)+6)) // the monitor's until it is done
 		var tapeTrades atomic.Int64
 		var tapeLag []time.Duration
 		var measuring atomic.Bool
@@ -690,10 +728,11 @@ func v2BenchStreaming(b *testing.B, clients int, separate bool) {
 					}
 					tapeTrades.Add(1)
 					h := v2HashLine(e.Line)
-					if st := received[h]; st != nil {
+					if st, ok := received[h]; ok {
 						st.dup = true
+						received[h] = st
 					} else {
-						received[h] = &v2Stamp{recv: e.Tick.Received.UnixNano(), key: v2Key{figiIdx[e.Tick.FIGI], int64(e.Tick.Size)}}
+						received[h] = v2Stamp{recv: e.Tick.Received.UnixNano(), key: v2Key{figiIdx[e.Tick.FIGI], int64(e.Tick.Size)}}
 					}
 					if measuring.Load() {
 						tapeLag = append(tapeLag, now.Sub(e.Tick.Received))
@@ -712,10 +751,11 @@ func v2BenchStreaming(b *testing.B, clients int, separate bool) {
 		timed.measuring.Store(true)
 		gen.setMeasuring(true)
 		b.ResetTimer()
-		schedBefore := v2SchedLatencies()
+		schedBefore, cpuBefore := v2SchedLatencies(), v2CPUTime()
 		stopProfile := v2ProfileCPU(b)
 		time.Sleep(measure)
 		stopProfile()
+		cpu := v2CPUTime() - cpuBefore
 		schedP99 := v2SchedLatencies().minus(schedBefore).quantile(0.99)
 		measuring.Store(false)
 		timed.measuring.Store(false)
@@ -761,8 +801,8 @@ func v2BenchStreaming(b *testing.B, clients int, separate bool) {
 		minRead, ambiguous, unsent := want, 0, 0
 		for _, r := range res {
 			for _, s := range r.Samples {
-				st := received[s.Hash]
-				if st == nil || st.dup {
+				st, ok := received[s.Hash]
+				if !ok || st.dup {
 					ambiguous++
 					continue
 				}
@@ -804,6 +844,7 @@ func v2BenchStreaming(b *testing.B, clients int, separate bool) {
 			b.ReportMetric(float64(clientSched.Microseconds()), "client_sched_p99_µs")
 		}
 		b.ReportMetric(load, "loadavg_1m")
+		b.ReportMetric(cpu.Seconds()/measure.Seconds(), "cpu_cores")
 		stats, ps := svc.Engine().Stats(), pool.Stats()
 		b.Logf("trades written %d, on tape %d, worst client %d; samples %d (ambiguous %d, no send time %d); pool: frames %d, dropped trades %d, queued %d, reconnects %d; engine: real trades %d, late %d, superseded %d, synthetic minutes %d, quotes %d, inconsistent %d; load average %.2f",
 			written, want, minRead, len(lat), ambiguous, unsent, ps.FramesRead, ps.DroppedTrades, ps.Queued, ps.Reconnects,
@@ -825,6 +866,16 @@ func v2LoadAvg() float64 {
 	}
 	f, _ := strconv.ParseFloat(strings.Fields(string(data))[0], 64)
 	return f
+}
+
+// v2CPUTime is the CPU time (user and system) this process has used:
+// the bridge's, the fake upstream's and in-process clients'.
+func v2CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // v2Sample is one timed line: its hash and when a client read it.
