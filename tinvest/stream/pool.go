@@ -61,6 +61,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -121,7 +122,8 @@ type Pool struct {
 	badFrameLog, unknownLog, dropLog *logLimiter
 
 	// uids maps instrument uids to FIGIs (copy on write, read per frame).
-	uids atomic.Pointer[map[string]string]
+	uids    atomic.Pointer[map[string]string]
+	newUIDs map[string]string // noted, not yet in uids (publishUIDsLocked)
 
 	mu          sync.Mutex
 	slots       []*slot
@@ -257,6 +259,7 @@ func (p *Pool) Events() <-chan tvbridge.Event { return p.out.ch }
 func (p *Pool) Subscribe(subs ...tvbridge.Subscription) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.publishUIDsLocked()
 	for _, sub := range subs {
 		norm, err := Normalize(sub)
 		if err != nil {
@@ -531,6 +534,7 @@ func (p *Pool) moveLocked(figi string, from, to *slot) {
 
 // placePendingLocked places waiting subscriptions where room freed up.
 func (p *Pool) placePendingLocked() {
+	defer p.publishUIDsLocked()
 	waiting := p.pending
 	p.pending = nil
 	for _, sub := range waiting {
@@ -581,19 +585,35 @@ func (p *Pool) noteUIDLocked(figi string) {
 	if id == figi {
 		return
 	}
-	old := p.uids.Load()
-	if old != nil && (*old)[id] == figi {
+	if old := p.uids.Load(); old != nil && (*old)[id] == figi {
 		return
 	}
-	m := make(map[string]string, 1)
-	if old != nil {
-		m = make(map[string]string, len(*old)+1)
-		for k, v := range *old {
-			m[k] = v
-		}
+	if p.newUIDs == nil {
+		p.newUIDs = make(map[string]string)
 	}
-	m[id] = figi
+	p.newUIDs[id] = figi
+}
+
+// publishUIDsLocked makes the uids noted since the last call visible to
+// the decoder, with one copy of the map however many there are (a copy per
+// instrument made subscribing a catalogue quadratic). It runs before p.mu
+// is released, so before any subscribe frame for them can go out.
+func (p *Pool) publishUIDsLocked() {
+	if len(p.newUIDs) == 0 {
+		return
+	}
+	old := p.uids.Load()
+	size := len(p.newUIDs)
+	if old != nil {
+		size += len(*old)
+	}
+	m := make(map[string]string, size)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	maps.Copy(m, p.newUIDs)
 	p.uids.Store(&m)
+	clear(p.newUIDs)
 }
 
 // instrumentID is the id subscriptions name figi by.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -394,4 +395,31 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 	_ = fmt.Sprint()
+}
+
+// Subscribing a whole catalogue makes every uid known to the decoder with
+// one copy of the uid map per call, not one per instrument (which made
+// 10,000 instruments cost gigabytes of garbage at start).
+func TestSubscribeCatalogueUIDsAtOnce(t *testing.T) {
+	const n = 4000 // within 15 streams of 300
+	var subs []tvbridge.Subscription
+	for i := range n {
+		subs = append(subs, tvbridge.Subscription{Kind: tvbridge.SubTrade, FIGI: fmt.Sprintf("F%05d", i)})
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	p := New(Config{URL: "ws://127.0.0.1:1/", Token: "t", InstrumentID: func(figi string) string { return "uid-" + figi }})
+	p.Subscribe(subs...)
+	runtime.ReadMemStats(&after)
+	m := p.uids.Load()
+	if m == nil || len(*m) != n || (*m)["uid-F03999"] != "F03999" {
+		t.Fatalf("the decoder does not know every uid")
+	}
+	// A map copy per instrument would be 4000 maps of up to 4000 entries:
+	// hundreds of megabytes.
+	mb := float64(after.TotalAlloc-before.TotalAlloc) / (1 << 20)
+	if mb > 64 {
+		t.Errorf("%.0f MB allocated to subscribe %d instruments", mb, n)
+	}
+	t.Logf("%.1f MB allocated to subscribe %d instruments", mb, n)
 }
