@@ -34,7 +34,7 @@ func TestHistoryRulesAgainstSimulator(t *testing.T) {
 	now := time.Date(2026, 11, 19, 9, 0, 0, 0, time.UTC)
 	for _, legacy := range []bool{false, true} {
 		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
-			ex := newExchange(t, now, 0)
+			ex := newExchange(t, now, smallUniverse)
 			b := startBridgeWith(t, ex, t.TempDir(), 4*24*time.Hour, legacy)
 			defer b.stop(t)
 			waitBackfill(t, b)

@@ -32,6 +32,12 @@ import (
 	v2stream "tvbridge/tinvest/stream"
 )
 
+// smallUniverse is the first instruments of the simulator's universe,
+// enough for tests that look at a few symbols (SBER, USD000UTSTOM, AAPL,
+// BTC_RUB and GAZP are among them, with MOEX, New York and 24x7 sessions):
+// the race detector makes every simulated instrument costly.
+const smallUniverse = 12
+
 // exchange is the simulated exchange; it outlives bridge restarts. It
 // speaks Tinkoff v1 (srv) or, made by newExchangeV2, T-Invest API v2 (v2).
 type exchange struct {
