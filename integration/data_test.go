@@ -10,7 +10,7 @@ import (
 // the middle, and checks TradingView's central acceptance rule: 1-minute
 // bars built from /streaming trades equal /history, with 0 mismatches.
 func TestStreamEqualsHistory(t *testing.T) {
-	streamEqualsHistory(t, newExchange, 0, 500)
+	streamEqualsHistory(t, newExchange, 0, 500, 250*time.Millisecond)
 }
 
 // TestStreamEqualsHistoryV2 is the same over T-Invest API v2, whose stream
@@ -21,13 +21,14 @@ func TestStreamEqualsHistory(t *testing.T) {
 // frames for the same market: 12 instruments (MOEX, US and 24x7 ones,
 // SBER among them) keep it about as long as the v1 test.
 func TestStreamEqualsHistoryV2(t *testing.T) {
-	streamEqualsHistory(t, newExchangeV2, 12, 200)
+	streamEqualsHistory(t, newExchangeV2, 12, 200, time.Second)
 }
 
 // streamEqualsHistory runs the scenario on the exchange newEx makes with
-// instruments instruments (0: the default universe), and wants at least
-// minCompared minutes compared before the restart and after it.
-func streamEqualsHistory(t *testing.T, newEx func(testing.TB, time.Time, int) *exchange, instruments, minCompared int) {
+// instruments instruments (0: the default universe), advancing its clock
+// by step at a time, and wants at least minCompared minutes compared
+// before the restart and after it.
+func streamEqualsHistory(t *testing.T, newEx func(testing.TB, time.Time, int) *exchange, instruments, minCompared int, step time.Duration) {
 	if testing.Short() {
 		t.Skip("simulates an hour of trading")
 	}
@@ -35,7 +36,6 @@ func streamEqualsHistory(t *testing.T, newEx func(testing.TB, time.Time, int) *e
 	start := time.Date(2026, 11, 18, 8, 30, 0, 0, time.UTC)
 	ex := newEx(t, start, instruments)
 	dir := t.TempDir()
-	const step = 250 * time.Millisecond
 
 	b := startBridge(t, ex, dir, 3*time.Hour)
 	c := connect(t, b.api.URL)

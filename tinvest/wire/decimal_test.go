@@ -298,3 +298,23 @@ func TestSnapFastPathMatchesBig(t *testing.T) {
 		}
 	}
 }
+
+// Quotation's hand-written encoding is exactly encoding/json's of its
+// wire shape.
+func TestQuotationMarshalMatchesEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	for i := range 10_000 {
+		q := Quotation{Units: r.Int64N(1e12) - 5e11, Nano: int32(r.Int64N(1e9))}
+		if q.Units < 0 || (q.Units == 0 && i%2 == 0) {
+			q.Nano = -q.Nano
+		}
+		got, err := json.Marshal(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(quotationJSON{Units: Int64(q.Units), Nano: q.Nano})
+		if string(got) != string(want) {
+			t.Fatalf("%+v: %s, want %s", q, got, want)
+		}
+	}
+}

@@ -92,7 +92,18 @@ func (q Quotation) MarshalJSON() ([]byte, error) {
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("wire: encode quotation: %w", err)
 	}
-	return json.Marshal(quotationJSON{Units: Int64(q.Units), Nano: q.Nano})
+	return q.appendJSON(make([]byte, 0, 40)), nil
+}
+
+// appendJSON appends {"units":"U","nano":N}, byte for byte what
+// encoding/json makes of quotationJSON, without its reflection (books of
+// 20 levels are the most frequent frames a simulator writes).
+func (q Quotation) appendJSON(b []byte) []byte {
+	b = append(b, `{"units":"`...)
+	b = strconv.AppendInt(b, q.Units, 10)
+	b = append(b, `","nano":`...)
+	b = strconv.AppendInt(b, int64(q.Nano), 10)
+	return append(b, '}')
 }
 
 // UnmarshalJSON reads a Quotation strictly: units an Int64, nano a JSON
