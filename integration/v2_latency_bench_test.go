@@ -22,7 +22,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
-	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -727,7 +726,7 @@ func v2BenchStreaming(b *testing.B, clients int, separate bool) {
 						continue
 					}
 					tapeTrades.Add(1)
-					h := v2HashLine(e.Line)
+					h := hashLine(e.Line)
 					if st, ok := received[h]; ok {
 						st.dup = true
 						received[h] = st
@@ -751,12 +750,12 @@ func v2BenchStreaming(b *testing.B, clients int, separate bool) {
 		timed.measuring.Store(true)
 		gen.setMeasuring(true)
 		b.ResetTimer()
-		schedBefore, cpuBefore := v2SchedLatencies(), v2CPUTime()
+		schedBefore, cpuBefore := schedLatencies(), v2CPUTime()
 		stopProfile := v2ProfileCPU(b)
 		time.Sleep(measure)
 		stopProfile()
 		cpu := v2CPUTime() - cpuBefore
-		schedP99 := v2SchedLatencies().minus(schedBefore).quantile(0.99)
+		schedP99 := schedLatencies().minus(schedBefore).quantile(0.99)
 		measuring.Store(false)
 		timed.measuring.Store(false)
 		gen.setMeasuring(false)
@@ -911,7 +910,7 @@ func v2ReadStream(body io.Reader, measuring *atomic.Bool, trades *atomic.Int64, 
 			continue
 		}
 		if n := trades.Add(1); (n+offset)%period == 0 && measuring.Load() {
-			r.Samples = append(r.Samples, v2Sample{v2HashLine(line), time.Now().UnixNano()})
+			r.Samples = append(r.Samples, v2Sample{hashLine(line), time.Now().UnixNano()})
 		}
 	}
 }
@@ -1043,15 +1042,15 @@ func TestV2LoadGenerator(t *testing.T) {
 	fmt.Fprintln(out, "ready")
 	out.Flush()
 	in := bufio.NewScanner(os.Stdin)
-	var sched v2SchedHist
+	var sched schedHist
 	for in.Scan() {
 		switch cmd := in.Text(); {
 		case cmd == "start":
 			l.measuring.Store(true)
-			sched = v2SchedLatencies()
+			sched = schedLatencies()
 		case cmd == "stop":
 			l.measuring.Store(false)
-			l.schedP99 = v2SchedLatencies().minus(sched).quantile(0.99)
+			l.schedP99 = schedLatencies().minus(sched).quantile(0.99)
 		case strings.HasPrefix(cmd, "finish "):
 			want, _ := strconv.ParseInt(strings.TrimPrefix(cmd, "finish "), 10, 64)
 			clients, sched := l.finish(want)
@@ -1064,53 +1063,6 @@ func TestV2LoadGenerator(t *testing.T) {
 			return
 		}
 	}
-}
-
-// v2HashLine is FNV-1a, inline so the clients do not allocate per line.
-func v2HashLine(l []byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, c := range l {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	return h
-}
-
-// v2SchedHist is the Go scheduler's histogram of how long goroutines
-// waited to run once runnable.
-type v2SchedHist struct {
-	counts  []uint64
-	buckets []float64
-}
-
-func v2SchedLatencies() v2SchedHist {
-	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
-	metrics.Read(s)
-	h := s[0].Value.Float64Histogram()
-	return v2SchedHist{counts: slices.Clone(h.Counts), buckets: h.Buckets}
-}
-
-func (h v2SchedHist) minus(o v2SchedHist) v2SchedHist {
-	d := v2SchedHist{counts: slices.Clone(h.counts), buckets: h.buckets}
-	for i := range d.counts {
-		d.counts[i] -= o.counts[i]
-	}
-	return d
-}
-
-// quantile returns the upper bound of the bucket holding quantile q.
-func (h v2SchedHist) quantile(q float64) time.Duration {
-	var total uint64
-	for _, c := range h.counts {
-		total += c
-	}
-	want, seen := uint64(float64(total)*q), uint64(0)
-	for i, c := range h.counts {
-		if seen += c; seen > want {
-			return time.Duration(h.buckets[i+1] * float64(time.Second))
-		}
-	}
-	return 0
 }
 
 // v2TimedTape records, while measuring, how long after its frame was read
