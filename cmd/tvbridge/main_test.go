@@ -64,7 +64,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--upstream", "v2", "--upstream-kinds", ","}, "name at least one list"},
 		{[]string{"--upstream", "v2", "--upstream-rest-url", "ftp://x/rest/"}, "--upstream-rest-url"},
 		{[]string{"--upstream", "v2", "--upstream-ws-url", "ws://127.0.0.1:1/ws/"}, "--upstream-rest-url is required"},
-		{[]string{"--trading-backend", "tinvest"}, "--trading-backend tinvest needs --upstream v2"},
+		{[]string{"--trading-backend", "tinvest", "--data-dir", t.TempDir(), "--admin-listen", ""}, "--trading-backend tinvest needs --upstream v2"},
 		{[]string{"--trading-backend", "nope"}, "want paper, tinkoff, tinvest or off"},
 	} {
 		out.Reset()
