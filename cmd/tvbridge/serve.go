@@ -62,7 +62,7 @@ func serveFlags(fs *flagSet) serveOptions {
 			"      tbank-sandbox (the sandbox presets trade sandbox accounts; the archive is always production's)"),
 		tokenFile: fs.String("token-file", "", "file holding the upstream token; otherwise it is read from $TINKOFF_TOKEN (never from a flag)"),
 		restRate: fs.Int("upstream-rest-rate", 0, "market-data REST requests per minute: v1 /market (0: 120, 6000 for the embedded simulator);\n"+
-			"      v2 MarketDataService (0: 600, the service's limit)"),
+			"      v2 MarketDataService (0: 600, the service's limit; 6000 for the embedded simulator)"),
 		maxConns: fs.Int("upstream-max-connections", 0, "upstream stream connections at most (0: the service's limit, 6 per user for v1, 16 per token for v2)"),
 		perConn:  fs.Int("upstream-per-connection", 0, "subscriptions per upstream stream connection at most (0: 30 instruments for v1, 300 for v2)"),
 		kinds: fs.String("upstream-kinds", "shares,etfs,bonds,currencies,futures", "v2: the instrument lists in the catalogue, comma-separated, of shares, etfs, bonds,\n"+
@@ -427,11 +427,17 @@ func (o serveOptions) upstreamV2(log *slog.Logger, active func(string, time.Time
 	if *o.wsURL != "" {
 		e.Stream = *o.wsURL
 	}
+	limits := map[string]int{}
+	if restURL == "" && rate == 0 {
+		// The embedded simulator has no limits: backfill as fast as v1's.
+		rate, limits[tinvest.BucketHistory] = 6000, 1000
+	}
 	if rate == 0 {
 		rate = tinvest.DefaultLimits[tinvest.BucketMarketData]
 	}
+	limits[tinvest.BucketMarketData] = rate
 	cfg.REST = tinvest.Config{BaseURL: e.REST, HistoryURL: e.History, Token: token, AppName: *o.appName,
-		Sandbox: cfg.REST.Sandbox, Limits: map[string]int{tinvest.BucketMarketData: rate}, Logger: log}
+		Sandbox: cfg.REST.Sandbox, Limits: limits, Logger: log}
 	cfg.Stream = v2stream.Config{URL: e.Stream, MaxStreams: *o.maxConns, MaxSubscriptionsPerStream: *o.perConn, Active: active}
 	return &v2Upstream{perMinute: rate, Upstream: tinvest.NewUpstream(cfg), embedded: restURL == ""}, stop, nil
 }
