@@ -26,6 +26,7 @@ import (
 
 	"tvbridge"
 	"tvbridge/clock"
+	"tvbridge/internal/venueq"
 	"tvbridge/tinkoff/wire"
 )
 
@@ -90,7 +91,7 @@ type OrderVenue struct {
 	log    *slog.Logger
 	owner  map[string]string // brokerAccountId -> user
 
-	queue   *eventQueue
+	queue   *venueq.Queue
 	kick    chan struct{} // asks Run for a poll now; holds at most one
 	running atomic.Bool
 	pollMu  sync.Mutex // one poll at a time, from Run or Poll
@@ -113,7 +114,7 @@ func NewVenue(cfg VenueConfig) (*OrderVenue, error) {
 		clock:    cfg.Clock,
 		log:      cfg.Logger.With("component", "tinkoff-venue"),
 		owner:    make(map[string]string),
-		queue:    newEventQueue(),
+		queue:    venueq.New(),
 		kick:     make(chan struct{}, 1),
 		accounts: make(map[string]*venueAccount),
 	}
@@ -354,7 +355,7 @@ func (v *OrderVenue) Restore(ctx context.Context, venueAccount string, orders []
 			// Never acknowledged, so never tracked: nothing can tell
 			// what became of it.
 			v.log.Warn("restored order has no Tinkoff order id; reporting it rejected", "order", o.ID, "account", venueAccount)
-			v.queue.push(tvbridge.VenueEvent{Kind: tvbridge.VenueRejected, OrderID: o.ID, Time: v.clock.Now(),
+			v.queue.Push(tvbridge.VenueEvent{Kind: tvbridge.VenueRejected, OrderID: o.ID, Time: v.clock.Now(),
 				Reason: "the order has no Tinkoff order id; check the account for an order tvbridge does not know"})
 			continue
 		}
@@ -374,7 +375,7 @@ func (v *OrderVenue) Restore(ctx context.Context, venueAccount string, orders []
 // Events delivers fills, cancellations and rejections. The channel is
 // never closed; events queue up while nobody reads and while Run is not
 // running.
-func (v *OrderVenue) Events() <-chan tvbridge.VenueEvent { return v.queue.out }
+func (v *OrderVenue) Events() <-chan tvbridge.VenueEvent { return v.queue.Out() }
 
 // Run polls the accounts with working orders every PollInterval (and soon
 // after an order fills at once, or is cancelled or restored), and delivers
@@ -387,7 +388,7 @@ func (v *OrderVenue) Run(ctx context.Context) error {
 	pumped := make(chan struct{})
 	go func() {
 		defer close(pumped)
-		v.queue.pump(ctx)
+		v.queue.Pump(ctx)
 	}()
 	defer func() { <-pumped }()
 	ticker := v.clock.NewTicker(v.cfg.PollInterval)

@@ -7,7 +7,7 @@ import "tvbridge"
 func DrainVenueEvents(v *OrderVenue) []tvbridge.VenueEvent {
 	var out []tvbridge.VenueEvent
 	for {
-		ev, ok := v.queue.pop()
+		ev, ok := v.queue.Pop()
 		if !ok {
 			return out
 		}

@@ -5,7 +5,6 @@ package tinkoff
 // operations, stale closed operations, malformed trades).
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -248,31 +247,6 @@ func sumCommissions(events []tvbridge.VenueEvent) float64 {
 		s += ev.Commission
 	}
 	return s
-}
-
-func TestEventQueueNeverBlocksAndKeepsOrder(t *testing.T) {
-	q := newEventQueue()
-	const n = 100_000
-	for i := range n {
-		q.push(tvbridge.VenueEvent{ExecID: strconv.Itoa(i)}) // nobody reads yet
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); q.pump(ctx) }()
-	for i := range n / 2 {
-		if ev := <-q.out; ev.ExecID != strconv.Itoa(i) {
-			t.Fatalf("event %d is %q", i, ev.ExecID)
-		}
-	}
-	cancel()
-	<-done
-	// What was not delivered is still there, in order, for the next pump.
-	if got := q.len(); got != n/2 {
-		t.Fatalf("%d events left, want %d", got, n/2)
-	}
-	if ev, _ := q.pop(); ev.ExecID != strconv.Itoa(n/2) {
-		t.Fatalf("next event %q", ev.ExecID)
-	}
 }
 
 func TestVenueRefRoundTrip(t *testing.T) {

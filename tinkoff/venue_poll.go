@@ -128,7 +128,7 @@ func (v *OrderVenue) pollAccount(ctx context.Context, id string) (err error) {
 		keepClaims: minTime(snap.from, now.Add(-v.cfg.RestoreLookback-v.cfg.ClockSkew))}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.queue.push(v.accounts[id].reconcile(env, snap, active, ops)...)
+	v.queue.Push(v.accounts[id].reconcile(env, snap, active, ops)...)
 	return nil
 }
 

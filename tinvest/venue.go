@@ -22,6 +22,7 @@ import (
 
 	"tvbridge"
 	"tvbridge/clock"
+	"tvbridge/internal/venueq"
 	"tvbridge/tinvest/wire"
 )
 
@@ -114,7 +115,7 @@ type Venue struct {
 	owner  map[string]string // account id -> user
 	url    string            // OrderStateStream URL
 
-	queue    *eventQueue
+	queue    *venueq.Queue
 	kick     chan struct{} // asks the poller for a round now; holds at most one
 	running  atomic.Bool
 	streamUp atomic.Bool
@@ -143,7 +144,7 @@ func NewVenue(cfg VenueConfig) (*Venue, error) {
 		clock:      cfg.Clock,
 		log:        cfg.Logger.With("component", "tinvest-venue"),
 		owner:      make(map[string]string),
-		queue:      newEventQueue(),
+		queue:      venueq.New(),
 		kick:       make(chan struct{}, 1),
 		orders:     make(map[string]*tracked),
 		byExchange: make(map[string]*tracked),
@@ -668,7 +669,7 @@ func (v *Venue) Replace(ctx context.Context, venueAccount string, old, next tvbr
 // Events delivers fills, cancellations and rejections, in order per order.
 // The channel is never closed; events queue up while nobody reads and
 // while Run is not running.
-func (v *Venue) Events() <-chan tvbridge.VenueEvent { return v.queue.out }
+func (v *Venue) Events() <-chan tvbridge.VenueEvent { return v.queue.Out() }
 
 // Run follows the orders until ctx ends (then it returns nil) or the
 // service refuses the token (then it returns the error, which says what to
@@ -687,7 +688,7 @@ func (v *Venue) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		v.queue.pump(ctx)
+		v.queue.Pump(ctx)
 	}()
 	fatal := make(chan error, 2)
 	if !v.cfg.PollOnly && len(v.owner) > 0 {

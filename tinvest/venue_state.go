@@ -424,7 +424,7 @@ func (v *Venue) emitLocked(t *tracked, h heldEvent) {
 		t.held = append(t.held, h)
 		return
 	}
-	v.queue.push(h.ev)
+	v.queue.Push(h.ev)
 }
 
 // flushHeldLocked queues the held events once the placing call answered:
@@ -458,7 +458,7 @@ func (v *Venue) flushHeldLocked(t *tracked, executedCommission float64) {
 		}
 	}
 	for _, h := range t.held {
-		v.queue.push(h.ev)
+		v.queue.Push(h.ev)
 	}
 	t.held = nil
 }
