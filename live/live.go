@@ -26,6 +26,7 @@ type instrument struct {
 	last       float64
 	lastAt     time.Time
 	lastCandle time.Time // start of the candle last was taken from
+	seq        uint64    // updates applied, see Version
 }
 
 var _ tvbridge.LiveMarket = (*Market)(nil)
@@ -80,6 +81,25 @@ func (m *Market) update(figi string, f func(*instrument)) {
 		m.state[figi] = in
 	}
 	f(in)
+	in.seq++
+}
+
+// Version identifies the state of the given instruments: the same version
+// means nothing Book, Status, LastPrice or Prices returns for any of them
+// has changed since (it is a sum of per-instrument update counters, which
+// only grow; an instrument never seen counts 0). Callers that keep what
+// they computed from prices, such as an account's valuation, check it
+// before reusing their result.
+func (m *Market) Version(figis ...string) uint64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var v uint64
+	for _, f := range figis {
+		if in := m.state[f]; in != nil {
+			v += in.seq
+		}
+	}
+	return v
 }
 
 // Book returns a copy of the latest book and when it was received.

@@ -2,6 +2,7 @@ package live
 
 import (
 	"math"
+	"slices"
 
 	"tvbridge"
 )
@@ -17,6 +18,7 @@ type Rates struct {
 	market tvbridge.LiveMarket
 	pairs  map[[2]string]string // {base, quote} -> FIGI
 	via    []string             // every currency of a pair, in first-seen order
+	figis  []string             // every pair's FIGI, sorted, once
 }
 
 var _ tvbridge.Rates = (*Rates)(nil)
@@ -41,8 +43,17 @@ func NewRates(market tvbridge.LiveMarket, pairs []tvbridge.CurrencyPair) *Rates 
 			}
 		}
 	}
+	for _, figi := range r.pairs {
+		r.figis = append(r.figis, figi)
+	}
+	slices.Sort(r.figis)
+	r.figis = slices.Compact(r.figis)
 	return r
 }
+
+// FIGIs are the instruments whose prices Rate reads: every pair's, sorted.
+// The slice is shared: callers must not modify it.
+func (r *Rates) FIGIs() []string { return r.figis }
 
 // Rate returns the price of one unit of from in to.
 func (r *Rates) Rate(from, to string) (float64, bool) {

@@ -82,6 +82,15 @@ func tradable(acct tvbridge.Account, sym *api.Symbol) bool {
 // totals in the account currency, and the account manager's summary with
 // a row per currency (see amData).
 func (h *Handler) getState(c *call) (any, error) {
+	if v, ok := h.broker.(valuationVersioner); ok {
+		body, ok := h.cachedValuation(c, stateBody, v, func() (jsonAppender, int, error) {
+			s, err := h.state(c)
+			return &statePayload{c.lang, s}, 256 + 128*len(s.Currencies), err
+		})
+		if ok {
+			return body, nil
+		}
+	}
 	s, err := h.state(c)
 	if err != nil {
 		return nil, err

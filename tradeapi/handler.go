@@ -79,7 +79,9 @@ type Handler struct {
 	polled map[string]routed
 	quotes routed
 
-	orders ordersCache // see cachedOrders
+	bodies      bodyCache       // see cached
+	versions    marketVersioner // market, when it versions its prices
+	quoteBodies quotesCache     // see getQuotes
 }
 
 // routed serves a request routed to its endpoint, with its {accountId}.
@@ -101,6 +103,9 @@ func New(cfg Config) *Handler {
 		rates:  cfg.Rates,
 		mux:    http.NewServeMux(),
 		polled: map[string]routed{},
+	}
+	if v, ok := cfg.Market.(marketVersioner); ok {
+		h.versions = v
 	}
 	pulling := cfg.PullingInterval.withLimits()
 	for _, l := range []lang{english, russian} {

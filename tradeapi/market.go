@@ -19,6 +19,12 @@ const maxQuoteSymbols = 200
 // have no message field, and their v (bid and ask) is required, so it holds
 // what is known and 0 for the rest.
 func (h *Handler) getQuotes(c *call) (any, error) {
+	key, cacheable := h.quotesKey(c)
+	if cacheable {
+		if body, ok := h.quoteBodies.get(key, h.marketVersion); ok {
+			return body, nil
+		}
+	}
 	acct, err := h.queryAccount(c)
 	if err != nil {
 		return nil, err
@@ -31,6 +37,13 @@ func (h *Handler) getQuotes(c *call) (any, error) {
 	if len(names) > maxQuoteSymbols {
 		return nil, plainError(msgTooMany, maxQuoteSymbols)
 	}
+	// What the answer is made of, read before the prices are.
+	var figis []string
+	var version uint64
+	if cacheable {
+		figis = h.quotedFIGIs(names)
+		version = h.marketVersion(figis)
+	}
 	out := make(quoteList, 0, len(names))
 	for _, name := range names {
 		if name = strings.TrimSpace(name); name != "" {
@@ -40,8 +53,58 @@ func (h *Handler) getQuotes(c *call) (any, error) {
 	if len(out) == 0 {
 		return nil, fieldError("symbols", msgRequired)
 	}
-	return out, nil
+	if !cacheable {
+		return out, nil
+	}
+	body, err := encodeOK(out, 64+128*len(out))
+	if err != nil {
+		return out, nil // ok reports it
+	}
+	if h.marketVersion(figis) == version {
+		h.quoteBodies.put(key, quotesEntry{figis: figis, version: version, body: body})
+	}
+	return rawBody(body), nil
 }
+
+// quotesKey is the cache key of a /quotes request; ok is false when the
+// market cannot version its prices (nothing is kept then).
+func (h *Handler) quotesKey(c *call) (quotesKey, bool) {
+	if h.versions == nil {
+		return quotesKey{}, false
+	}
+	account, ok, err := c.query.text("accountId")
+	if !ok || err != nil {
+		return quotesKey{}, false // the answer is an error, made as usual
+	}
+	symbols, ok, err := c.query.text("symbols")
+	if !ok || err != nil {
+		return quotesKey{}, false
+	}
+	k := quotesKey{user: c.user(), account: account, symbols: symbols}
+	if g := c.principal.Groups; g != nil {
+		k.groups = "\x00" + strings.Join(g, ",") // set, even when empty
+	}
+	return k, true
+}
+
+// quotedFIGIs are the instruments a /quotes answer reads the prices of:
+// the named symbols' and, for pip values, the currency pairs'.
+func (h *Handler) quotedFIGIs(names []string) []string {
+	var pairs []string
+	if r, ok := h.rates.(interface{ FIGIs() []string }); ok {
+		pairs = r.FIGIs()
+	}
+	figis := make([]string, 0, len(names)+len(pairs))
+	for _, name := range names {
+		if sym, ok := h.cat.Lookup(strings.TrimSpace(name)); ok {
+			figis = append(figis, sym.Instrument.FIGI)
+		}
+	}
+	return append(figis, pairs...)
+}
+
+// marketVersion is the market's version of figis (see live.Market.Version).
+func (h *Handler) marketVersion(figis []string) uint64 { return h.versions.Version(figis...) }
 
 func (h *Handler) quote(c *call, name, currency string) quoteJSON {
 	q := quoteJSON{S: "error", N: name}

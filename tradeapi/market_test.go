@@ -9,6 +9,7 @@ import (
 
 	"tvbridge"
 	"tvbridge/api"
+	"tvbridge/live"
 	"tvbridge/openapi/openapitest"
 )
 
@@ -152,5 +153,59 @@ func TestDefaultMappedName(t *testing.T) {
 	sym.Instrument.Ticker = "EUR_RUB__TOM"
 	if got := defaultMappedName(sym); got != "SPB:EUR_RUB__TOM" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// plainMarket hides live.Market's versions: the handler then keeps nothing.
+type plainMarket struct{ tvbridge.LiveMarket }
+
+// /quotes is answered from the last response while the prices of the
+// quoted symbols and of the currency pairs stand, with the same bytes as
+// without the cache and without asking the broker again; any of those
+// prices moving makes it anew, other instruments' do not.
+func TestQuotesCache(t *testing.T) {
+	lm := live.New()
+	book := func(figi string, bid, ask float64) {
+		lm.Observe(&tvbridge.OrderBookEvent{EventMeta: tvbridge.EventMeta{Received: fixtureNow}, Book: tvbridge.OrderBook{FIGI: figi,
+			Depth: 1, Bids: []tvbridge.PriceLevel{{Price: bid, Quantity: 1}}, Asks: []tvbridge.PriceLevel{{Price: ask, Quantity: 1}}}})
+	}
+	book(sberFIGI, 250.1, 250.2)
+	book(usdFIGI, 90, 90.01)
+	book(aaplFIGI, 170, 170.5)
+	book(bondFIGI, 99, 99.5)
+	f := newFixture(t, func(c *Config) { c.Market = lm })
+	plain := newFixture(t, func(c *Config) { c.Market = plainMarket{lm} })
+	const path = "/quotes?accountId=A1&symbols=SBER,AAPL,GAZP"
+	accounts := func() int { return len(f.broker.Called("Accounts")) }
+	same := func(what, user string) []byte {
+		t.Helper()
+		r := f.get(path, user)
+		if want := plain.get(path, user); string(r.body) != string(want.body) {
+			t.Fatalf("%s: %s\nwant %s", what, r.body, want.body)
+		}
+		return r.body
+	}
+	first := same("first", "alice")
+	n := accounts()
+	if again := same("again", "alice"); string(again) != string(first) || accounts() != n {
+		t.Errorf("unchanged prices: %d more broker calls", accounts()-n)
+	}
+	book(bondFIGI, 98, 99) // not quoted, not a currency pair
+	same("after another instrument moved", "alice")
+	if accounts() != n {
+		t.Errorf("an unquoted instrument's price made the answer anew")
+	}
+	book(sberFIGI, 250.2, 250.3)
+	if r := same("after SBER moved", "alice"); string(r) == string(first) || accounts() != n+1 {
+		t.Errorf("SBER moved: %s (%d broker calls)", r, accounts()-n)
+	}
+	n = accounts()
+	book(usdFIGI, 91, 91.01) // AAPL's pip value in the RUB account
+	if r := same("after USD/RUB moved", "alice"); accounts() != n+1 || !strings.Contains(string(r), "0.91") {
+		t.Errorf("USD/RUB moved: %s (%d broker calls)", r, accounts()-n)
+	}
+	// Bob is refused alice's account as before, cached or not.
+	for range 2 {
+		same("bob", "bob")
 	}
 }

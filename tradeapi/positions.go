@@ -6,6 +6,19 @@ import (
 
 // getPositions lists the open positions with their unrealized P/L.
 func (h *Handler) getPositions(c *call) (any, error) {
+	if v, ok := h.broker.(valuationVersioner); ok {
+		body, ok := h.cachedValuation(c, positionsBody, v, func() (jsonAppender, int, error) {
+			list, err := h.listPositions(c)
+			return list, 64 + 200*len(list), err
+		})
+		if ok {
+			return body, nil
+		}
+	}
+	return h.listPositions(c)
+}
+
+func (h *Handler) listPositions(c *call) (positionList, error) {
 	positions, err := h.broker.Positions(c.ctx(), c.user(), c.account)
 	if err != nil {
 		return nil, err

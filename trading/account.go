@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tvbridge"
@@ -44,6 +45,9 @@ type account struct {
 	// version is set anew (from Manager.versions) by every committed
 	// change, see OrdersVersion.
 	version uint64
+	// valued is what ValuationVersion last listed (written under the read
+	// lock, hence atomic).
+	valued atomic.Pointer[valuedFIGIs]
 }
 
 func newAccount(rec AccountRecord) *account {

@@ -2,6 +2,7 @@ package trading
 
 import (
 	"context"
+	"slices"
 
 	"tvbridge"
 )
@@ -91,4 +92,65 @@ func (m *Manager) Executions(ctx context.Context, user, accountID, figi string, 
 		out = []tvbridge.Execution{}
 	}
 	return out, nil
+}
+
+// ValuationVersion identifies what State and Positions return for the
+// account, for callers that keep what they make of it (the HTTP layer
+// keeps the encoded answer): both return the same, unchanged, whenever
+// ValuationVersion returns the same version. It combines the account's
+// version (every committed change) with the live market's version of every
+// instrument the valuation reads: the positions', the working orders' and
+// the currency pairs' that convert the totals: version is {the account's
+// committed changes, the market's updates of those instruments}. ok is
+// false when the market or the rates cannot tell their version; nothing
+// can be kept then.
+func (m *Manager) ValuationVersion(ctx context.Context, user, accountID string) (version [2]uint64, ok bool, err error) {
+	a, err := m.owned(ctx, user, accountID)
+	if err != nil {
+		return version, false, err
+	}
+	market, ok := m.cfg.Market.(marketVersioner)
+	if !ok {
+		return version, false, nil
+	}
+	a.mu.RLock()
+	version[0] = a.version
+	figis := a.valued.Load()
+	if figis == nil || figis.version != a.version {
+		var pairs []string
+		if m.cfg.Rates != nil {
+			r, ok := m.cfg.Rates.(interface{ FIGIs() []string })
+			if !ok {
+				a.mu.RUnlock()
+				return version, false, nil
+			}
+			pairs = r.FIGIs()
+		}
+		figis = &valuedFIGIs{version: a.version, figis: make([]string, 0, len(a.posList)+len(a.open)+len(pairs))}
+		for _, p := range a.posList {
+			figis.figis = append(figis.figis, p.FIGI)
+		}
+		for _, o := range a.open {
+			figis.figis = append(figis.figis, o.FIGI)
+		}
+		slices.Sort(figis.figis)
+		figis.figis = append(slices.Compact(figis.figis), pairs...)
+		a.valued.Store(figis)
+	}
+	a.mu.RUnlock()
+	version[1] = market.Version(figis.figis...)
+	return version, true, nil
+}
+
+// marketVersioner is a LiveMarket that versions its instruments' state
+// (live.Market).
+type marketVersioner interface {
+	Version(figis ...string) uint64
+}
+
+// valuedFIGIs are the instruments an account's valuation reads at one
+// version of the account, kept for ValuationVersion.
+type valuedFIGIs struct {
+	version uint64
+	figis   []string
 }

@@ -68,6 +68,7 @@ func main() {
 	together := flag.Bool("together", false, "run each pair's two loads at the same time instead of one after the other:\n"+
 		"the servers then share the machine, and its other load, equally")
 	hold := flag.Duration("hold", 0, "after setup, keep serve running this long before measuring (for attaching a profiler), printing its address")
+	admin := flag.Bool("admin", false, "run serve with an admin listener on a free port (printed), for /debug/pprof/ during -hold")
 	flag.Parse()
 	log.SetFlags(0)
 	if *plainFile != "" {
@@ -91,7 +92,7 @@ func main() {
 	cfg := loadConfig{rounds: *rounds, duration: *duration, conns: *conns, threads: *threads, origin: *origin, together: *together}
 	var runs []*run
 	for _, mode := range strings.Split(*modes, ",") {
-		r := setup(*bin, strings.TrimSpace(mode), *origin, strings.Split(*only, ","))
+		r := setup(*bin, strings.TrimSpace(mode), *origin, strings.Split(*only, ","), *admin)
 		defer r.close()
 		runs = append(runs, r)
 	}
@@ -153,7 +154,7 @@ func freeAddr() string {
 const password = "tradereads-password"
 
 // setup starts serve in mode, places the orders and captures the endpoints.
-func setup(bin, mode, origin string, endpoints []string) *run {
+func setup(bin, mode, origin string, endpoints []string, admin bool) *run {
 	dir, err := os.MkdirTemp("", "tradereads-data")
 	check(err)
 	if mode == "on" {
@@ -166,11 +167,15 @@ func setup(bin, mode, origin string, endpoints []string) *run {
 	}
 	addr := freeAddr()
 	r := &run{mode: mode, base: "http://" + addr, dir: dir}
-	r.serve = exec.Command(bin, "serve", "--data-dir", dir, "--listen", addr, "--admin-listen", "", "--auth", mode,
+	adminAddr := ""
+	if admin {
+		adminAddr = freeAddr()
+	}
+	r.serve = exec.Command(bin, "serve", "--data-dir", dir, "--listen", addr, "--admin-listen", adminAddr, "--auth", mode,
 		"--backfill-days", "1", "--log-level", "warn")
 	r.serve.Stdout, r.serve.Stderr = os.Stderr, os.Stderr
 	check(r.serve.Start())
-	log.Printf("auth %s: serve pid %d on %s", mode, r.serve.Process.Pid, addr)
+	log.Printf("auth %s: serve pid %d on %s, admin listener %q", mode, r.serve.Process.Pid, addr, adminAddr)
 	waitReady(r.base)
 	if mode == "on" {
 		var tok struct {

@@ -128,3 +128,110 @@ func TestOrdersCache(t *testing.T) {
 		t.Errorf("error: %s, want %s", r.body, want.body)
 	}
 }
+
+// valuedBroker is a fakeBroker that versions its valuation like
+// trading.Manager: the test sets valuation (and valOK).
+type valuedBroker struct {
+	*fakeBroker
+	vmu       sync.Mutex
+	valuation [2]uint64
+	valOK     bool
+}
+
+func (b *valuedBroker) ValuationVersion(_ context.Context, user, acct string) ([2]uint64, bool, error) {
+	if err := b.enter(brokerCall{Method: "ValuationVersion", User: user, Account: acct}); err != nil {
+		return [2]uint64{}, false, err
+	}
+	b.vmu.Lock()
+	defer b.vmu.Unlock()
+	return b.valuation, b.valOK, nil
+}
+
+func (b *valuedBroker) setValuation(v [2]uint64, ok bool) {
+	b.vmu.Lock()
+	b.valuation, b.valOK = v, ok
+	b.vmu.Unlock()
+}
+
+// /positions and /state are answered from the last response while the
+// broker's valuation version stands, are the same as without the cache,
+// and are made anew when it moves, when the broker cannot tell, and per
+// language.
+func TestValuationCache(t *testing.T) {
+	vb := &valuedBroker{fakeBroker: newFakeBroker()}
+	f := newFixture(t, func(c *Config) { c.Broker = vb })
+	plain := newFixture(t) // no versions: no cache
+	pos := []tvbridge.Position{{ID: "p1", FIGI: "FIGI_SIMCO", Qty: 3, Side: tvbridge.Buy, AvgPrice: 100, UnrealizedPL: 1.5}}
+	st := tvbridge.AccountState{Balance: 1000, Equity: 1001.5, UnrealizedPL: 1.5,
+		Currencies: []tvbridge.CurrencyState{{Currency: "RUB", Balance: 1000, Equity: 1001.5, UnrealizedPL: 1.5, Rate: 1}}}
+	set := func(p []tvbridge.Position, s tvbridge.AccountState) {
+		for _, b := range []*fakeBroker{vb.fakeBroker, plain.broker} {
+			b.mu.Lock()
+			b.positions, b.state = p, s
+			b.mu.Unlock()
+		}
+	}
+	set(pos, st)
+	vb.setValuation([2]uint64{1, 10}, true)
+
+	for _, ep := range []struct{ path, method string }{{"/accounts/A1/positions", "Positions"}, {"/accounts/A1/state", "State"}} {
+		calls := func() int { return len(vb.Called(ep.method)) }
+		same := func(what string) []byte {
+			t.Helper()
+			r := f.get(ep.path, "alice")
+			if want := plain.get(ep.path, "alice"); string(r.body) != string(want.body) {
+				t.Fatalf("%s %s: %s, want %s", ep.path, what, r.body, want.body)
+			}
+			return r.body
+		}
+		n := calls()
+		same("first")
+		same("again")
+		if calls() != n+1 {
+			t.Errorf("%s: unchanged valuation made %d times", ep.path, calls()-n)
+		}
+		if ep.method == "State" {
+			// Another language is another answer (amData's labels).
+			r := f.get(ep.path+"?locale=ru", "alice")
+			if want := plain.get(ep.path+"?locale=ru", "alice"); string(r.body) != string(want.body) {
+				t.Errorf("ru: %s, want %s", r.body, want.body)
+			}
+		}
+		// A price moved: made anew.
+		pos[0].UnrealizedPL, st.UnrealizedPL = 4.5, 4.5
+		set(pos, st)
+		vb.setValuation([2]uint64{1, 11}, true)
+		n = calls()
+		same("after a price change")
+		if calls() != n+1 {
+			t.Errorf("%s: %d calls after a price change", ep.path, calls()-n)
+		}
+		// The account changed: made anew.
+		vb.setValuation([2]uint64{2, 11}, true)
+		n = calls()
+		same("after an account change")
+		if calls() != n+1 {
+			t.Errorf("%s: %d calls after an account change", ep.path, calls()-n)
+		}
+		// The broker cannot tell: every request is made.
+		vb.setValuation([2]uint64{2, 11}, false)
+		n = calls()
+		same("without a version")
+		same("without a version, again")
+		if calls() != n+2 {
+			t.Errorf("%s: %d calls without a version, want 2", ep.path, calls()-n)
+		}
+		vb.setValuation([2]uint64{3, 12}, true)
+	}
+	// Bob is refused as before, not served alice's.
+	if r, want := f.get("/accounts/A1/state", "bob"), plain.get("/accounts/A1/state", "bob"); string(r.body) != string(want.body) {
+		t.Errorf("bob: %s, want %s", r.body, want.body)
+	}
+	// Errors are the endpoint's own.
+	vb.fail["ValuationVersion"] = &tvbridge.TradingError{Code: tvbridge.ErrUnknownAccount, Detail: "gone"}
+	vb.fail["State"] = vb.fail["ValuationVersion"]
+	plain.broker.fail["State"] = vb.fail["ValuationVersion"]
+	if r, want := f.get("/accounts/A1/state", "alice"), plain.get("/accounts/A1/state", "alice"); string(r.body) != string(want.body) {
+		t.Errorf("error: %s, want %s", r.body, want.body)
+	}
+}
