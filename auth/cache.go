@@ -6,11 +6,11 @@ import (
 	"sync"
 )
 
-// accessCache remembers the access tokens Store.checkAccess found valid,
+// accessCache remembers the access tokens Store.CheckAccess found valid,
 // so that TradingView's polling (a few requests a second per trader, each
 // with its token) does not read and decode three records per request.
 //
-// It holds what the database said, never more: an entry is the grantInfo
+// It holds what the database said, never more: an entry is the Grant
 // that a read transaction returned for the token's SHA-256 (the raw token
 // is not kept, as in the database), and it is used only until its token
 // expires (then the database answers again, "expired" or, once swept,
@@ -30,7 +30,7 @@ import (
 type accessCache struct {
 	mu  sync.RWMutex
 	gen uint64
-	m   map[[sha256.Size]byte]*grantInfo // never modified once stored
+	m   map[[sha256.Size]byte]*Grant // never modified once stored
 }
 
 // maxCachedTokens bounds the cache; when full it starts again empty.
@@ -38,7 +38,7 @@ const maxCachedTokens = 1 << 16
 
 // get returns the cached grant of key, nil when none; it must not be
 // modified.
-func (c *accessCache) get(key [sha256.Size]byte) *grantInfo {
+func (c *accessCache) get(key [sha256.Size]byte) *Grant {
 	c.mu.RLock()
 	g := c.m[key]
 	c.mu.RUnlock()
@@ -54,7 +54,7 @@ func (c *accessCache) generation() uint64 {
 
 // put stores a check's result unless something was forgotten since the
 // check began (gen), and returns it as the shared grant it now is.
-func (c *accessCache) put(key [sha256.Size]byte, g grantInfo, gen uint64) *grantInfo {
+func (c *accessCache) put(key [sha256.Size]byte, g Grant, gen uint64) *Grant {
 	g.Groups = slices.Clip(g.Groups) // see checkAccess
 	p := &g
 	c.mu.Lock()
@@ -63,7 +63,7 @@ func (c *accessCache) put(key [sha256.Size]byte, g grantInfo, gen uint64) *grant
 		return p
 	}
 	if c.m == nil || len(c.m) >= maxCachedTokens {
-		c.m = make(map[[sha256.Size]byte]*grantInfo)
+		c.m = make(map[[sha256.Size]byte]*Grant)
 	}
 	c.m[key] = p
 	return p

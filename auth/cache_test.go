@@ -105,7 +105,7 @@ func TestCachedTokenRevocation(t *testing.T) {
 		if body := e.wantStatus("/history", tok, 401); !strings.Contains(string(body), "expired") {
 			t.Errorf("at expiry: %s", body)
 		}
-		if _, err := e.store.sweep(e.clock.Now()); err != nil {
+		if _, err := e.store.Sweep(e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if body := e.wantStatus("/history", tok, 401); !strings.Contains(string(body), "unknown") {
@@ -155,12 +155,12 @@ func TestCachedTokenRevocation(t *testing.T) {
 }
 
 // A check racing a revocation never caches what the revocation removed:
-// once revokeFamily has returned, every check of the token fails.
+// once RevokeFamily has returned, every check of the token fails.
 func TestCachedTokenRevocationRace(t *testing.T) {
 	e := newEnv(t, nil)
 	for round := 0; round < 50; round++ {
 		tok := e.login("alice", alicePassword)
-		g, err := e.store.checkAccess(tok, e.clock.Now())
+		g, err := e.store.CheckAccess(tok, e.clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,14 +179,14 @@ func TestCachedTokenRevocationRace(t *testing.T) {
 					default:
 					}
 					after := revoked.Load()
-					if _, err := e.store.checkAccess(tok, e.clock.Now()); err == nil && after {
+					if _, err := e.store.CheckAccess(tok, e.clock.Now()); err == nil && after {
 						wrong.Add(1)
 					}
 				}
 			}()
 		}
 		time.Sleep(time.Millisecond)
-		if err := e.store.revokeFamily(g.FamilyID); err != nil {
+		if err := e.store.RevokeFamily(g.FamilyID); err != nil {
 			t.Fatal(err)
 		}
 		revoked.Store(true)
@@ -196,7 +196,7 @@ func TestCachedTokenRevocationRace(t *testing.T) {
 		if n := wrong.Load(); n > 0 {
 			t.Fatalf("round %d: %d checks passed after the revocation returned", round, n)
 		}
-		if _, err := e.store.checkAccess(tok, e.clock.Now()); err == nil {
+		if _, err := e.store.CheckAccess(tok, e.clock.Now()); err == nil {
 			t.Fatalf("round %d: revoked token passes", round)
 		}
 	}
@@ -207,18 +207,18 @@ func TestAccessCacheRefusesStalePutsAndStaysBounded(t *testing.T) {
 	key := func(i int) [sha256.Size]byte { return sha256.Sum256([]byte{byte(i), byte(i >> 8), byte(i >> 16)}) }
 	gen := c.generation()
 	c.forget("f1")
-	c.put(key(1), grantInfo{FamilyID: "f1"}, gen)
+	c.put(key(1), Grant{FamilyID: "f1"}, gen)
 	if c.len() != 0 {
 		t.Fatal("a check begun before a forget was cached")
 	}
 	gen = c.generation()
 	for i := 0; i < maxCachedTokens+10; i++ {
-		c.put(key(i), grantInfo{FamilyID: "f"}, gen)
+		c.put(key(i), Grant{FamilyID: "f"}, gen)
 	}
 	if n := c.len(); n > maxCachedTokens {
 		t.Fatalf("%d entries", n)
 	}
-	c.put(key(1), grantInfo{FamilyID: "f1", Groups: make([]string, 1, 8)}, gen)
+	c.put(key(1), Grant{FamilyID: "f1", Groups: make([]string, 1, 8)}, gen)
 	if g := c.get(key(1)); cap(g.Groups) != 1 {
 		t.Errorf("cached groups have room to append into: cap %d", cap(g.Groups))
 	}
@@ -245,7 +245,7 @@ func TestWatchersShards(t *testing.T) {
 	}
 	var reqs []req
 	for i := range 5 * watchShards {
-		rc := &requestCtx{parent: context.Background(), grant: &grantInfo{principal: context.Background()}}
+		rc := &requestCtx{parent: context.Background(), grant: &Grant{principal: context.Background()}}
 		rc.w = watch{family: []string{"a", "b"}[i%2], ctx: rc}
 		ws.add(&rc.w)
 		reqs = append(reqs, req{&rc.w, rc})
@@ -262,7 +262,7 @@ func TestWatchersShards(t *testing.T) {
 		if want := r.w.family == "a" && r.w != gone; ended != want {
 			t.Errorf("request %d of %s (shard %d): ended %v", i, r.w.family, r.w.shard, ended)
 		}
-		if ended && !errors.Is(context.Cause(r.ctx), errUnknownToken) {
+		if ended && !errors.Is(context.Cause(r.ctx), ErrUnknownToken) {
 			t.Errorf("request %d ended with %v", i, context.Cause(r.ctx))
 		}
 	}
@@ -285,7 +285,7 @@ func TestRequestContext(t *testing.T) {
 		!slices.Equal(p.Groups, []string{"tv_stocks", "tv_gone"}) {
 		t.Errorf("principal %+v %v", p, ok)
 	}
-	if g, ok := ctx.Value(grantKey{}).(*grantInfo); !ok || g.Family.User != "alice" {
+	if g, ok := ctx.Value(grantKey{}).(*Grant); !ok || g.Family.User != "alice" {
 		t.Errorf("grant %+v", ctx.Value(grantKey{}))
 	}
 	if ctx.Value(parentKey{}) != "p" || ctx.Value("nothing") != nil {
@@ -302,7 +302,7 @@ func TestRequestContext(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("derived context not ended by the revocation")
 	}
-	if !errors.Is(context.Cause(ctx), errUnknownToken) || !errors.Is(context.Cause(child), errUnknownToken) ||
+	if !errors.Is(context.Cause(ctx), ErrUnknownToken) || !errors.Is(context.Cause(child), ErrUnknownToken) ||
 		ctx.Err() != context.Canceled {
 		t.Errorf("causes %v, %v; err %v", context.Cause(ctx), context.Cause(child), ctx.Err())
 	}
@@ -322,8 +322,8 @@ func TestRequestContextLifecycle(t *testing.T) {
 	}{
 		{"unused, request ends", func(context.Context) {}, func(rc *requestCtx) { e.svc.unwatch(rc) }, context.Canceled},
 		{"waited on, request ends", func(c context.Context) { _ = c.Done() }, func(rc *requestCtx) { e.svc.unwatch(rc) }, context.Canceled},
-		{"unused, revoked", func(context.Context) {}, func(rc *requestCtx) { e.svc.watch.revokeFamilies(rc.grant.FamilyID) }, errUnknownToken},
-		{"derived, revoked", func(c context.Context) { context.AfterFunc(c, func() {}) }, func(rc *requestCtx) { e.svc.watch.revokeFamilies(rc.grant.FamilyID) }, errUnknownToken},
+		{"unused, revoked", func(context.Context) {}, func(rc *requestCtx) { e.svc.watch.revokeFamilies(rc.grant.FamilyID) }, ErrUnknownToken},
+		{"derived, revoked", func(c context.Context) { context.AfterFunc(c, func() {}) }, func(rc *requestCtx) { e.svc.watch.revokeFamilies(rc.grant.FamilyID) }, ErrUnknownToken},
 	}
 	for _, c := range cases {
 		parent, cancelParent := context.WithCancel(context.Background())

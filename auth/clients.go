@@ -67,8 +67,8 @@ type Client struct {
 	Created time.Time `json:"created"`
 }
 
-// clientRecord is a Client as stored.
-type clientRecord struct {
+// ClientRecord is a Client as stored.
+type ClientRecord struct {
 	Client
 	SecretHash string `json:"secret_sha256"` // hex
 }
@@ -92,7 +92,7 @@ func secretHash(secret []byte) string {
 }
 
 // checkSecret compares secret with the stored hash in constant time.
-func (c *clientRecord) checkSecret(secret string) bool {
+func (c *ClientRecord) checkSecret(secret string) bool {
 	want, err := hex.DecodeString(c.SecretHash)
 	got := sha256.Sum256([]byte(secret))
 	return err == nil && subtle.ConstantTimeCompare(got[:], want) == 1
@@ -100,14 +100,10 @@ func (c *clientRecord) checkSecret(secret string) bool {
 
 // AddClient registers an OAuth client with the given secret.
 func (s *Store) AddClient(c Client, secret []byte) error {
-	if err := c.validate(); err != nil {
+	rec, err := NewClientRecord(c, secret)
+	if err != nil {
 		return err
 	}
-	if len(secret) < MinSecretLen {
-		return fmt.Errorf("%w client secret: want at least %d characters (generate one with a random source)", ErrInvalid, MinSecretLen)
-	}
-	c.Created = time.Now().UTC()
-	rec := clientRecord{Client: c, SecretHash: secretHash(secret)}
 	return s.update(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucketClients).Get([]byte(c.ID)) != nil {
 			return fmt.Errorf("client %q: %w", c.ID, ErrExists)
@@ -116,13 +112,26 @@ func (s *Store) AddClient(c Client, secret []byte) error {
 	})
 }
 
+// NewClientRecord validates a new client and hashes its secret, for
+// AddClient in every backend.
+func NewClientRecord(c Client, secret []byte) (ClientRecord, error) {
+	if err := c.validate(); err != nil {
+		return ClientRecord{}, err
+	}
+	if len(secret) < MinSecretLen {
+		return ClientRecord{}, fmt.Errorf("%w client secret: want at least %d characters (generate one with a random source)", ErrInvalid, MinSecretLen)
+	}
+	c.Created = time.Now().UTC()
+	return ClientRecord{Client: c, SecretHash: secretHash(secret)}, nil
+}
+
 // RemoveClient deletes a client and revokes every token issued through it.
 func (s *Store) RemoveClient(id string) error {
 	return s.update(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucketClients).Get([]byte(id)) == nil {
 			return fmt.Errorf("client %q: %w", id, ErrNotFound)
 		}
-		if _, err := deleteFamilies(tx, func(f *family) bool { return f.Client == id }); err != nil {
+		if _, err := deleteFamilies(tx, func(f *Family) bool { return f.Client == id }); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketClients).Delete([]byte(id)); err != nil {
@@ -137,7 +146,7 @@ func (s *Store) Clients() ([]Client, error) {
 	var out []Client
 	err := s.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketClients).ForEach(func(_, v []byte) error {
-			var c clientRecord
+			var c ClientRecord
 			if err := decodeJSON(bucketClients, v, &c); err != nil {
 				return err
 			}
@@ -151,12 +160,21 @@ func (s *Store) Clients() ([]Client, error) {
 	return out, nil
 }
 
+// LookupClient returns the client registered as id; nil when there is none.
+func (s *Store) LookupClient(id string) (c *ClientRecord, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		c, err = client(tx, id)
+		return err
+	})
+	return c, err
+}
+
 // client reads a client inside tx; nil when absent.
-func client(tx *bbolt.Tx, id string) (*clientRecord, error) {
+func client(tx *bbolt.Tx, id string) (*ClientRecord, error) {
 	if id == "" || len(id) > 128 {
 		return nil, nil
 	}
-	var c clientRecord
+	var c ClientRecord
 	found, err := getJSON(tx, bucketClients, []byte(id), &c)
 	if err != nil || !found {
 		return nil, err

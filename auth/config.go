@@ -14,9 +14,15 @@ import (
 type Config struct {
 	// DataDir is where auth.db lives. Ignored when Store is set.
 	DataDir string
-	// Store is an auth database the caller opened and will close; tests
-	// use it to share one with the operator functions.
-	Store *Store
+	// Store is an auth database the caller opened and will close: a *Store
+	// (bbolt; tests share one with the operator functions) or, in a
+	// cluster, a postgres.AuthStore.
+	Store TokenStore
+	// Failures counts failed logins for the brute-force limits; default
+	// an in-memory count of this process's failures (NewMemoryFailures).
+	// In a cluster, pass a postgres.FailureStore so that the limits count
+	// every node's failures.
+	Failures FailureStore
 
 	Clock  clock.Clock  // default clock.Real{}
 	Logger *slog.Logger // default slog.Default()
@@ -91,6 +97,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxFailuresPerAddress <= 0 {
 		c.MaxFailuresPerAddress = 50
+	}
+	if c.Failures == nil {
+		c.Failures = NewMemoryFailures()
 	}
 	if c.ClientAddress == nil {
 		c.ClientAddress = remoteAddress

@@ -15,11 +15,13 @@
 // the token's user as its tvbridge.Principal, and its context ends when the
 // token is revoked (or expires, if configured), which ends streams.
 //
-// Users and OAuth clients are created by the operator (Store's methods,
-// behind `tvbridge auth`); everything lives in one bbolt file, auth.db
-// (store.go). Passwords are hashed with argon2id, tokens and client secrets
+// Users and OAuth clients are created by the operator (Directory's
+// methods, behind `tvbridge auth`). The auth database is an interface
+// (backend.go): one bbolt file, auth.db (Store, store.go), or PostgreSQL
+// in a cluster (postgres.AuthStore). Passwords are hashed with argon2id, tokens and client secrets
 // are stored as SHA-256, and comparisons are constant-time. Failed logins
-// are limited per login and per client address (limiter.go).
+// are limited per login and per client address (limiter.go), counted in
+// memory or, in a cluster, by every node together (FailureStore).
 //
 // README.md in this directory is the operator's guide.
 package auth

@@ -15,12 +15,12 @@ func (s *Service) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodPost) {
 		return
 	}
-	g, ok := r.Context().Value(grantKey{}).(*grantInfo)
+	g, ok := r.Context().Value(grantKey{}).(*Grant)
 	if !ok { // a wiring mistake: Register puts /logout behind Protect
 		writeJSON(w, http.StatusUnauthorized, errorBody(errNoToken.Error()))
 		return
 	}
-	if err := s.store.revokeFamily(g.FamilyID); err != nil {
+	if err := s.store.RevokeFamily(g.FamilyID); err != nil {
 		s.log.Error("auth: logout failed", "err", err)
 		writeJSON(w, http.StatusOK, errorBody("logout failed; please retry"))
 		return

@@ -44,7 +44,7 @@ func FuzzParseJWT(f *testing.F) {
 	})
 }
 
-func mustClientRecord(tb testing.TB, e *env) *clientRecord {
+func mustClientRecord(tb testing.TB, e *env) *ClientRecord {
 	c, err := e.svc.lookupClient("tv-data")
 	if err != nil || c == nil {
 		tb.Fatalf("client: %v", err)

@@ -16,11 +16,11 @@ func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Pragma", "no-cache") // with writeJSON's Cache-Control: no-store, as RFC 6749 asks
 	if err := parsePostForm(w, r); err != nil {
-		writeOAuthError(w, r, &grantError{"invalid_request", err.Error()})
+		writeOAuthError(w, r, &GrantError{"invalid_request", err.Error()})
 		return
 	}
 	var (
-		out    issued
+		out    Issued
 		family string
 		err    error
 	)
@@ -30,7 +30,7 @@ func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		out, family, err = s.refreshGrant(r)
 	case "":
-		err = &grantError{"invalid_request", "grant_type is required"}
+		err = &GrantError{"invalid_request", "grant_type is required"}
 	default:
 		out, err = s.jwtGrant(r, grant)
 	}
@@ -58,7 +58,7 @@ type tokenResponse struct {
 	RefreshTokenExpiresIn int64  `json:"refresh_token_expires_in,omitempty"`
 }
 
-func (s *Service) tokenResponse(out issued) tokenResponse {
+func (s *Service) tokenResponse(out Issued) tokenResponse {
 	now := s.cfg.Clock.Now()
 	resp := tokenResponse{
 		AccessToken: out.Access, TokenType: "Bearer",
@@ -74,16 +74,16 @@ func (s *Service) tokenResponse(out issued) tokenResponse {
 func seconds(d time.Duration) int64 { return max(0, int64(d/time.Second)) }
 
 // codeGrant redeems an authorization code.
-func (s *Service) codeGrant(r *http.Request) (issued, string, error) {
+func (s *Service) codeGrant(r *http.Request) (Issued, string, error) {
 	c, err := s.authenticateClient(r)
 	if err != nil {
-		return issued{}, "", err
+		return Issued{}, "", err
 	}
 	if c.Kind != CodeClient {
-		return issued{}, "", &grantError{"unauthorized_client", "client may not use the authorization_code grant"}
+		return Issued{}, "", &GrantError{"unauthorized_client", "client may not use the authorization_code grant"}
 	}
 	f := r.PostForm
-	out, revoked, err := s.store.redeemCode(s.cfg.Clock.Now(), f.Get("code"), c.ID, f.Get("redirect_uri"), s.oauthLifetimes())
+	out, revoked, err := s.store.RedeemCode(s.cfg.Clock.Now(), f.Get("code"), c.ID, f.Get("redirect_uri"), s.oauthLifetimes())
 	if err == nil {
 		s.log.Info("auth: oauth tokens issued", "grant", "authorization_code", "client", c.ID)
 	}
@@ -92,15 +92,15 @@ func (s *Service) codeGrant(r *http.Request) (issued, string, error) {
 
 // refreshGrant rotates a refresh token. TradingView sends only the refresh
 // token and client_secret, so the client is the one the token belongs to.
-func (s *Service) refreshGrant(r *http.Request) (issued, string, error) {
+func (s *Service) refreshGrant(r *http.Request) (Issued, string, error) {
 	id, secret, _ := clientCredentials(r)
-	authenticate := func(c *clientRecord) error {
+	authenticate := func(c *ClientRecord) error {
 		if c == nil || c.Kind != CodeClient || (id != "" && id != c.ID) || !c.checkSecret(secret) {
-			return &grantError{"invalid_client", "client authentication failed"}
+			return &GrantError{"invalid_client", "client authentication failed"}
 		}
 		return nil
 	}
-	out, revoked, err := s.store.refresh(s.cfg.Clock.Now(), r.PostForm.Get("refresh_token"), authenticate, s.oauthLifetimes())
+	out, revoked, err := s.store.Refresh(s.cfg.Clock.Now(), r.PostForm.Get("refresh_token"), authenticate, s.oauthLifetimes())
 	if revoked != "" {
 		s.log.Warn("auth: refresh token reused; session revoked", "family", revoked)
 	}
@@ -108,29 +108,29 @@ func (s *Service) refreshGrant(r *http.Request) (issued, string, error) {
 }
 
 // jwtGrant verifies a JWT-bearer assertion and issues a data token.
-func (s *Service) jwtGrant(r *http.Request, grant string) (issued, error) {
+func (s *Service) jwtGrant(r *http.Request, grant string) (Issued, error) {
 	c, err := s.authenticateClient(r)
 	if err != nil {
-		return issued{}, err
+		return Issued{}, err
 	}
 	if c.Kind != JWTClient || !c.acceptsGrant(grant) {
-		return issued{}, &grantError{"unsupported_grant_type", "grant_type not supported for this client"}
+		return Issued{}, &GrantError{"unsupported_grant_type", "grant_type not supported for this client"}
 	}
 	now := s.cfg.Clock.Now()
 	v, err := verifyAssertion(r.PostForm.Get("assertion"), c, jwtPolicy{now: now, skew: s.cfg.ClockSkew, maxLifetime: s.cfg.MaxAssertionLifetime})
 	if err != nil {
-		return issued{}, invalidGrant(err.Error())
+		return Issued{}, invalidGrant(err.Error())
 	}
 	user, _ := normalizeLogin(c.User) // validated when the client was added
-	out, err := s.store.redeemAssertion(now, v.replayKey, v.keepUntil, family{User: user, Client: c.ID, Scheme: SchemeJWT},
-		lifetimes{access: s.cfg.TokenLifetime})
+	out, err := s.store.RedeemAssertion(now, v.replayKey, v.keepUntil, Family{User: user, Client: c.ID, Scheme: SchemeJWT},
+		Lifetimes{Access: s.cfg.TokenLifetime})
 	if err == nil {
 		s.log.Info("auth: oauth tokens issued", "grant", "jwt-bearer", "client", c.ID, "user", user)
 	}
 	return out, err
 }
 
-func (c *clientRecord) acceptsGrant(grant string) bool {
+func (c *ClientRecord) acceptsGrant(grant string) bool {
 	want := c.GrantType
 	if want == "" {
 		want = DefaultGrantType
@@ -138,8 +138,8 @@ func (c *clientRecord) acceptsGrant(grant string) bool {
 	return grant == want || grant == "urn:ietf:params:oauth:grant-type:jwt-bearer"
 }
 
-func (s *Service) oauthLifetimes() lifetimes {
-	return lifetimes{access: s.cfg.TokenLifetime, refresh: s.cfg.RefreshLifetime}
+func (s *Service) oauthLifetimes() Lifetimes {
+	return Lifetimes{Access: s.cfg.TokenLifetime, Refresh: s.cfg.RefreshLifetime}
 }
 
 // clientCredentials reads client_id and client_secret from HTTP Basic
@@ -157,20 +157,20 @@ func clientCredentials(r *http.Request) (id, secret string, basic bool) {
 	return r.PostForm.Get("client_id"), r.PostForm.Get("client_secret"), false
 }
 
-func (s *Service) authenticateClient(r *http.Request) (*clientRecord, error) {
+func (s *Service) authenticateClient(r *http.Request) (*ClientRecord, error) {
 	id, secret, _ := clientCredentials(r)
 	c, err := s.lookupClient(id)
 	if err != nil {
 		return nil, err
 	}
 	if c == nil || !c.checkSecret(secret) {
-		return nil, &grantError{"invalid_client", "client authentication failed"}
+		return nil, &GrantError{"invalid_client", "client authentication failed"}
 	}
 	return c, nil
 }
 
 func (s *Service) logGrantError(r *http.Request, err error) {
-	var ge *grantError
+	var ge *GrantError
 	if !errors.As(err, &ge) {
 		s.log.Error("auth: token request failed", "err", err)
 		return
@@ -191,9 +191,9 @@ func quoteShort(v string) string {
 // writeOAuthError answers an OAuth error (RFC 6749 section 5.2): 401 for
 // a failed client authentication, 400 otherwise, 500 for our own failures.
 func writeOAuthError(w http.ResponseWriter, r *http.Request, err error) {
-	var ge *grantError
+	var ge *GrantError
 	if !errors.As(err, &ge) {
-		ge = &grantError{"server_error", "the server could not complete the request; please retry"}
+		ge = &GrantError{"server_error", "the server could not complete the request; please retry"}
 		writeJSON(w, http.StatusInternalServerError, oauthError{ge.Code, ge.Description})
 		return
 	}

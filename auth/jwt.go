@@ -141,7 +141,7 @@ type verifiedAssertion struct {
 }
 
 // verifyAssertion checks a JWT-bearer assertion for client c.
-func verifyAssertion(raw string, c *clientRecord, pol jwtPolicy) (verifiedAssertion, error) {
+func verifyAssertion(raw string, c *ClientRecord, pol jwtPolicy) (verifiedAssertion, error) {
 	p, err := parseJWT(raw)
 	if err != nil {
 		return verifiedAssertion{}, err
@@ -165,7 +165,7 @@ func verifyAssertion(raw string, c *clientRecord, pol jwtPolicy) (verifiedAssert
 
 // verifySignature accepts the JWT when a registered certificate, valid now
 // and selected by the x5t header when present, verifies its RS256 signature.
-func verifySignature(p *parsedJWT, c *clientRecord, now time.Time) error {
+func verifySignature(p *parsedJWT, c *ClientRecord, now time.Time) error {
 	certs, err := parseCertificates([]byte(c.CertificatePEM))
 	if err != nil {
 		return fmt.Errorf("client %q certificate: %w", c.ID, err)
@@ -208,7 +208,7 @@ func thumbEqual(claimed string, sum []byte) bool {
 }
 
 // checkClaims checks iss, sub, aud, spurl and the times; it returns exp.
-func checkClaims(cl *jwtClaims, c *clientRecord, pol jwtPolicy) (time.Time, error) {
+func checkClaims(cl *jwtClaims, c *ClientRecord, pol jwtPolicy) (time.Time, error) {
 	switch {
 	case cl.Iss != c.ID:
 		return time.Time{}, errors.New("JWT iss is not the client id")

@@ -23,16 +23,24 @@ func (e *loginError) Error() string { return e.msg }
 func (s *Service) checkLogin(ctx context.Context, r *http.Request, login, password string) (string, error) {
 	addr := s.cfg.ClientAddress(r)
 	norm, nameErr := normalizeLogin(login)
-	if left, blocked := s.byAddress.blocked(addr); blocked {
+	left, blocked, err := s.byAddress.blocked(addr)
+	if err != nil {
+		return "", fmt.Errorf("count failed logins: %w", err)
+	}
+	if blocked {
 		return "", s.refuseBlocked(r, norm, addr, left)
 	}
-	if left, blocked := s.byLogin.blocked(norm); blocked && nameErr == nil {
-		return "", s.refuseBlocked(r, norm, addr, left)
+	if nameErr == nil {
+		if left, blocked, err = s.byLogin.blocked(norm); err != nil {
+			return "", fmt.Errorf("count failed logins: %w", err)
+		}
+		if blocked {
+			return "", s.refuseBlocked(r, norm, addr, left)
+		}
 	}
 	hash := ""
 	if nameErr == nil && len(password) <= maxPasswordLen {
-		var err error
-		if hash, err = s.store.passwordHash(norm); err != nil {
+		if hash, err = s.store.PasswordHash(norm); err != nil {
 			return "", fmt.Errorf("look up user: %w", err)
 		}
 	}
@@ -45,22 +53,28 @@ func (s *Service) checkLogin(ctx context.Context, r *http.Request, login, passwo
 		return "", fmt.Errorf("check password: %w", err)
 	}
 	if !ok || !known {
-		s.byAddress.fail(addr)
+		if err := s.byAddress.fail(addr); err != nil {
+			s.log.Error("auth: counting a failed login failed", "err", err)
+		}
 		if nameErr == nil {
-			s.byLogin.fail(norm)
+			if err := s.byLogin.fail(norm); err != nil {
+				s.log.Error("auth: counting a failed login failed", "err", err)
+			}
 		}
 		s.logFailure(r, norm, known, addr, "wrong login or password")
 		s.stats.loginsFailed.Add(1)
 		return "", &loginError{msg: msgBadCredentials}
 	}
-	s.byLogin.reset(norm)
+	if err := s.byLogin.reset(norm); err != nil {
+		s.log.Error("auth: resetting failed logins failed", "err", err)
+	}
 	s.stats.loginsOK.Add(1)
 	return norm, nil
 }
 
 func (s *Service) refuseBlocked(r *http.Request, login, addr string, left time.Duration) error {
 	known := false
-	if h, err := s.store.passwordHash(login); err == nil && h != "" {
+	if h, err := s.store.PasswordHash(login); err == nil && h != "" {
 		known = true
 	}
 	s.logFailure(r, login, known, addr, "too many failed logins")
@@ -99,7 +113,7 @@ func (s *Service) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.writeLoginError(w, lang, err)
 		return
 	}
-	out, err := s.store.issue(s.cfg.Clock.Now(), family{User: user, Scheme: SchemePassword}, lifetimes{access: s.cfg.TokenLifetime})
+	out, err := s.store.Issue(s.cfg.Clock.Now(), Family{User: user, Scheme: SchemePassword}, Lifetimes{Access: s.cfg.TokenLifetime})
 	if err != nil {
 		s.log.Error("auth: issuing a token failed", "err", err)
 		writeJSON(w, http.StatusOK, errorBody(text(lang, msgInternal)))

@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"time"
-
-	bbolt "go.etcd.io/bbolt"
 )
 
 // This file is TradingView's OAuth2Bearer authorization code flow: the
@@ -34,7 +32,7 @@ const (
 // authRequest is a validated authorization request: the client and where
 // to send the browser back.
 type authRequest struct {
-	client   *clientRecord
+	client   *ClientRecord
 	redirect string
 	state    string
 	lang     string
@@ -62,13 +60,7 @@ func (s *Service) parseAuthRequest(params url.Values, r *http.Request) (*authReq
 	return ar, "", nil
 }
 
-func (s *Service) lookupClient(id string) (c *clientRecord, err error) {
-	err = s.store.view(func(tx *bbolt.Tx) error {
-		c, err = client(tx, id)
-		return err
-	})
-	return c, err
-}
+func (s *Service) lookupClient(id string) (*ClientRecord, error) { return s.store.LookupClient(id) }
 
 // serveOAuthAuthorize is /oauth/authorize: GET shows the login form, POST
 // checks it and redirects back with a code.
@@ -140,7 +132,7 @@ func (s *Service) grantCode(w http.ResponseWriter, r *http.Request, ar *authRequ
 		return
 	}
 	now := s.cfg.Clock.Now()
-	code, err := s.store.createCode(codeRecord{
+	code, err := s.store.CreateCode(AuthCode{
 		Client: ar.client.ID, User: user, Redirect: ar.redirect,
 		Session: sessionHash(session), Expires: now.Add(s.cfg.CodeLifetime).Unix(),
 	})
@@ -211,7 +203,7 @@ func (s *Service) serveOAuthLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := langOf(r.URL.Query().Get("lang"), r)
 	if c, err := r.Cookie(sessionCookie); err == nil && len(c.Value) == tokenLen {
-		ids, err := s.store.revokeSession(sessionHash(c.Value))
+		ids, err := s.store.RevokeSession(sessionHash(c.Value))
 		if err != nil {
 			s.showProblem(w, r, lang, msgInternal, err)
 			return

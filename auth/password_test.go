@@ -51,41 +51,65 @@ func TestKDFGateHonoursCancellation(t *testing.T) {
 
 func TestLimiter(t *testing.T) {
 	c := clock.NewFake(t0)
-	l := newLimiter(c, 3, 10*time.Minute)
+	m := newMemFailures()
+	l := newLimiter(m, ScopeLogin, c, 3, 10*time.Minute)
+	blocked := func(key string) (time.Duration, bool) {
+		t.Helper()
+		left, b, err := l.blocked(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return left, b
+	}
+	fail := func(key string) {
+		t.Helper()
+		if err := l.fail(key); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := 0; i < 3; i++ {
-		if _, blocked := l.blocked("k"); blocked {
+		if _, b := blocked("k"); b {
 			t.Fatalf("blocked after %d failures", i)
 		}
-		l.fail("k")
+		fail("k")
 		c.Advance(time.Minute)
 	}
-	left, blocked := l.blocked("k")
-	if !blocked || left != 7*time.Minute {
-		t.Fatalf("after 3 failures: %v %v", left, blocked)
+	left, b := blocked("k")
+	if !b || left != 7*time.Minute {
+		t.Fatalf("after 3 failures: %v %v", left, b)
+	}
+	// Another scope with the same key is counted apart.
+	if n, _, _ := m.Failures(ScopeAddress, "k", c.Now(), 10*time.Minute); n != 0 {
+		t.Fatalf("address scope counted %d", n)
 	}
 	c.Advance(7 * time.Minute)
-	if _, blocked := l.blocked("k"); blocked {
+	if _, b := blocked("k"); b {
 		t.Fatal("still blocked after the window")
 	}
-	l.fail("k")
-	l.reset("k")
-	if len(l.entries) != 0 {
+	fail("k")
+	if err := l.reset("k"); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.entries) != 0 {
 		t.Fatal("reset kept the entry")
 	}
 	// The map never grows past its cap; expired windows go first.
-	l.maxKeys = 2
-	l.fail("a")
+	m.maxKeys = 2
+	fail("a")
 	c.Advance(11 * time.Minute)
-	l.fail("b")
-	l.fail("c")
-	l.fail("d")
-	if len(l.entries) != 2 || l.entries["a"] != nil || l.entries["d"] == nil {
-		t.Fatalf("entries after overflow: %v", l.entries)
+	fail("b")
+	fail("c")
+	fail("d")
+	key := func(k string) failureKey { return failureKey{ScopeLogin, k} }
+	if len(m.entries) != 2 || m.entries[key("a")] != nil || m.entries[key("d")] == nil {
+		t.Fatalf("entries after overflow: %v", m.entries)
 	}
 	c.Advance(11 * time.Minute)
-	l.prune()
-	if len(l.entries) != 0 {
-		t.Fatalf("prune kept %v", l.entries)
+	if err := m.PruneFailures(c.Now(), 10*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.entries) != 0 {
+		t.Fatalf("prune kept %v", m.entries)
 	}
 }
 

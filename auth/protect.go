@@ -105,7 +105,7 @@ func (s *Service) Protect(kind Kind, next http.Handler) http.Handler {
 	})
 }
 
-// grantKey carries the *grantInfo of a request's token (never modified)
+// grantKey carries the *Grant of a request's token (never modified)
 // to the auth endpoints behind Protect (/logout revokes its family).
 type grantKey struct{}
 
@@ -125,7 +125,7 @@ type grantKey struct{}
 type requestCtx struct {
 	parent context.Context
 	w      watch
-	grant  *grantInfo
+	grant  *Grant
 
 	mu    sync.Mutex
 	ended atomic.Bool // finish has run; set under mu
@@ -224,8 +224,8 @@ func (s *Service) authenticate(parent context.Context, tok string, kind Kind) (*
 // checkToken validates tok for kind and records the first use of a
 // refreshed token, which retires the tokens it replaced. The grant it
 // returns may be shared: it is never modified.
-func (s *Service) checkToken(tok string, kind Kind) (*grantInfo, error) {
-	g, err := s.store.checkAccess(tok, s.cfg.Clock.Now())
+func (s *Service) checkToken(tok string, kind Kind) (*Grant, error) {
+	g, err := s.store.CheckAccess(tok, s.cfg.Clock.Now())
 	if err != nil {
 		return g, err
 	}
@@ -233,12 +233,12 @@ func (s *Service) checkToken(tok string, kind Kind) (*grantInfo, error) {
 		return g, errWrongKind
 	}
 	if g.Seq > g.Family.MinSeq {
-		changed, err := s.store.retireBefore(g.FamilyID, g.Seq)
+		changed, err := s.store.RetireBefore(g.FamilyID, g.Seq)
 		if err != nil {
 			return g, err
 		}
 		if changed && s.cfg.EndStreamsOnExpiry {
-			s.watch.cancel(func(w *watch) bool { return w.family == g.FamilyID && w.seq < g.Seq }, errRetiredToken)
+			s.watch.cancel(func(w *watch) bool { return w.family == g.FamilyID && w.seq < g.Seq }, ErrRetiredToken)
 		}
 	}
 	return g, nil
@@ -250,7 +250,7 @@ func (s *Service) unauthorized(w http.ResponseWriter, r *http.Request, err error
 	challenge := `Bearer realm="tvbridge"`
 	switch {
 	case errors.Is(err, errNoToken):
-	case errors.Is(err, errUnknownToken), errors.Is(err, errExpiredToken), errors.Is(err, errRetiredToken),
+	case errors.Is(err, ErrUnknownToken), errors.Is(err, ErrExpiredToken), errors.Is(err, ErrRetiredToken),
 		errors.Is(err, errMalformedToken), errors.Is(err, errWrongKind):
 		challenge += `, error="invalid_token"`
 	default: // the database failed: still refuse, but do not blame the token
@@ -333,13 +333,13 @@ func (ws *watchers) revokeFamilies(ids ...string) {
 	for _, id := range ids {
 		set[id] = true
 	}
-	ws.cancel(func(w *watch) bool { return set[w.family] }, errUnknownToken)
+	ws.cancel(func(w *watch) bool { return set[w.family] }, ErrUnknownToken)
 }
 
 // watchRequest returns a context that ends with parent, on revocation of
 // g's family and, with EndStreamsOnExpiry, when g's token expires, and its
 // watch for unwatch.
-func (s *Service) watchRequest(parent context.Context, g *grantInfo) *requestCtx {
+func (s *Service) watchRequest(parent context.Context, g *Grant) *requestCtx {
 	rc := &requestCtx{parent: parent, grant: g, w: watch{family: g.FamilyID, seq: g.Seq}}
 	rc.w.ctx = rc
 	s.watch.add(&rc.w)
@@ -350,7 +350,7 @@ func (s *Service) watchRequest(parent context.Context, g *grantInfo) *requestCtx
 			defer t.Stop()
 			select {
 			case <-t.C():
-				in.cancel(errExpiredToken)
+				in.cancel(ErrExpiredToken)
 			case <-in.ctx.Done():
 			}
 		}()

@@ -215,7 +215,7 @@ func TestStreamEndsOnLogout(t *testing.T) {
 	br, closeStream := e.openStream(tok)
 	defer closeStream()
 	e.post("/logout", nil, "Authorization", "Bearer "+tok)
-	e.wantStreamEnd(br, errUnknownToken)
+	e.wantStreamEnd(br, ErrUnknownToken)
 }
 
 func TestStreamEndsOnExpiryWhenConfigured(t *testing.T) {
@@ -230,7 +230,7 @@ func TestStreamEndsOnExpiryWhenConfigured(t *testing.T) {
 		t.Fatalf("before expiry: %q %v", line, err)
 	}
 	e.clock.Advance(time.Second)
-	e.wantStreamEnd(br, errExpiredToken)
+	e.wantStreamEnd(br, ErrExpiredToken)
 }
 
 func TestStreamOutlivesExpiryByDefault(t *testing.T) {

@@ -15,8 +15,9 @@ import (
 // token endpoints and guards the others with Protect.
 type Service struct {
 	cfg      Config
-	store    *Store
-	ownStore bool
+	store    TokenStore
+	own      *Store // the store New opened, closed by Close
+	failures FailureStore
 	log      *slog.Logger
 
 	gate      kdfGate
@@ -33,7 +34,8 @@ type Service struct {
 }
 
 // New opens the auth database (unless cfg.Store is given) and starts the
-// sweeper that deletes expired tokens.
+// sweeper that deletes expired tokens (and forgets ended failed-login
+// windows).
 func New(cfg Config) (*Service, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -43,8 +45,9 @@ func New(cfg Config) (*Service, error) {
 		store:     cfg.Store,
 		log:       cfg.Logger,
 		gate:      newKDFGate(),
-		byLogin:   newLimiter(cfg.Clock, cfg.MaxFailuresPerLogin, cfg.FailureWindow),
-		byAddress: newLimiter(cfg.Clock, cfg.MaxFailuresPerAddress, cfg.FailureWindow),
+		failures:  cfg.Failures,
+		byLogin:   newLimiter(cfg.Failures, ScopeLogin, cfg.Clock, cfg.MaxFailuresPerLogin, cfg.FailureWindow),
+		byAddress: newLimiter(cfg.Failures, ScopeAddress, cfg.Clock, cfg.MaxFailuresPerAddress, cfg.FailureWindow),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -55,10 +58,10 @@ func New(cfg Config) (*Service, error) {
 	s.dummyHash = dummy
 	if s.store == nil {
 		path := filepath.Join(cfg.DataDir, DBFile)
-		if s.store, err = OpenStore(path, StoreOptions{KDF: cfg.KDF, Logger: cfg.Logger}); err != nil {
+		if s.own, err = OpenStore(path, StoreOptions{KDF: cfg.KDF, Logger: cfg.Logger}); err != nil {
 			return nil, err
 		}
-		s.ownStore = true
+		s.store = s.own
 	}
 	go s.sweepLoop()
 	return s, nil
@@ -68,8 +71,8 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.done
-	if s.ownStore {
-		return s.store.Close()
+	if s.own != nil {
+		return s.own.Close()
 	}
 	return nil
 }
@@ -89,14 +92,15 @@ func (s *Service) sweepLoop() {
 }
 
 func (s *Service) sweep() {
-	n, err := s.store.sweep(s.cfg.Clock.Now())
+	n, err := s.store.Sweep(s.cfg.Clock.Now())
 	if err != nil {
 		s.log.Error("auth: deleting expired tokens failed", "err", err)
 	} else if n > 0 {
 		s.log.Debug("auth: deleted expired tokens", "records", n)
 	}
-	s.byLogin.prune()
-	s.byAddress.prune()
+	if err := s.failures.PruneFailures(s.cfg.Clock.Now(), s.cfg.FailureWindow); err != nil {
+		s.log.Error("auth: forgetting ended failed-login windows failed", "err", err)
+	}
 }
 
 // Paths of the endpoints Register serves.

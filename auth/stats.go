@@ -65,9 +65,9 @@ func (c *stats) unauthorized(err error) {
 	switch {
 	case errors.Is(err, errNoToken):
 		c.noToken.Add(1)
-	case errors.Is(err, errExpiredToken), errors.Is(err, errRetiredToken):
+	case errors.Is(err, ErrExpiredToken), errors.Is(err, ErrRetiredToken):
 		c.expiredToken.Add(1)
-	case errors.Is(err, errUnknownToken), errors.Is(err, errMalformedToken), errors.Is(err, errWrongKind):
+	case errors.Is(err, ErrUnknownToken), errors.Is(err, errMalformedToken), errors.Is(err, errWrongKind):
 		c.invalidToken.Add(1)
 	default:
 		c.unauthorizedFailure.Add(1)

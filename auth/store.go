@@ -22,11 +22,11 @@ import (
 //
 //	meta        "schema" -> "1"
 //	users       login -> userRecord (argon2id password hash, groups)
-//	clients     client id -> clientRecord (secret hash, redirect URIs, certificate)
+//	clients     client id -> ClientRecord (secret hash, redirect URIs, certificate)
 //	families    family id -> family (user, client, scheme, browser session)
 //	access      sha256(access token) -> accessRecord (family, seq, expiry)
 //	refresh     sha256(refresh token) -> refreshRecord (family, expiry, used)
-//	codes       sha256(authorization code) -> codeRecord
+//	codes       sha256(authorization code) -> AuthCode
 //	assertions  sha256(JWT signing input) -> expiry, for replay refusal
 //
 // A family is one login: every token issued from it (a password login's

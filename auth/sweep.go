@@ -8,11 +8,11 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// sweep deletes what can no longer be used: expired or retired access
+// Sweep deletes what can no longer be used: expired or retired access
 // tokens, expired refresh tokens and codes, tokens of revoked families,
 // families left without tokens, and assertions past their exp. It returns
 // how many records it deleted.
-func (s *Store) sweep(now time.Time) (removed int, err error) {
+func (s *Store) Sweep(now time.Time) (removed int, err error) {
 	err = s.update(func(tx *bbolt.Tx) error {
 		live := map[string]bool{} // families that still have a usable token
 		n, err := sweepAccess(tx, now, live)
@@ -45,7 +45,7 @@ func (s *Store) sweep(now time.Time) (removed int, err error) {
 func sweepAccess(tx *bbolt.Tx, now time.Time, live map[string]bool) (int, error) {
 	return deleteKeys(tx, bucketAccess, func(_, v []byte) (bool, error) {
 		var acc accessRecord
-		var f family
+		var f Family
 		if err := decodeJSON(bucketAccess, v, &acc); err != nil {
 			return false, err
 		}
@@ -77,7 +77,7 @@ func sweepRefresh(tx *bbolt.Tx, now time.Time, live map[string]bool) (int, error
 }
 
 func codeExpiry(v []byte) (int64, error) {
-	var rec codeRecord
+	var rec AuthCode
 	err := decodeJSON(bucketCodes, v, &rec)
 	return rec.Expires, err
 }

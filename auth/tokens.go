@@ -26,7 +26,7 @@ const (
 )
 
 // family is one login; see Store.
-type family struct {
+type Family struct {
 	User    string `json:"user"`
 	Client  string `json:"client,omitempty"`
 	Scheme  string `json:"scheme"`
@@ -52,7 +52,7 @@ type refreshRecord struct {
 	Used bool `json:"used,omitempty"`
 }
 
-type codeRecord struct {
+type AuthCode struct {
 	Client   string `json:"client"`
 	User     string `json:"user"`
 	Redirect string `json:"redirect_uri"`
@@ -65,14 +65,17 @@ type codeRecord struct {
 
 // Token validation errors; their text reaches the client in a 401.
 var (
-	errUnknownToken = errors.New("unknown or revoked token")
-	errExpiredToken = errors.New("token expired")
-	errRetiredToken = errors.New("token replaced by a newer one")
+	ErrUnknownToken = errors.New("unknown or revoked token")
+	ErrExpiredToken = errors.New("token expired")
+	ErrRetiredToken = errors.New("token replaced by a newer one")
 )
 
 // tokenLen is the length of every token and code: 32 random bytes in
 // unpadded base64url.
 const tokenLen = 43
+
+// NewToken returns a fresh unguessable token (also an authorization code).
+func NewToken() (string, error) { return newToken() }
 
 // newToken returns a fresh unguessable token.
 func newToken() (string, error) {
@@ -85,10 +88,17 @@ func newToken() (string, error) {
 
 // tokenKey is the database key of a token: its SHA-256. The raw token is
 // never stored, so a copy of the database grants nothing.
-func tokenKey(tok string) []byte {
+func tokenKey(tok string) []byte { return TokenKey(tok) }
+
+// TokenKey is what a backend stores of a token, code or session instead of
+// the token itself: its SHA-256.
+func TokenKey(tok string) []byte {
 	sum := sha256.Sum256([]byte(tok))
 	return sum[:]
 }
+
+// NewFamilyID returns a fresh random token family id (32 hex digits).
+func NewFamilyID() (string, error) { return newFamilyID() }
 
 func newFamilyID() (string, error) {
 	b := make([]byte, 16)
@@ -98,8 +108,8 @@ func newFamilyID() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// issued is what a grant hands out.
-type issued struct {
+// Issued is what a grant hands out.
+type Issued struct {
 	Family     string
 	Access     string
 	AccessExp  time.Time
@@ -107,43 +117,43 @@ type issued struct {
 	RefreshExp time.Time
 }
 
-// lifetimes are the token lifetimes a grant uses.
-type lifetimes struct {
-	access, refresh time.Duration // refresh 0: no refresh token
+// Lifetimes are the token lifetimes a grant uses.
+type Lifetimes struct {
+	Access, Refresh time.Duration // Refresh 0: no refresh token
 }
 
 // issueTx creates a family and its first tokens inside tx.
-func issueTx(tx *bbolt.Tx, now time.Time, f family, lt lifetimes) (issued, error) {
+func issueTx(tx *bbolt.Tx, now time.Time, f Family, lt Lifetimes) (Issued, error) {
 	id, err := newFamilyID()
 	if err != nil {
-		return issued{}, err
+		return Issued{}, err
 	}
 	f.NextSeq = 0
-	out := issued{Family: id}
+	out := Issued{Family: id}
 	if err := addTokens(tx, now, id, &f, lt, &out); err != nil {
-		return issued{}, err
+		return Issued{}, err
 	}
 	return out, nil
 }
 
 // addTokens issues the family's next access token (and a refresh token when
 // the lifetimes ask for one) and saves the family.
-func addTokens(tx *bbolt.Tx, now time.Time, id string, f *family, lt lifetimes, out *issued) error {
+func addTokens(tx *bbolt.Tx, now time.Time, id string, f *Family, lt Lifetimes, out *Issued) error {
 	var err error
 	if out.Access, err = newToken(); err != nil {
 		return err
 	}
-	out.AccessExp = time.Unix(now.Add(lt.access).Unix(), 0)
+	out.AccessExp = time.Unix(now.Add(lt.Access).Unix(), 0)
 	acc := accessRecord{Family: id, Seq: f.NextSeq, Expires: out.AccessExp.Unix()}
 	f.NextSeq++
 	if err := putJSON(tx, bucketAccess, tokenKey(out.Access), acc); err != nil {
 		return err
 	}
-	if lt.refresh > 0 {
+	if lt.Refresh > 0 {
 		if out.Refresh, err = newToken(); err != nil {
 			return err
 		}
-		out.RefreshExp = time.Unix(now.Add(lt.refresh).Unix(), 0)
+		out.RefreshExp = time.Unix(now.Add(lt.Refresh).Unix(), 0)
 		ref := refreshRecord{Family: id, Expires: out.RefreshExp.Unix()}
 		if err := putJSON(tx, bucketRefresh, tokenKey(out.Refresh), ref); err != nil {
 			return err
@@ -152,8 +162,8 @@ func addTokens(tx *bbolt.Tx, now time.Time, id string, f *family, lt lifetimes, 
 	return putJSON(tx, bucketFamilies, []byte(id), f)
 }
 
-// issue creates a family and its first tokens.
-func (s *Store) issue(now time.Time, f family, lt lifetimes) (out issued, err error) {
+// Issue creates a family and its first tokens.
+func (s *Store) Issue(now time.Time, f Family, lt Lifetimes) (out Issued, err error) {
 	var changed []string // none: a new family
 	err = s.updateFamilies(&changed, func(tx *bbolt.Tx) error {
 		out, err = issueTx(tx, now, f, lt)
@@ -162,10 +172,10 @@ func (s *Store) issue(now time.Time, f family, lt lifetimes) (out issued, err er
 	return out, err
 }
 
-// grantInfo is what a valid access token grants.
-type grantInfo struct {
+// Grant is what a valid access token grants.
+type Grant struct {
 	FamilyID string
-	Family   family
+	Family   Family
 	Seq      uint64
 	Expires  time.Time
 	Groups   []string // the user's groups; nil means all
@@ -174,17 +184,17 @@ type grantInfo struct {
 	principal context.Context
 }
 
-// checkAccess validates an access token at now. A token found valid is
+// CheckAccess validates an access token at now. A token found valid is
 // remembered until it expires or a write may have changed the answer (see
 // accessCache); an expired one is always looked up, so that the answer is
 // the database's ("expired", or "unknown" once swept).
-func (s *Store) checkAccess(tok string, now time.Time) (*grantInfo, error) {
+func (s *Store) CheckAccess(tok string, now time.Time) (*Grant, error) {
 	key := sha256.Sum256([]byte(tok))
 	if g := s.access.get(key); g != nil && now.Unix() < g.Expires.Unix() {
 		return g, nil
 	}
 	gen := s.access.generation()
-	var g grantInfo
+	var g Grant
 	err := s.view(func(tx *bbolt.Tx) error {
 		var acc accessRecord
 		found, err := getJSON(tx, bucketAccess, key[:], &acc)
@@ -192,35 +202,43 @@ func (s *Store) checkAccess(tok string, now time.Time) (*grantInfo, error) {
 		case err != nil:
 			return err
 		case !found:
-			return errUnknownToken
+			return ErrUnknownToken
 		case now.Unix() >= acc.Expires:
-			return errExpiredToken
+			return ErrExpiredToken
 		}
-		g = grantInfo{FamilyID: acc.Family, Seq: acc.Seq, Expires: time.Unix(acc.Expires, 0)}
+		g = Grant{FamilyID: acc.Family, Seq: acc.Seq, Expires: time.Unix(acc.Expires, 0)}
 		return checkFamily(tx, &g)
 	})
 	if err != nil {
 		return nil, err
 	}
+	return s.access.put(key, *NewGrant(g.FamilyID, g.Family, g.Seq, g.Expires, g.Groups), gen), nil
+}
+
+// NewGrant returns the Grant of a valid access token: seq of family
+// familyID f, expiring at expires, for a user who may read groups (nil:
+// all). Backends return it from CheckAccess; it must not be modified once
+// returned, since callers share it.
+func NewGrant(familyID string, f Family, seq uint64, expires time.Time, groups []string) *Grant {
 	// Handlers get Groups in their Principal: a shared slice must not
 	// have room for one of them to append into.
-	g.Groups = slices.Clip(g.Groups)
-	g.principal = tvbridge.WithPrincipal(context.Background(),
-		tvbridge.Principal{User: g.Family.User, Groups: g.Groups, Scheme: g.Family.Scheme})
-	return s.access.put(key, g, gen), nil
+	groups = slices.Clip(groups)
+	return &Grant{FamilyID: familyID, Family: f, Seq: seq, Expires: expires, Groups: groups,
+		principal: tvbridge.WithPrincipal(context.Background(),
+			tvbridge.Principal{User: f.User, Groups: groups, Scheme: f.Scheme})}
 }
 
 // checkFamily fills g from the token's family and its user, refusing
 // revoked families, retired tokens and removed users or clients.
-func checkFamily(tx *bbolt.Tx, g *grantInfo) error {
+func checkFamily(tx *bbolt.Tx, g *Grant) error {
 	found, err := getJSON(tx, bucketFamilies, []byte(g.FamilyID), &g.Family)
 	switch {
 	case err != nil:
 		return err
 	case !found:
-		return errUnknownToken
+		return ErrUnknownToken
 	case g.Seq < g.Family.MinSeq:
-		return errRetiredToken
+		return ErrRetiredToken
 	}
 	if g.Family.Client != "" {
 		c, err := client(tx, g.Family.Client)
@@ -228,7 +246,7 @@ func checkFamily(tx *bbolt.Tx, g *grantInfo) error {
 			return err
 		}
 		if c == nil {
-			return errUnknownToken
+			return ErrUnknownToken
 		}
 	}
 	u, err := user(tx, g.Family.User)
@@ -236,7 +254,7 @@ func checkFamily(tx *bbolt.Tx, g *grantInfo) error {
 		return err
 	}
 	if u == nil && g.Family.Scheme != SchemeJWT {
-		return errUnknownToken
+		return ErrUnknownToken
 	}
 	if u != nil {
 		g.Groups = u.Groups
@@ -244,12 +262,12 @@ func checkFamily(tx *bbolt.Tx, g *grantInfo) error {
 	return nil
 }
 
-// retireBefore records the first use of access token seq: older tokens of
+// RetireBefore records the first use of access token seq: older tokens of
 // the family stop working. changed is false when nothing moved.
-func (s *Store) retireBefore(familyID string, seq uint64) (changed bool, err error) {
+func (s *Store) RetireBefore(familyID string, seq uint64) (changed bool, err error) {
 	families := []string{familyID}
 	err = s.updateFamilies(&families, func(tx *bbolt.Tx) error {
-		var f family
+		var f Family
 		found, err := getJSON(tx, bucketFamilies, []byte(familyID), &f)
 		if err != nil || !found || seq <= f.MinSeq {
 			return err
@@ -260,8 +278,8 @@ func (s *Store) retireBefore(familyID string, seq uint64) (changed bool, err err
 	return changed, err
 }
 
-// revokeFamily deletes a family, revoking all its tokens.
-func (s *Store) revokeFamily(id string) error {
+// RevokeFamily deletes a family, revoking all its tokens.
+func (s *Store) RevokeFamily(id string) error {
 	families := []string{id}
 	return s.updateFamilies(&families, func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketFamilies).Delete([]byte(id)); err != nil {
@@ -271,20 +289,20 @@ func (s *Store) revokeFamily(id string) error {
 	})
 }
 
-// revokeSession deletes the families logged in through a browser session.
-func (s *Store) revokeSession(sessionHash string) (ids []string, err error) {
+// RevokeSession deletes the families logged in through a browser session.
+func (s *Store) RevokeSession(sessionHash string) (ids []string, err error) {
 	err = s.updateFamilies(&ids, func(tx *bbolt.Tx) error {
-		ids, err = deleteFamilies(tx, func(f *family) bool { return f.Session == sessionHash })
+		ids, err = deleteFamilies(tx, func(f *Family) bool { return f.Session == sessionHash })
 		return err
 	})
 	return ids, err
 }
 
 // deleteFamilies deletes the families match selects and returns their ids.
-func deleteFamilies(tx *bbolt.Tx, match func(*family) bool) ([]string, error) {
+func deleteFamilies(tx *bbolt.Tx, match func(*Family) bool) ([]string, error) {
 	var ids []string
 	err := tx.Bucket(bucketFamilies).ForEach(func(k, v []byte) error {
-		var f family
+		var f Family
 		if err := decodeJSON(bucketFamilies, v, &f); err != nil {
 			return err
 		}
@@ -314,26 +332,29 @@ func mustGet(tx *bbolt.Tx, bucket, key []byte, v any, desc string) error {
 	return err
 }
 
-// grantError is an OAuth error (RFC 6749 section 5.2) from a grant.
-type grantError struct {
+// GrantError is an OAuth error (RFC 6749 section 5.2) from a grant.
+type GrantError struct {
 	Code        string // invalid_grant, invalid_client, ...
 	Description string
 }
 
-func (e *grantError) Error() string { return e.Code + ": " + e.Description }
+func (e *GrantError) Error() string { return e.Code + ": " + e.Description }
 
-func invalidGrant(desc string) error { return &grantError{"invalid_grant", desc} }
+func invalidGrant(desc string) error { return &GrantError{"invalid_grant", desc} }
 
-// refresh rotates a refresh token: the old one is used up, a new access
+// InvalidGrant is the OAuth error invalid_grant with desc, for backends.
+func InvalidGrant(desc string) error { return invalidGrant(desc) }
+
+// Refresh rotates a refresh token: the old one is used up, a new access
 // and refresh token are issued in the same family. authenticate checks the
 // client secret against the family's client before anything changes.
 // Presenting a used refresh token revokes the family (revoked is its id).
-func (s *Store) refresh(now time.Time, tok string, authenticate func(*clientRecord) error, lt lifetimes) (out issued, revoked string, err error) {
+func (s *Store) Refresh(now time.Time, tok string, authenticate func(*ClientRecord) error, lt Lifetimes) (out Issued, revoked string, err error) {
 	var changed []string // the token's family, revoked or given a new token
 	err = s.updateFamilies(&changed, func(tx *bbolt.Tx) error {
 		key := tokenKey(tok)
 		var rec refreshRecord
-		var f family
+		var f Family
 		if err := mustGet(tx, bucketRefresh, key, &rec, "unknown refresh token"); err != nil {
 			return err
 		}
@@ -369,8 +390,8 @@ func (s *Store) refresh(now time.Time, tok string, authenticate func(*clientReco
 	return out, revoked, err
 }
 
-// createCode stores an authorization code for rec and returns it.
-func (s *Store) createCode(rec codeRecord) (string, error) {
+// CreateCode stores an authorization code for rec and returns it.
+func (s *Store) CreateCode(rec AuthCode) (string, error) {
 	code, err := newToken()
 	if err != nil {
 		return "", err
@@ -380,14 +401,14 @@ func (s *Store) createCode(rec codeRecord) (string, error) {
 	return code, err
 }
 
-// redeemCode exchanges an authorization code for tokens. clientID is the
+// RedeemCode exchanges an authorization code for tokens. clientID is the
 // authenticated client, redirect the redirect_uri of the token request. A
 // second redemption revokes the tokens of the first (revoked is their family).
-func (s *Store) redeemCode(now time.Time, code, clientID, redirect string, lt lifetimes) (out issued, revoked string, err error) {
+func (s *Store) RedeemCode(now time.Time, code, clientID, redirect string, lt Lifetimes) (out Issued, revoked string, err error) {
 	var changed []string // the family of a code redeemed twice, revoked; else a new family
 	err = s.updateFamilies(&changed, func(tx *bbolt.Tx) error {
 		key := tokenKey(code)
-		var rec codeRecord
+		var rec AuthCode
 		if err := mustGet(tx, bucketCodes, key, &rec, "unknown authorization code"); err != nil {
 			return err
 		}
@@ -410,7 +431,7 @@ func (s *Store) redeemCode(now time.Time, code, clientID, redirect string, lt li
 		if u == nil {
 			return invalidGrant("user no longer exists")
 		}
-		f := family{User: rec.User, Client: rec.Client, Scheme: SchemeOAuth2, Session: rec.Session}
+		f := Family{User: rec.User, Client: rec.Client, Scheme: SchemeOAuth2, Session: rec.Session}
 		if out, err = issueTx(tx, now, f, lt); err != nil {
 			return err
 		}
@@ -423,17 +444,17 @@ func (s *Store) redeemCode(now time.Time, code, clientID, redirect string, lt li
 	return out, revoked, err
 }
 
-// errReplay refuses a JWT assertion redeemed before.
-var errReplay = invalidGrant("assertion already used")
+// ErrReplay refuses a JWT assertion redeemed before.
+var ErrReplay = invalidGrant("assertion already used")
 
-// redeemAssertion issues tokens for a verified JWT assertion, once: key
+// RedeemAssertion issues tokens for a verified JWT assertion, once: key
 // identifies the assertion, kept until exp to refuse its replay.
-func (s *Store) redeemAssertion(now time.Time, key []byte, exp time.Time, f family, lt lifetimes) (out issued, err error) {
+func (s *Store) RedeemAssertion(now time.Time, key []byte, exp time.Time, f Family, lt Lifetimes) (out Issued, err error) {
 	var changed []string // none: a new family
 	err = s.updateFamilies(&changed, func(tx *bbolt.Tx) error {
 		seen := tx.Bucket(bucketAssertions)
 		if v := seen.Get(key); len(v) == 8 && now.Unix() < int64(binary.BigEndian.Uint64(v)) {
-			return errReplay
+			return ErrReplay
 		}
 		if err := seen.Put(key, binary.BigEndian.AppendUint64(nil, uint64(exp.Unix()))); err != nil {
 			return fmt.Errorf("remember assertion: %w", err)

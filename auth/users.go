@@ -75,40 +75,79 @@ func validatePassword(password []byte) error {
 
 // AddUser creates a user. groups nil means the user may read every group.
 func (s *Store) AddUser(login string, password []byte, groups []string) error {
-	login, err := normalizeLogin(login)
+	u, err := NewUserRecord(login, password, groups, s.kdf)
 	if err != nil {
 		return err
 	}
-	if err := validatePassword(password); err != nil {
-		return err
-	}
-	if err := validateGroups(groups); err != nil {
-		return err
-	}
-	hash, err := hashPassword(password, s.kdf)
-	if err != nil {
-		return err
-	}
-	rec := userRecord{Login: login, PasswordHash: hash, Groups: groups, Created: time.Now().UTC()}
+	rec := userRecord(u)
 	return s.update(func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketUsers).Get([]byte(login)) != nil {
-			return fmt.Errorf("user %q: %w", login, ErrExists)
+		if tx.Bucket(bucketUsers).Get([]byte(rec.Login)) != nil {
+			return fmt.Errorf("user %q: %w", rec.Login, ErrExists)
 		}
-		return putJSON(tx, bucketUsers, []byte(login), rec)
+		return putJSON(tx, bucketUsers, []byte(rec.Login), rec)
 	})
 }
+
+// UserRecord is a new user as a backend stores it: the normalized login,
+// the argon2id hash of the password (never the password), the groups (nil:
+// all) and the creation time.
+type UserRecord struct {
+	Login        string
+	PasswordHash string
+	Groups       []string
+	Created      time.Time
+}
+
+// NewUserRecord validates a new user and hashes its password with kdf,
+// for AddUser in every backend.
+func NewUserRecord(login string, password []byte, groups []string, kdf KDF) (UserRecord, error) {
+	login, err := normalizeLogin(login)
+	if err != nil {
+		return UserRecord{}, err
+	}
+	if err := validatePassword(password); err != nil {
+		return UserRecord{}, err
+	}
+	if err := validateGroups(groups); err != nil {
+		return UserRecord{}, err
+	}
+	hash, err := hashPassword(password, kdf)
+	if err != nil {
+		return UserRecord{}, err
+	}
+	return UserRecord{Login: login, PasswordHash: hash, Groups: groups, Created: time.Now().UTC()}, nil
+}
+
+// NewPasswordHash validates a changed password and hashes it with kdf,
+// returning the normalized login, for SetPassword in every backend.
+func NewPasswordHash(login string, password []byte, kdf KDF) (normLogin, hash string, err error) {
+	if login, err = normalizeLogin(login); err != nil {
+		return "", "", err
+	}
+	if err := validatePassword(password); err != nil {
+		return "", "", err
+	}
+	hash, err = hashPassword(password, kdf)
+	return login, hash, err
+}
+
+// CheckGroups validates a user's new groups and returns the normalized
+// login, for SetGroups in every backend.
+func CheckGroups(login string, groups []string) (normLogin string, err error) {
+	if login, err = normalizeLogin(login); err != nil {
+		return "", err
+	}
+	return login, validateGroups(groups)
+}
+
+// NormalizeLogin lower-cases a login and checks its alphabet, as every
+// backend keys users.
+func NormalizeLogin(login string) (string, error) { return normalizeLogin(login) }
 
 // SetPassword changes a user's password and revokes every token the user
 // holds, so a leaked password stops working everywhere at once.
 func (s *Store) SetPassword(login string, password []byte) error {
-	login, err := normalizeLogin(login)
-	if err != nil {
-		return err
-	}
-	if err := validatePassword(password); err != nil {
-		return err
-	}
-	hash, err := hashPassword(password, s.kdf)
+	login, hash, err := NewPasswordHash(login, password, s.kdf)
 	if err != nil {
 		return err
 	}
@@ -121,11 +160,8 @@ func (s *Store) SetPassword(login string, password []byte) error {
 // valid: each request sees the user's current groups (the change forgets
 // every cached token check).
 func (s *Store) SetGroups(login string, groups []string) error {
-	login, err := normalizeLogin(login)
+	login, err := CheckGroups(login, groups)
 	if err != nil {
-		return err
-	}
-	if err := validateGroups(groups); err != nil {
 		return err
 	}
 	return s.update(func(tx *bbolt.Tx) error {
@@ -144,7 +180,7 @@ func (s *Store) modifyUser(tx *bbolt.Tx, login string, change func(*userRecord),
 	}
 	change(&u)
 	if revoke {
-		if _, err := deleteFamilies(tx, func(f *family) bool { return f.User == login && f.Scheme != SchemeJWT }); err != nil {
+		if _, err := deleteFamilies(tx, func(f *Family) bool { return f.User == login && f.Scheme != SchemeJWT }); err != nil {
 			return err
 		}
 	}
@@ -161,7 +197,7 @@ func (s *Store) RemoveUser(login string) error {
 		if tx.Bucket(bucketUsers).Get([]byte(login)) == nil {
 			return fmt.Errorf("user %q: %w", login, ErrNotFound)
 		}
-		if _, err := deleteFamilies(tx, func(f *family) bool { return f.User == login && f.Scheme != SchemeJWT }); err != nil {
+		if _, err := deleteFamilies(tx, func(f *Family) bool { return f.User == login && f.Scheme != SchemeJWT }); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketUsers).Delete([]byte(login)); err != nil {
@@ -200,9 +236,9 @@ func user(tx *bbolt.Tx, login string) (*userRecord, error) {
 	return &u, nil
 }
 
-// passwordHash returns the stored hash of login, or "" when there is no
+// PasswordHash returns the stored hash of login, or "" when there is no
 // such user.
-func (s *Store) passwordHash(login string) (string, error) {
+func (s *Store) PasswordHash(login string) (string, error) {
 	var hash string
 	err := s.view(func(tx *bbolt.Tx) error {
 		u, err := user(tx, login)

@@ -14,12 +14,15 @@ import (
 	"time"
 
 	"tvbridge/auth"
+	"tvbridge/postgres"
 )
 
 // This file is `tvbridge auth`: the operator commands that manage users and
-// OAuth clients in the auth database (auth.db in the data dir). bbolt lets
+// OAuth clients in the auth database: auth.db in the data dir (bbolt lets
 // one process at a time open it, so they run while the server is stopped;
-// the server reads the changes when it starts.
+// the server reads the changes when it starts), or, with --postgres-url,
+// the cluster's PostgreSQL database (run them any time: every node sees
+// the changes). openAuthBackend opens either for serve too.
 
 // authStdin is where passwords and secrets are read from when no file is
 // named; a variable so tests can feed it.
@@ -65,24 +68,88 @@ func runAuth(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	return errUsage
 }
 
-const authNote = "The auth database is auth.db in --data-dir; stop tvbridge serve first (it holds the file)."
+const authNote = "The auth database is auth.db in --data-dir (stop tvbridge serve first: it holds the file),\n" +
+	"or the cluster's PostgreSQL database with --postgres-url (the nodes need not stop)."
 
-func dataDirFlag(fs *flagSet) *string {
-	return fs.String("data-dir", "./data", "directory of the auth database (auth.db)")
+// authStoreFlags name the auth database of a command.
+type authStoreFlags struct {
+	dataDir, postgresURL *string
 }
 
-func openAuthStore(dataDir string) (*auth.Store, error) {
-	return auth.OpenStore(filepath.Join(dataDir, auth.DBFile), auth.StoreOptions{
-		Timeout: 2 * time.Second, Logger: slog.New(slog.DiscardHandler),
-	})
+func authDBFlags(fs *flagSet) authStoreFlags {
+	return authStoreFlags{
+		dataDir: fs.String("data-dir", "./data", "directory of the auth database (auth.db); ignored with --postgres-url"),
+		postgresURL: fs.String("postgres-url", "", "cluster mode: the PostgreSQL URL the nodes share (users, clients and tokens live there),\n"+
+			"      e.g. postgres://tvbridge@db:5432/tvbridge (a password belongs in $PGPASSWORD or ~/.pgpass)"),
+	}
 }
 
-// withStore parses the flags and runs fn on the open store.
-func withStore(fs *flagSet, args []string, dataDir *string, fn func(*auth.Store) error) error {
+// authBackend is an open auth database: users, clients and tokens, and the
+// failed-login counts the brute-force limits use.
+type authBackend struct {
+	auth.Backend
+	// Failures is nil in the embedded mode (auth.Service then counts in
+	// memory) and PostgreSQL's table in cluster mode, so that the limits
+	// count every node's failures.
+	Failures auth.FailureStore
+}
+
+// openAuthBackend opens the auth database: with postgresURL, the cluster's
+// PostgreSQL database (migrated if needed; Close closes the connection
+// pool), else auth.db in dataDir, waiting up to lockTimeout for the file
+// lock (zero: bolt's default). For serve:
+//
+//	be, err := openAuthBackend(ctx, dataDir, postgresURL, log, 0)
+//	svc, err := auth.New(auth.Config{Store: be, Failures: be.Failures, ...})
+//	defer be.Close() // after svc.Close()
+//
+// A serve that already has a *postgres.DB uses authOnDB instead.
+func openAuthBackend(ctx context.Context, dataDir, postgresURL string, log *slog.Logger, lockTimeout time.Duration) (*authBackend, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if postgresURL == "" {
+		st, err := auth.OpenStore(filepath.Join(dataDir, auth.DBFile), auth.StoreOptions{Timeout: lockTimeout, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		return &authBackend{Backend: st}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	db, err := postgres.Open(ctx, postgresURL, postgres.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("auth database: %w", err)
+	}
+	be := authOnDB(db)
+	be.Backend = closingBackend{Backend: be.Backend, db: db}
+	return be, nil
+}
+
+// authOnDB is the auth database of an open PostgreSQL pool; its Close
+// leaves the pool open.
+func authOnDB(db *postgres.DB) *authBackend {
+	return &authBackend{Backend: db.Auth(postgres.AuthOptions{}), Failures: db.LoginFailures()}
+}
+
+// closingBackend closes the pool openAuthBackend opened with the backend.
+type closingBackend struct {
+	auth.Backend
+	db *postgres.DB
+}
+
+func (b closingBackend) Close() error {
+	err := b.Backend.Close()
+	b.db.Close()
+	return err
+}
+
+// withStore parses the flags and runs fn on the open auth database.
+func withStore(fs *flagSet, args []string, where authStoreFlags, fn func(auth.Directory) error) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	st, err := openAuthStore(*dataDir)
+	st, err := openAuthBackend(context.Background(), *where.dataDir, *where.postgresURL, slog.New(slog.DiscardHandler), 2*time.Second)
 	if err != nil {
 		return err
 	}
@@ -133,11 +200,11 @@ func splitList(v string) []string {
 }
 
 func authUserAdd(fs *flagSet, args []string, stdout io.Writer) error {
-	dir := dataDirFlag(fs)
+	dir := authDBFlags(fs)
 	login := fs.String("login", "", "login name (letters, digits, . _ @ + -; case-insensitive)")
 	pwFile := fs.String("password-file", "", "file holding the password (at least 8 bytes); empty or - reads stdin")
 	groups := fs.String("groups", "", "comma-separated /groups ids the user may read; empty: all groups")
-	return withStore(fs, args, dir, func(st *auth.Store) error {
+	return withStore(fs, args, dir, func(st auth.Directory) error {
 		if err := required(fs, "login", *login); err != nil {
 			return err
 		}
@@ -154,10 +221,10 @@ func authUserAdd(fs *flagSet, args []string, stdout io.Writer) error {
 }
 
 func authUserPasswd(fs *flagSet, args []string, stdout io.Writer) error {
-	dir := dataDirFlag(fs)
+	dir := authDBFlags(fs)
 	login := fs.String("login", "", "login name")
 	pwFile := fs.String("password-file", "", "file holding the new password; empty or - reads stdin")
-	return withStore(fs, args, dir, func(st *auth.Store) error {
+	return withStore(fs, args, dir, func(st auth.Directory) error {
 		if err := required(fs, "login", *login); err != nil {
 			return err
 		}
@@ -174,10 +241,10 @@ func authUserPasswd(fs *flagSet, args []string, stdout io.Writer) error {
 }
 
 func authUserGroups(fs *flagSet, args []string, stdout io.Writer) error {
-	dir := dataDirFlag(fs)
+	dir := authDBFlags(fs)
 	login := fs.String("login", "", "login name")
 	groups := fs.String("groups", "", "comma-separated /groups ids the user may read; empty: all groups")
-	return withStore(fs, args, dir, func(st *auth.Store) error {
+	return withStore(fs, args, dir, func(st auth.Directory) error {
 		if err := required(fs, "login", *login); err != nil {
 			return err
 		}
@@ -190,9 +257,9 @@ func authUserGroups(fs *flagSet, args []string, stdout io.Writer) error {
 }
 
 func authUserRemove(fs *flagSet, args []string, stdout io.Writer) error {
-	dir := dataDirFlag(fs)
+	dir := authDBFlags(fs)
 	login := fs.String("login", "", "login name")
-	return withStore(fs, args, dir, func(st *auth.Store) error {
+	return withStore(fs, args, dir, func(st auth.Directory) error {
 		if err := required(fs, "login", *login); err != nil {
 			return err
 		}
@@ -205,8 +272,8 @@ func authUserRemove(fs *flagSet, args []string, stdout io.Writer) error {
 }
 
 func authUserList(fs *flagSet, args []string, stdout io.Writer) error {
-	dir := dataDirFlag(fs)
-	return withStore(fs, args, dir, func(st *auth.Store) error {
+	dir := authDBFlags(fs)
+	return withStore(fs, args, dir, func(st auth.Directory) error {
 		users, err := st.Users()
 		if err != nil {
 			return err
@@ -225,12 +292,13 @@ func authUserList(fs *flagSet, args []string, stdout io.Writer) error {
 }
 
 type clientFlags struct {
-	dir, id, kind, redirects, returnTo, user, audience, grantType, appURL, certFile, secretFile *string
+	dir                                                                                    authStoreFlags
+	id, kind, redirects, returnTo, user, audience, grantType, appURL, certFile, secretFile *string
 }
 
 func authClientAdd(fs *flagSet, args []string, stdout io.Writer) error {
 	f := clientFlags{
-		dir:        dataDirFlag(fs),
+		dir:        authDBFlags(fs),
 		id:         fs.String("id", "", "client_id given to TradingView (letters, digits, . _ -); one per environment connection"),
 		kind:       fs.String("kind", "code", `"code" (trading: OAuth2 authorization code flow) or "jwt-bearer" (data: JWT assertion grant)`),
 		redirects:  fs.String("redirect-uri", "", "code: comma-separated redirect URIs TradingView sent you (exact match)"),
@@ -242,7 +310,7 @@ func authClientAdd(fs *flagSet, args []string, stdout io.Writer) error {
 		certFile:   fs.String("certificate-file", "", "jwt-bearer: PEM file with the X.509 certificate(s) whose key signs the assertions"),
 		secretFile: fs.String("secret-file", "", "file holding the client secret (at least 32 characters); empty: generate one and print it"),
 	}
-	return withStore(fs, args, f.dir, func(st *auth.Store) error {
+	return withStore(fs, args, f.dir, func(st auth.Directory) error {
 		c, err := f.client(fs)
 		if err != nil {
 			return err
@@ -292,9 +360,9 @@ func clientSecret(file string) (secret []byte, generated bool, err error) {
 }
 
 func authClientRemove(fs *flagSet, args []string, stdout io.Writer) error {
-	dir := dataDirFlag(fs)
+	dir := authDBFlags(fs)
 	id := fs.String("id", "", "client_id")
-	return withStore(fs, args, dir, func(st *auth.Store) error {
+	return withStore(fs, args, dir, func(st auth.Directory) error {
 		if err := required(fs, "id", *id); err != nil {
 			return err
 		}
@@ -307,8 +375,8 @@ func authClientRemove(fs *flagSet, args []string, stdout io.Writer) error {
 }
 
 func authClientList(fs *flagSet, args []string, stdout io.Writer) error {
-	dir := dataDirFlag(fs)
-	return withStore(fs, args, dir, func(st *auth.Store) error {
+	dir := authDBFlags(fs)
+	return withStore(fs, args, dir, func(st auth.Directory) error {
 		clients, err := st.Clients()
 		if err != nil {
 			return err

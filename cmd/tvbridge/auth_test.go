@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"tvbridge/auth"
+	"tvbridge/postgres/pgtest"
 )
 
 // runAuthCmd runs `tvbridge auth args...` with stdin and returns stdout.
@@ -165,4 +166,70 @@ func testRSACert(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TestAuthCommandPostgres manages users and clients in PostgreSQL
+// (--postgres-url, or $TVBRIDGE_POSTGRES_URL), and a server opened with
+// openAuthBackend on the same database logs the user in.
+func TestAuthCommandPostgres(t *testing.T) {
+	pgURL := pgtest.Schema(t)
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("second-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRunAuth(t, "first-password\n", "user", "add", "--postgres-url", pgURL, "--login", "Alice", "--groups", "tv_stocks")
+	t.Setenv("TVBRIDGE_POSTGRES_URL", pgURL)
+	mustRunAuth(t, "", "user", "add", "--login", "bob", "--password-file", pwFile)
+	out := mustRunAuth(t, "", "user", "list")
+	if !strings.Contains(out, "alice  tv_stocks") || !strings.Contains(out, "bob    (all)") {
+		t.Errorf("list:\n%s", out)
+	}
+	if _, err := runAuthCmd(t, "pw-pw-pw-pw", "user", "add", "--login", "bob"); !errors.Is(err, auth.ErrExists) {
+		t.Errorf("second bob: %v", err)
+	}
+	mustRunAuth(t, "", "user", "remove", "--login", "bob")
+	out = mustRunAuth(t, "", "client", "add", "--id", "tv-prod", "--redirect-uri", "https://www.tradingview.com/cb")
+	if !strings.Contains(out, "client_secret: ") {
+		t.Errorf("client add:\n%s", out)
+	}
+	out = mustRunAuth(t, "", "client", "list")
+	if !strings.Contains(out, "tv-prod") || !strings.Contains(out, "redirect_uri=https://www.tradingview.com/cb") {
+		t.Errorf("client list:\n%s", out)
+	}
+	// Nothing landed in a data dir.
+	dir := t.TempDir()
+	if out := mustRunAuth(t, "", "user", "list", "--data-dir", dir); !strings.Contains(out, "alice") {
+		t.Errorf("--postgres-url from the environment wins over --data-dir:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, auth.DBFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("auth.db created: %v", err)
+	}
+
+	be, err := openAuthBackend(context.Background(), dir, pgURL, slog.New(slog.DiscardHandler), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if be.Failures == nil {
+		t.Fatal("no cluster-wide failure counts")
+	}
+	svc, err := auth.New(auth.Config{Store: be, Failures: be.Failures, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	svc.Register(mux)
+	form := url.Values{"login": {"alice"}, "password": {"first-password"}}
+	r := httptest.NewRequest(http.MethodPost, "/authorize", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, r)
+	if !strings.Contains(w.Body.String(), `"s":"ok"`) {
+		t.Errorf("login through PostgreSQL: %s", w.Body.String())
+	}
+	if err := svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
