@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"tvbridge/postgres/pgtest"
 )
@@ -48,7 +51,9 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 // keeps the tables there.
 func TestOpenNamedSchema(t *testing.T) {
 	base := pgtest.Schema(t) // only for the cleanup of the named schema below
-	name := "tvb_test_named_" + strings.ReplaceAll(t.Name(), "/", "_")
+	// Unique per run: a schema left by a killed run, or made at the same
+	// time by a build with other migrations, must not meet this one.
+	name := fmt.Sprintf("tvb_test_named_%d_%d", os.Getpid(), time.Now().UnixNano())
 	opts := testOptions()
 	opts.Schema = name
 	db, err := Open(ctx, base, opts)
