@@ -214,8 +214,11 @@ func (tr *trade) instruments(ctx context.Context) error {
 	how := ""
 	if tr.cfg.Instrument == "" && len(insts) > 0 {
 		tr.inst, how = insts[0], ", the first"
-		if live, ok := tr.firstLive(ctx, insts); ok {
+		if live, affordable, ok := tr.firstLive(ctx, insts); ok {
 			tr.inst, how = live, ", the first with a live quote"
+			if affordable {
+				how += " the account can pay for"
+			}
 		}
 	}
 	for _, in := range insts {
@@ -232,12 +235,7 @@ func (tr *trade) instruments(ctx context.Context) error {
 		tr.r.fail("trading/instruments", ex, "%s: minTick %g is not positive", tr.inst.Name, tr.inst.MinTick)
 		return errStep
 	}
-	tr.qty = 1
-	if tr.inst.MinQty > 0 {
-		tr.qty = tr.inst.MinQty
-	} else if tr.inst.QtyStep > 0 {
-		tr.qty = tr.inst.QtyStep
-	}
+	tr.qty = minQty(tr.inst)
 	tr.r.pass("trading/instruments", "%s, trading %s%s (minTick %g, qty %g)", plural(len(insts), "instrument"),
 		tr.inst.Name, how, tr.inst.MinTick, tr.qty)
 	return nil
@@ -250,7 +248,13 @@ const quoteBatch = 50
 // and is not halted. It asks /quotes in batches, in the instruments'
 // order, and stops at the first batch with one; a failing /quotes ends the
 // search (the quotes step reports it).
-func (tr *trade) firstLive(ctx context.Context, insts []tradingInstrument) (tradingInstrument, bool) {
+// firstLive is the first instrument with a live quote whose smallest
+// order (ask x its minimum quantity) the account's balance covers, so the
+// orders the checks place are not refused for funds (an account in one
+// currency may trade instruments quoted in another: the comparison is then
+// rough, which only moves the choice); else the first with a live quote.
+func (tr *trade) firstLive(ctx context.Context, insts []tradingInstrument) (inst tradingInstrument, affordable, ok bool) {
+	balance, known := tr.balance(ctx)
 	for from := 0; from < len(insts); from += quoteBatch {
 		batch := insts[from:min(from+quoteBatch, len(insts))]
 		names := make([]string, len(batch))
@@ -260,17 +264,46 @@ func (tr *trade) firstLive(ctx context.Context, insts []tradingInstrument) (trad
 		var quotes []tradingQuote
 		q := url.Values{"accountId": {tr.acct.ID}, "symbols": {strings.Join(names, ",")}}
 		if _, err := tr.call(ctx, http.MethodGet, "/quotes", q, nil, "QuotesResponse", &quotes); err != nil {
-			return tradingInstrument{}, false
+			return inst, false, ok
 		}
 		for _, in := range batch {
 			for _, qt := range quotes {
-				if qt.N == in.Name && qt.live() {
-					return in, true
+				if qt.N != in.Name || !qt.live() {
+					continue
+				}
+				if !known || *qt.V.Ask*minQty(in) <= balance {
+					return in, known, true
+				}
+				if !ok {
+					inst, ok = in, true // the fallback
 				}
 			}
 		}
 	}
-	return tradingInstrument{}, false
+	return inst, false, ok
+}
+
+// minQty is the smallest quantity the checks order of in.
+func minQty(in tradingInstrument) float64 {
+	switch {
+	case in.MinQty > 0:
+		return in.MinQty
+	case in.QtyStep > 0:
+		return in.QtyStep
+	}
+	return 1
+}
+
+// balance is the account's balance from /state; ok is false when it cannot
+// be read (the state check reports why).
+func (tr *trade) balance(ctx context.Context) (float64, bool) {
+	var d struct {
+		Balance *float64 `json:"balance"`
+	}
+	if _, err := tr.call(ctx, http.MethodGet, tr.path("/accounts/%s/state", tr.acct.ID), nil, nil, "AccountStateResponse", &d); err != nil || d.Balance == nil {
+		return 0, false
+	}
+	return *d.Balance, true
 }
 
 func (tr *trade) state(ctx context.Context) error {

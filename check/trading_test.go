@@ -22,6 +22,7 @@ type fakeBroker struct {
 	forgetCancelled bool // cancelled orders vanish from /orders at once
 	neverFill       bool // market orders stay working
 	firstHalted     bool // AAA, the first instrument, is halted; BBB trades
+	firstDear       bool // AAA costs more than the balance; BBB does not
 
 	clk *clock.Fake
 	mu  sync.Mutex
@@ -50,7 +51,7 @@ func (b *fakeBroker) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /accounts/D1/instruments", func(w http.ResponseWriter, r *http.Request) {
 		insts := []map[string]any{{"name": "AAA", "description": "AAA Inc", "minTick": 0.01, "pipSize": 0.01, "pipValue": 1, "type": "stock"}}
-		if b.firstHalted {
+		if b.firstHalted || b.firstDear {
 			insts = append(insts, map[string]any{"name": "BBB", "description": "BBB Inc", "minTick": 0.05, "pipSize": 0.05,
 				"pipValue": 1, "type": "stock"})
 		}
@@ -65,6 +66,9 @@ func (b *fakeBroker) handler() http.Handler {
 			v := map[string]any{"ask": 100.02, "bid": 100}
 			if b.firstHalted && n == "AAA" {
 				v["halted"] = true
+			}
+			if b.firstDear && n == "AAA" {
+				v = map[string]any{"ask": 5000.5, "bid": 5000}
 			}
 			quotes = append(quotes, map[string]any{"s": "ok", "n": n, "v": v})
 		}
@@ -188,6 +192,19 @@ func TestTradingDefaultInstrumentIsLive(t *testing.T) {
 		if o["instrument"] != "BBB" {
 			t.Errorf("an order in %v", o["instrument"])
 		}
+	}
+}
+
+// An instrument the demo account cannot pay for is passed over, so the
+// checks' orders are not refused for funds (BTC_RUB on a small sandbox).
+func TestTradingDefaultInstrumentIsAffordable(t *testing.T) {
+	t.Parallel()
+	b := &fakeBroker{firstDear: true}
+	rep := runTrading(t, b)
+	specMissing := openapitest.Spec(t) == nil
+	requireAllPass(t, rep, func(name string) bool { return specMissing && name == "schema/trading" })
+	if res, _ := rep.Result("trading/instruments"); !strings.Contains(res.Reason, "trading BBB, the first with a live quote the account can pay for") {
+		t.Errorf("instrument choice: %s", res.Reason)
 	}
 }
 

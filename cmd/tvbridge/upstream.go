@@ -8,6 +8,7 @@ import (
 	"tvbridge"
 	"tvbridge/admin"
 	"tvbridge/metrics"
+	"tvbridge/paper"
 	"tvbridge/tinkoff"
 	"tvbridge/tinvest"
 	"tvbridge/tinvest/wire"
@@ -127,7 +128,9 @@ func (u *v2Upstream) accounts(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no account, and opening a sandbox account failed: %w", err)
 	}
-	for _, m := range []wire.MoneyValue{{Currency: "rub", Units: 1_000_000}, {Currency: "usd", Units: 10_000}} {
+	// The paper accounts' starting cash, so the demo trades the same
+	// instruments (BTC_RUB costs some 6 million) on either upstream.
+	for _, m := range []wire.MoneyValue{{Currency: "rub", Units: paper.DefaultStartingCash}, {Currency: "usd", Units: paper.DefaultUSDCash}} {
 		if _, err := u.Client().SandboxPayIn(ctx, id, m); err != nil {
 			return nil, fmt.Errorf("sandbox pay-in: %w", err)
 		}
