@@ -38,8 +38,6 @@ type OutboxConfig struct {
 	// Outbox is the ingester's tvbridge.Tape, but what the node serves is
 	// its follower's tape, fed from the stream like every other node's.
 	Local tvbridge.Tape
-	// OpenMinute is the bar engine's (bars.Engine.OpenMinute); set it
-	// with SetOpenMinute once the engine exists.
 	// Market, when set, is published every MarketEvery when it changed.
 	Market      *MarketRecorder
 	MarketEvery time.Duration // default DefaultMarketEvery
