@@ -280,7 +280,7 @@ func TestClusterFailover(t *testing.T) {
 			t.Errorf("%s: %d closed bars missing, %d changed after the failover", sym, missing, changed)
 		}
 	}
-	checkStreamVsHistory(t, survivors[0], live[0], symbols.Symbol, time.Now())
+	checkStreamVsHistory(t, survivors[0], live[0], symbols.Symbol, killed.Add(took))
 }
 
 // waitLeader waits for one node to report itself the ingester with an
