@@ -482,3 +482,21 @@ func checkStreamVsHistory(t *testing.T, n *node, r *streamRecorder, symbols []st
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// Cluster mode needs both URLs and a shared upstream; each mistake is said.
+func TestClusterFlagsRefused(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--postgres-url", "postgres://x/y"}, "--postgres-url without --nats-url"},
+		{[]string{"--nats-url", "nats://x:4222"}, "--nats-url without --postgres-url"},
+		{[]string{"--postgres-url", "postgres://x/y", "--nats-url", "nats://x:4222", "--lease-ttl", "100ms"}, "--lease-ttl"},
+		{[]string{"--postgres-url", "postgres://x/y", "--nats-url", "nats://x:4222"}, "shared upstream"},
+	} {
+		err := runServe(context.Background(), append(c.args, "--admin-listen", ""), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error about %s", c.args, err, c.want)
+		}
+	}
+}
