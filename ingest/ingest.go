@@ -113,6 +113,12 @@ type Config struct {
 	// bar engine, on the event loop: it must be quick and must not keep the
 	// event. The live market view for trading is fed this way.
 	Observe func(tvbridge.Event)
+	// MinutesClosed, when set, sees every closed 1-minute bar the bar
+	// engine hands over (the ones this service flushes to the store), on
+	// the event loop with the instrument's state locked: it must be quick,
+	// must not call back into the engine and must not keep the slice. The
+	// cluster's ingester publishes them to the other nodes this way.
+	MinutesClosed func(figi string, closed []bars.Closed)
 }
 
 func (c *Config) defaults() {
@@ -330,6 +336,9 @@ type sink struct{ s *Service }
 func (k sink) Ticks(ticks []tvbridge.Tick) { k.s.cfg.Tape.Append(ticks...) }
 
 func (k sink) MinutesClosed(figi string, closed []bars.Closed) {
+	if f := k.s.cfg.MinutesClosed; f != nil {
+		f(figi, closed)
+	}
 	k.s.mu.Lock()
 	for _, c := range closed {
 		k.s.pending[figi] = append(k.s.pending[figi], c.Bar)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"tvbridge"
-	"tvbridge/bolt"
 	"tvbridge/tinkoff"
 )
 
@@ -19,7 +18,7 @@ import (
 // upstream outage serves the symbols and their stored history at once.
 type catalogueSource struct {
 	up    tvbridge.MarketData
-	store *bolt.Store
+	store catalogueStore
 	log   *slog.Logger
 
 	mu        sync.Mutex
@@ -27,6 +26,13 @@ type catalogueSource struct {
 	loaded    time.Time // when the catalogue in use was loaded from the upstream
 	upToDate  bool      // the upstream answered since the start
 	changed   bool      // ... with a catalogue other than the one in use
+}
+
+// catalogueStore keeps the last catalogue: the bbolt store, or PostgreSQL
+// in cluster mode.
+type catalogueStore interface {
+	Catalogue(ctx context.Context) ([]tvbridge.Instrument, time.Time, bool, error)
+	PutCatalogue(ctx context.Context, insts []tvbridge.Instrument, loaded time.Time) error
 }
 
 // firstTry is how long the start waits for the upstream's catalogue before

@@ -45,6 +45,7 @@ type serveOptions struct {
 	legacyNoData, dailyBars                                           *bool
 	heartbeat                                                         *time.Duration
 	sim                                                               simOptions
+	cluster                                                           clusterOptions
 	front                                                             frontOptions
 	admin                                                             adminOptions
 }
@@ -89,9 +90,10 @@ func serveFlags(fs *flagSet) serveOptions {
 			"      per instrument per pass; differences are counted and logged); 0 disables it (not with --history-follows exchange)"),
 		gcPercent: fs.Int("gc-percent", 400, "Go garbage-collector target (as GOGC): a larger value trades memory for fewer collections,\n"+
 			"      which keeps /streaming's latency tail short under load; -1 leaves the runtime's setting"),
-		sim:   simFlags(fs),
-		front: frontFlags(fs),
-		admin: adminFlags(fs),
+		sim:     simFlags(fs),
+		cluster: clusterFlags(fs),
+		front:   frontFlags(fs),
+		admin:   adminFlags(fs),
 	}
 }
 
@@ -140,6 +142,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *o.heartbeat <= 0 {
 		return fmt.Errorf("--heartbeat-interval %s: want a positive duration", *o.heartbeat)
 	}
+	if on, err := o.cluster.enabled(); err != nil {
+		return err
+	} else if on {
+		return o.serveCluster(ctx, clusterStart{fs: fs, log: log, ring: ring, started: started, follows: follows, audit: audit})
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -182,23 +189,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	market := live.New()
 	specs := instrumentSpecs(catalog)
 	sessions.set(specs)
-	svc, err := ingest.New(ingest.Config{
-		Observe:        market.Observe,
-		Upstream:       up,
-		Store:          store,
-		Tape:           tp,
-		Instruments:    specs,
-		Logger:         log,
-		BackfillDepth:  time.Duration(*o.backfillDays) * 24 * time.Hour,
-		BookDepth:      *o.bookDepth,
-		DailyBars:      *o.dailyBars,
-		CloseGrace:     *o.closeGrace,
-		HistoryFollows: follows,
-		AuditInterval:  audit,
-		// v2 streams the exchange's trades; v1 has candles only.
-		Trades:    up.Protocol() == "v2",
-		NoArchive: !*o.archive,
-	})
+	svc, err := ingest.New(o.ingestConfig(up, store, tp, specs, market.Observe, follows, audit, log))
 	if err != nil {
 		return err
 	}
@@ -272,6 +263,28 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cause
 	}
 	return err
+}
+
+// ingestConfig is the ingest service's configuration from the serve flags.
+func (o serveOptions) ingestConfig(up marketUpstream, store ingest.Store, tp tvbridge.Tape, specs []bars.InstrumentSpec,
+	observe func(tvbridge.Event), follows ingest.Follow, audit time.Duration, log *slog.Logger) ingest.Config {
+	return ingest.Config{
+		Observe:        observe,
+		Upstream:       up,
+		Store:          store,
+		Tape:           tp,
+		Instruments:    specs,
+		Logger:         log,
+		BackfillDepth:  time.Duration(*o.backfillDays) * 24 * time.Hour,
+		BookDepth:      *o.bookDepth,
+		DailyBars:      *o.dailyBars,
+		CloseGrace:     *o.closeGrace,
+		HistoryFollows: follows,
+		AuditInterval:  audit,
+		// v2 streams the exchange's trades; v1 has candles only.
+		Trades:    up.Protocol() == "v2",
+		NoArchive: !*o.archive,
+	}
 }
 
 // dataConfig wires the data endpoints and their serve flags.
@@ -503,7 +516,7 @@ func instrumentSpecs(c *api.Catalog) []bars.InstrumentSpec {
 // buildCatalog publishes the instruments as symbols, keeping the names
 // published by earlier runs (TradingView forbids renames), and records the
 // names of this run.
-func buildCatalog(ctx context.Context, insts []tvbridge.Instrument, store *bolt.Store, prefix string, log *slog.Logger) (*api.Catalog, error) {
+func buildCatalog(ctx context.Context, insts []tvbridge.Instrument, store symbolNames, prefix string, log *slog.Logger) (*api.Catalog, error) {
 	names, err := store.SymbolNames(ctx)
 	if err != nil {
 		return nil, err
@@ -516,6 +529,13 @@ func buildCatalog(ctx context.Context, insts []tvbridge.Instrument, store *bolt.
 		return nil, err
 	}
 	return catalog, nil
+}
+
+// symbolNames stores the TradingView names published for each FIGI: the
+// bbolt store, or PostgreSQL in cluster mode.
+type symbolNames interface {
+	SymbolNames(ctx context.Context) (map[string]string, error)
+	PutSymbolNames(ctx context.Context, names map[string]string) error
 }
 
 // auditSettings validates --close-grace, --history-follows and --audit-interval.
