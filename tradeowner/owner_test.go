@@ -126,16 +126,11 @@ func TestFailoverKeepsStateAndStops(t *testing.T) {
 	before := entry.orders(t, "alice", acct)
 
 	// Requests in flight during the failover.
-	type result struct {
-		r   reply
-		err error
-	}
-	results := make(chan result, 10)
+	results := make(chan reply, 10)
 	old.stop() // releases the lease: the fastest failover
 	for range 10 {
 		go func() {
-			r := entry.call(t, "GET", "/accounts/"+acct+"/orders", "alice", nil)
-			results <- result{r: r}
+			results <- entry.call(t, "GET", "/accounts/"+acct+"/orders", "alice", nil)
 		}()
 	}
 	owner, epoch2 := c.waitOwner(epoch, c.others(old)...)
@@ -143,8 +138,8 @@ func TestFailoverKeepsStateAndStops(t *testing.T) {
 		t.Fatalf("new epoch %d after %d", epoch2, epoch)
 	}
 	for range 10 {
-		if res := <-results; res.r.Status != http.StatusOK || res.r.S != "ok" {
-			t.Fatalf("a request during the failover: %d %s", res.r.Status, res.r.Errmsg)
+		if r := <-results; r.Status != http.StatusOK || r.S != "ok" {
+			t.Fatalf("a request during the failover: %d %s", r.Status, r.Errmsg)
 		}
 	}
 	for _, n := range c.others(old) {
