@@ -313,13 +313,22 @@ type reply struct {
 // call sends a request to the node as user (form: a form body).
 func (n *testNode) call(t testing.TB, method, path, user string, form neturl.Values, hdr ...string) reply {
 	t.Helper()
+	r, err := n.do(method, path, user, form, hdr...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// do is call for goroutines other than the test's: it returns errors.
+func (n *testNode) do(method, path, user string, form neturl.Values, hdr ...string) (reply, error) {
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
 	req, err := http.NewRequest(method, n.srv.URL+path, body)
 	if err != nil {
-		t.Fatal(err)
+		return reply{}, err
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -332,19 +341,19 @@ func (n *testNode) call(t testing.TB, method, path, user string, form neturl.Val
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s on %s: %v", method, path, n.name, err)
+		return reply{}, fmt.Errorf("%s %s on %s: %w", method, path, n.name, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
-		t.Fatal(err)
+		return reply{}, err
 	}
 	r := reply{Status: res.StatusCode, Header: res.Header}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		t.Fatalf("%s %s on %s: %d %q: %v", method, path, n.name, res.StatusCode, raw, err)
+		return reply{}, fmt.Errorf("%s %s on %s: %d %q: %w", method, path, n.name, res.StatusCode, raw, err)
 	}
 	r.Status, r.Header = res.StatusCode, res.Header
-	return r
+	return r, nil
 }
 
 // ok checks an {"s":"ok"} answer and decodes d into v (if not nil).

@@ -2,6 +2,7 @@ package tradeowner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -85,7 +86,13 @@ func TestSameRequestIDOnTwoNodes(t *testing.T) {
 				var d struct {
 					OrderID string `json:"orderId"`
 				}
-				n.call(t, "POST", "/accounts/"+acct+"/orders", "alice", form).ok(t, &d)
+				r, err := n.do("POST", "/accounts/"+acct+"/orders", "alice", form)
+				if err == nil && (r.S != "ok" || json.Unmarshal(r.D, &d) != nil) {
+					err = fmt.Errorf("answer %d %s %s", r.Status, r.S, r.Errmsg)
+				}
+				if err != nil {
+					t.Error(err)
+				}
 				got[j] = d.OrderID
 			}()
 		}
@@ -130,7 +137,11 @@ func TestFailoverKeepsStateAndStops(t *testing.T) {
 	old.stop() // releases the lease: the fastest failover
 	for range 10 {
 		go func() {
-			results <- entry.call(t, "GET", "/accounts/"+acct+"/orders", "alice", nil)
+			r, err := entry.do("GET", "/accounts/"+acct+"/orders", "alice", nil)
+			if err != nil {
+				r.Errmsg = err.Error()
+			}
+			results <- r
 		}()
 	}
 	owner, epoch2 := c.waitOwner(epoch, c.others(old)...)
