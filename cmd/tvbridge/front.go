@@ -23,6 +23,7 @@ import (
 	"tvbridge/tinkoff"
 	"tvbridge/tinvest"
 	"tvbridge/tradeapi"
+	"tvbridge/tradeowner"
 	"tvbridge/trading"
 	"tvbridge/web"
 )
@@ -36,6 +37,10 @@ type frontOptions struct {
 	tokenLifetime                                                                                     *time.Duration
 	paperCommission                                                                                   *float64
 	maxHeaderBytes, corsMaxAge                                                                        *int
+
+	// cluster, set by the serve wiring in cluster mode (not a flag), runs
+	// trading through the trading owner (tradecluster.go).
+	cluster *tradeCluster
 }
 
 func frontFlags(fs *flagSet) frontOptions {
@@ -160,12 +165,15 @@ type front struct {
 	// console is the same API without authentication, for the operator
 	// console on the admin listener (which sets the user itself).
 	console http.Handler
-	broker  tvbridge.Broker // nil with --trading-backend off
-	auth    *auth.Service   // nil with --auth none
-	tls     *web.TLSConfig
-	opts    web.Options                   // everything but TLS and the logger
-	run     []func(context.Context) error // background loops (the trading manager)
-	closers []func() error
+	broker  tvbridge.Broker // nil with --trading-backend off, and in cluster mode
+	// tradeOwner is cluster-mode trading's node (nil otherwise): whether
+	// this node owns trading, the lease, forwarding counts.
+	tradeOwner *tradeowner.Node
+	auth       *auth.Service // nil with --auth none
+	tls        *web.TLSConfig
+	opts       web.Options                   // everything but TLS and the logger
+	run        []func(context.Context) error // background loops (the trading manager)
+	closers    []func() error
 }
 
 func (f *front) Close() {
@@ -204,7 +212,21 @@ func (o frontOptions) build(dataDir string, catalog *api.Catalog, data http.Hand
 	}
 	mux.Handle("/healthz", data)
 	f.console = console
-	if *o.tradingBackend != "off" {
+	if *o.tradingBackend != "off" && o.cluster != nil {
+		rates := live.NewRates(market, catalog.CurrencyPairs())
+		ct, err := o.clusterTrading(*o.cluster, catalog, market, rates, tp, log, protectTrading)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		mux.Handle("/mapping", ct.mapping)
+		tradingAPI = ct.handler
+		mux.Handle("/", tradingAPI)
+		console.Handle("/mapping", ct.mapping)
+		console.Handle("/", ct.console)
+		f.run = append(f.run, ct.run)
+		f.tradeOwner = ct.node
+	} else if *o.tradingBackend != "off" {
 		// One set of exchange rates for the broker's totals and the pip values.
 		rates := live.NewRates(market, catalog.CurrencyPairs())
 		broker, err := o.trading(dataDir, catalog, market, rates, tp, up, log, f)
@@ -263,6 +285,27 @@ func noAuth(next http.Handler) http.Handler {
 // crash-safe store in the data dir.
 func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live.Market, rates tvbridge.Rates,
 	tp tvbridge.Tape, up marketUpstream, log *slog.Logger, f *front) (tvbridge.Broker, error) {
+	store, err := bolt.OpenTrading(filepath.Join(dataDir, "trading.db"), bolt.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("trading store: %w", err)
+	}
+	f.closers = append(f.closers, store.Close)
+	m, err := o.tradingManager(dataDir, catalog, market, rates, tp, up, log, store)
+	if err != nil {
+		return nil, err
+	}
+	f.closers = append(f.closers, m.Close)
+	f.run = append(f.run, m.Run)
+	return m, nil
+}
+
+// tradingManager builds the venue of --trading-backend and a trading
+// manager on it and on store, loading the state. The single-process mode
+// calls it once, on the bolt store; cluster mode calls it each time this
+// node becomes the trading owner, on the fenced PostgreSQL store (see
+// tradecluster.go). The caller runs and closes the manager.
+func (o frontOptions) tradingManager(dataDir string, catalog *api.Catalog, market *live.Market, rates tvbridge.Rates,
+	tp tvbridge.Tape, up marketUpstream, log *slog.Logger, store trading.Store) (*trading.Manager, error) {
 	lookup := catalog.Instrument
 	var venue tvbridge.Venue
 	switch *o.tradingBackend {
@@ -294,19 +337,8 @@ func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live
 		}
 		venue = v
 	}
-	store, err := bolt.OpenTrading(filepath.Join(dataDir, "trading.db"), bolt.Options{Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("trading store: %w", err)
-	}
-	f.closers = append(f.closers, store.Close)
-	m, err := trading.New(trading.Config{Venue: venue, Market: market, Tape: tp, Store: store, Instrument: lookup,
+	return trading.New(trading.Config{Venue: venue, Market: market, Tape: tp, Store: store, Instrument: lookup,
 		Rates: rates, Logger: log, CommissionRate: *o.paperCommission})
-	if err != nil {
-		return nil, err
-	}
-	f.closers = append(f.closers, m.Close)
-	f.run = append(f.run, m.Run)
-	return m, nil
 }
 
 // tinvestVenue is T-Invest API v2's order API on the v2 upstream's client.
