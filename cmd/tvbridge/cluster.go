@@ -27,6 +27,7 @@ import (
 	"tvbridge/postgres"
 	"tvbridge/replica"
 	"tvbridge/tape"
+	"tvbridge/tradeowner"
 )
 
 // Cluster mode (issue 13): serve with --postgres-url and --nats-url runs one
@@ -114,6 +115,7 @@ type clusterNode struct {
 	follower *jetstream.Follower
 	elector  *cluster.Elector
 	history  *replica.History
+	trade    *tradeowner.Node // cluster-mode trading (nil with --trading-backend off)
 
 	sessions *sessionIndex
 	follows  ingest.Follow
@@ -280,6 +282,19 @@ func (n *clusterNode) waitCatalogue(ctx context.Context) ([]tvbridge.Instrument,
 func (n *clusterNode) serve(ctx context.Context, cancel context.CancelCauseFunc, st clusterStart, catalog *api.Catalog,
 	insts []tvbridge.Instrument, up marketUpstream, wg *sync.WaitGroup) error {
 	o, log := n.o, n.log
+	// Listening first gives the advertised URL, which trading needs: the
+	// other nodes forward trading requests to the owner's.
+	ln, err := net.Listen("tcp", *o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	scheme := "http://"
+	if *o.front.tlsCert != "" {
+		scheme = "https://"
+	}
+	n.AdvertiseURL = advertiseURL(*o.cluster.advertiseURL, scheme, ln.Addr().String())
+	o.front.cluster = &tradeCluster{DB: n.db, NodeID: n.ID, AdvertiseURL: n.AdvertiseURL, TTL: *o.cluster.leaseTTL}
 	dataCfg := o.dataConfig(catalog, n.history, n.tape, log)
 	dataCfg.Health = n.health
 	data := api.NewHandler(dataCfg)
@@ -287,6 +302,7 @@ func (n *clusterNode) serve(ctx context.Context, cancel context.CancelCauseFunc,
 	if err != nil {
 		return err
 	}
+	n.trade = fr.tradeOwner
 	src := metrics.Sources{Tape: n.tape, API: data, Venue: *o.front.tradingBackend, Instruments: insts}
 	if t, ok := fr.broker.(metrics.Trading); ok {
 		src.Trading = t
@@ -325,15 +341,6 @@ func (n *clusterNode) serve(ctx context.Context, cancel context.CancelCauseFunc,
 			}
 		}()
 	}
-	ln, err := net.Listen("tcp", *o.listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	scheme := "http://"
-	if fr.tls != nil {
-		scheme = "https://"
-	}
-	n.AdvertiseURL = advertiseURL(*o.cluster.advertiseURL, scheme, ln.Addr().String())
 	log.Info("tvbridge serving TradingView's API", "url", scheme+ln.Addr().String(),
 		"symbols", len(catalog.Symbols()), "node", n.ID, "advertise", n.AdvertiseURL, "mode", "cluster",
 		"auth", *o.front.authMode, "trading", *o.front.tradingBackend)
@@ -587,12 +594,23 @@ func (n *clusterNode) role() string {
 func (n *clusterNode) facts() []admin.Fact {
 	st, fs := n.elector.Status(), n.follower.Stats()
 	f := func(name string, v any) admin.Fact { return admin.Fact{Name: name, Value: fmt.Sprint(v)} }
-	return []admin.Fact{
+	facts := []admin.Fact{
 		f("node", n.ID), f("advertised URL", n.AdvertiseURL), f("role", n.role()),
 		f("ingester (lease holder)", st.Holder), f("lease epoch", st.Epoch), f("terms led", st.Terms),
 		f("tape: last applied sequence", fs.LastApplied), f("tape: lag (messages)", n.follower.Lag()),
 		f("tape: messages lost to retention", fs.Lost), f("hot minutes conflicting", n.hot.Conflicts()),
 	}
+	if n.trade != nil {
+		ts := n.trade.Status()
+		role := "forwards to the owner"
+		if ts.Serves {
+			role = "owner"
+		}
+		facts = append(facts, f("trading", role), f("trading owner (lease holder)", ts.Lease.Holder),
+			f("trading lease epoch", ts.Lease.Epoch), f("trading requests served here", ts.Stats.Local),
+			f("trading requests forwarded", ts.Stats.Forwarded))
+	}
+	return facts
 }
 
 // checks are /readyz's in cluster mode: the catalogue, PostgreSQL (the

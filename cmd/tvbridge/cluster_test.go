@@ -99,12 +99,13 @@ type node struct {
 	base, admin string
 }
 
-func startNode(t *testing.T, i int, pgURL string, names natstest.Names, natsURL, rest string) *node {
-	p := startProc(t, fmt.Sprintf("node%d", i), "serve", "--postgres-url", pgURL, "--nats-url", natsURL,
+func startNode(t *testing.T, i int, pgURL string, names natstest.Names, natsURL, rest string, extra ...string) *node {
+	args := []string{"serve", "--postgres-url", pgURL, "--nats-url", natsURL,
 		"--nats-stream", names.Stream, "--nats-subject", names.Prefix, "--node-id", fmt.Sprintf("node%d", i),
 		"--lease-ttl", "2s", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
 		"--data-dir", t.TempDir(), "--upstream-rest-url", rest, "--backfill-days", "1", "--close-grace", "1s",
-		"--audit-interval", "0")
+		"--audit-interval", "0"}
+	p := startProc(t, fmt.Sprintf("node%d", i), append(args, extra...)...)
 	n := &node{proc: p}
 	n.base = p.waitLog(t, urlLine, 60*time.Second)
 	n.admin = p.waitLog(t, consoleLine, 10*time.Second)

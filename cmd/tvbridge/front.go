@@ -191,8 +191,17 @@ func (o frontOptions) build(dataDir string, catalog *api.Catalog, data http.Hand
 	protectData, protectTrading := noAuth, noAuth
 	mux := http.NewServeMux()
 	if *o.authMode == "on" {
-		svc, err := auth.New(auth.Config{DataDir: dataDir, Logger: log, TokenLifetime: *o.tokenLifetime,
-			DataPublic: *o.dataPublic, EndStreamsOnExpiry: *o.endStreams, Groups: catalog.Groups})
+		cfg := auth.Config{DataDir: dataDir, Logger: log, TokenLifetime: *o.tokenLifetime,
+			DataPublic: *o.dataPublic, EndStreamsOnExpiry: *o.endStreams, Groups: catalog.Groups}
+		if o.cluster != nil {
+			// Users, tokens and failed logins in the cluster's database: a
+			// token issued by one node works on every node, a revocation
+			// reaches them within the cache bound, the limits count every
+			// node's failures (auth/README.md).
+			be := authOnDB(o.cluster.DB)
+			cfg.Store, cfg.Failures = be, be.Failures
+		}
+		svc, err := auth.New(cfg)
 		if err != nil {
 			return nil, err
 		}
