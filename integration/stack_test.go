@@ -139,6 +139,10 @@ type bridgeOptions struct {
 	follows ingest.Follow // what /history follows where stream and exchange differ
 	audit   time.Duration // ingest.Config.AuditInterval
 	stream  stream.Config // overrides of the pool's settings (zero fields: the test defaults)
+	// v2stream overrides the v2 pool's settings (zero fields: the test
+	// defaults; stream.MaxPerConnection still sets its
+	// MaxSubscriptionsPerStream).
+	v2stream v2stream.Config
 }
 
 func startBridgeOpts(t testing.TB, ex *exchange, dir string, depth time.Duration, o bridgeOptions) *bridge {
@@ -151,8 +155,9 @@ func startBridgeOpts(t testing.TB, ex *exchange, dir string, depth time.Duration
 		b.up = v2Client{tinvest.NewUpstream(tinvest.UpstreamConfig{
 			REST: tinvest.Config{BaseURL: ex.http.URL + "/rest/", Token: "t", Clock: ex.clk, Logger: log,
 				Limits: map[string]int{tinvest.BucketMarketData: 1_000_000, tinvest.BucketHistory: 1_000_000}, TotalPerSecond: 1_000_000},
-			Stream: v2stream.Config{BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second,
-				MaxSubscriptionsPerStream: o.stream.MaxPerConnection},
+			Stream: v2StreamConfig(o.v2stream, v2stream.Config{BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second,
+				MaxSubscriptionsPerStream: o.stream.MaxPerConnection, StallTimeout: o.stream.StallTimeout,
+				InstrumentStall: o.stream.InstrumentStall}),
 			Timezones: ex.v2.ScheduleTimezones(),
 		})}
 	} else {
@@ -439,6 +444,32 @@ func run(t *testing.T, ex *exchange, b *bridge, c *tvClient, book *barBook, step
 			t.Fatalf("timed out at %s", ex.clk.Now())
 		}
 	}
+}
+
+// v2StreamConfig is base with the non-zero settings of o.
+func v2StreamConfig(o, base v2stream.Config) v2stream.Config {
+	if o.MaxStreams != 0 {
+		base.MaxStreams = o.MaxStreams
+	}
+	if o.SpareStreams != 0 {
+		base.SpareStreams = o.SpareStreams
+	}
+	if o.MaxSubscriptionsPerStream != 0 {
+		base.MaxSubscriptionsPerStream = o.MaxSubscriptionsPerStream
+	}
+	if o.StallTimeout != 0 {
+		base.StallTimeout = o.StallTimeout
+	}
+	if o.InstrumentStall != 0 {
+		base.InstrumentStall = o.InstrumentStall
+	}
+	if o.DataSilence != 0 {
+		base.DataSilence = o.DataSilence
+	}
+	if o.CapRetry != 0 {
+		base.CapRetry = o.CapRetry
+	}
+	return base
 }
 
 // streamConfig is base with the non-zero settings of o.

@@ -73,6 +73,10 @@ type Config struct {
 	Active               func(figi string, now time.Time) bool
 	ActiveWindow         time.Duration
 
+	// CapRetry: after a refusal (80001) taught the pool that the service
+	// accepts fewer streams than it has slots, one more stream is tried
+	// this long after; default 10m. Measured on Clock.
+	CapRetry         time.Duration
 	BackoffMin       time.Duration // first reconnect delay bound; default 500ms
 	BackoffMax       time.Duration // largest reconnect delay; default 30s
 	HandshakeTimeout time.Duration // default 10s
@@ -101,6 +105,7 @@ const (
 	DefaultInstrumentSilenceMin      = 30 * time.Second
 	DefaultDataSilence               = 30 * time.Second
 	DefaultActiveWindow              = 10 * time.Minute
+	DefaultCapRetry                  = 10 * time.Minute
 	DefaultBackoffMin                = 500 * time.Millisecond
 	DefaultBackoffMax                = 30 * time.Second
 	DefaultHandshakeTimeout          = 10 * time.Second
@@ -142,6 +147,7 @@ func (c Config) withDefaults() Config {
 	c.InstrumentSilenceMin = min(c.InstrumentSilenceMin, c.InstrumentStall)
 	setDur(&c.DataSilence, DefaultDataSilence)
 	setDur(&c.ActiveWindow, DefaultActiveWindow)
+	setDur(&c.CapRetry, DefaultCapRetry)
 	setDur(&c.BackoffMin, DefaultBackoffMin)
 	setDur(&c.BackoffMax, DefaultBackoffMax)
 	c.BackoffMax = max(c.BackoffMax, c.BackoffMin)

@@ -63,7 +63,9 @@ func (p *Pool) runSlot(ctx context.Context, s *slot) {
 			}
 			attempt++
 			retryAt = p.clock.Now().Add(delay)
-			p.setBackoff(s, retryAt)
+			if p.setBackoff(s, retryAt, err, false) {
+				continue // a probe of the stream cap: one attempt only
+			}
 			log.Warn("stream handshake failed; backing off", "url", redactURL(p.url), "err", err, "retry_in", delay.String())
 			continue
 		}
@@ -81,6 +83,7 @@ func (p *Pool) runSlot(ctx context.Context, s *slot) {
 		}
 		delay := p.bo.delay(attempt)
 		level := slog.LevelWarn
+		tooMany := false
 		var ce *CloseError
 		if errors.As(err, &ce) {
 			p.stats.count(&p.stats.closes, ce.Code)
@@ -94,13 +97,13 @@ func (p *Pool) runSlot(ctx context.Context, s *slot) {
 				// one has some again, reconnect at once.
 				delay, level = 0, slog.LevelInfo
 				attempt = -1
+			case ce.Code == wire.CloseResourceExhausted && strings.Contains(ce.Text, wire.ErrTooManyStreams):
+				// Too many streams for this token (80001): the stream cap
+				// decides (cap.go); no pool-wide hold while others are up.
+				delay, tooMany = p.bo.locked(), true
 			case ce.Code == wire.CloseResourceExhausted:
 				delay = p.bo.locked()
 				p.holdDials(p.clock.Now().Add(delay))
-				if strings.Contains(ce.Text, wire.ErrTooManyStreams) {
-					log.Warn("the service refuses more streams for this token (80001): another client may hold some; "+
-						"lower MaxStreams or keep a spare", "max_streams", p.cfg.MaxStreams)
-				}
 			case ce.Code == wire.CloseInvalidArgument:
 				level = slog.LevelError // a request this client built was refused: a bug or a protocol change
 			}
@@ -109,7 +112,9 @@ func (p *Pool) runSlot(ctx context.Context, s *slot) {
 		}
 		attempt++
 		retryAt = p.clock.Now().Add(delay)
-		p.setBackoff(s, retryAt)
+		if p.setBackoff(s, retryAt, err, tooMany) {
+			continue // a probe of the stream cap: one attempt only
+		}
 		log.Log(ctx, level, "stream lost; reconnecting", "err", err, "retry_in", delay.String())
 	}
 }
@@ -120,8 +125,12 @@ func (p *Pool) runSlot(ctx context.Context, s *slot) {
 func (p *Pool) keepRunning(ctx context.Context, s *slot) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if ctx.Err() != nil || len(s.subs) == 0 {
+	if ctx.Err() != nil || (len(s.subs) == 0 && !s.probe) {
 		s.running, s.state, s.retryAt = false, stateIdle, time.Time{}
+		if s.probe { // the pool stops
+			s.probe = false
+		}
+		p.settleCapLocked()
 		return false
 	}
 	return true
@@ -138,22 +147,41 @@ func (p *Pool) dialDelay(s *slot, retryAt time.Time) time.Duration {
 	wait := until.Sub(p.clock.Now())
 	if wait > 0 {
 		s.state, s.retryAt = stateBackoff, until
+		p.settleCapLocked() // a cap decision may have waited for this slot
 	} else {
 		s.state, s.retryAt = stateDialing, time.Time{}
 	}
 	return wait
 }
 
-func (p *Pool) setBackoff(s *slot, at time.Time) {
+// setBackoff puts s in backoff until at after a failed dial or a lost
+// stream (err); tooMany says the service refused the stream with 80001.
+// The stream cap acts on it (cap.go). It reports whether s was a probe of
+// the cap, which makes one attempt only.
+func (p *Pool) setBackoff(s *slot, at time.Time, err error, tooMany bool) (probe bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s.state, s.retryAt = stateBackoff, at
+	if s.probe {
+		p.probeFailedLocked(s, tooMany, err)
+		p.settleCapLocked()
+		return true
+	}
+	if tooMany {
+		s.refused, s.lockEnd = true, at
+	}
+	p.settleCapLocked()
+	return false
 }
 
 // holdDials stops every slot from dialing before t.
 func (p *Pool) holdDials(t time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.holdDialsLocked(t)
+}
+
+func (p *Pool) holdDialsLocked(t time.Time) {
 	if t.After(p.gate) {
 		p.gate = t
 	}
@@ -176,7 +204,7 @@ func (p *Pool) dial(ctx context.Context, s *slot) (*websocket.Conn, error) {
 	p.stats.dials.Add(1)
 	p.mu.Lock()
 	s.dials++
-	s.state = stateDialing
+	s.state, s.refused = stateDialing, false
 	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.HandshakeTimeout)
 	defer cancel()
@@ -219,6 +247,9 @@ type conn struct {
 
 	// sent holds the unanswered requests per kind; guarded by Pool.mu.
 	sent map[tvbridge.SubscriptionKind][]*sentRequest
+	// accepted: the service answered on this stream (cap.go); guarded by
+	// Pool.mu.
+	accepted bool
 
 	lastFrame atomic.Int64
 	lastData  atomic.Int64
@@ -296,11 +327,18 @@ func (p *Pool) serve(ctx context.Context, ws *websocket.Conn, s *slot, log *slog
 	}()
 
 	// Ask for the ping period before anything else.
-	if err := c.writeJSON(wire.MarketDataRequest{PingSettings: &wire.PingDelaySettings{
-		PingDelayMs: int32(p.cfg.PingDelay / time.Millisecond)}}); err != nil {
-		ws.Close()
-		<-c.readDoneOrClosed()
-		return err
+	// Then a ping request: its answer tells that the service accepted the
+	// stream (over the token's stream limit it closes the stream with 80001
+	// right after the upgrade), even on a stream with nothing to subscribe.
+	// If a write fails, the service's close frame may be waiting: read it.
+	for _, req := range []wire.MarketDataRequest{
+		{PingSettings: &wire.PingDelaySettings{PingDelayMs: int32(p.cfg.PingDelay / time.Millisecond)}},
+		{Ping: &wire.PingRequest{Time: wire.At(p.clock.Now())}},
+	} {
+		if err := c.writeJSON(req); err != nil {
+			go c.readLoop()
+			return c.preferReadErr(err)
+		}
 	}
 	n := p.register(c)
 	log.Info("stream connected", "url", redactURL(p.url), "subscriptions", n)
@@ -379,12 +417,6 @@ func (c *conn) preferReadErr(writeErr error) error {
 	return writeErr
 }
 
-// readDoneOrClosed is readDone for a conn whose reader never started.
-func (c *conn) readDoneOrClosed() <-chan struct{} {
-	close(c.readDone)
-	return c.readDone
-}
-
 func (p *Pool) closeConn(c *conn) {
 	p.unregister(c)
 	c.ws.Close()
@@ -425,6 +457,7 @@ func (c *conn) readLoop() {
 	var f frame
 	var buf []byte
 	var stored int64
+	answered := false
 	for {
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
@@ -445,6 +478,10 @@ func (c *conn) readLoop() {
 		if typ != websocket.TextMessage {
 			c.p.badFrame(c.slot.index, buf, errors.New("binary frame"))
 			continue
+		}
+		if !answered {
+			answered = true
+			c.p.accepted(c)
 		}
 		if c.p.handleFrame(c, dec, &f, buf, now) {
 			c.dataUpdate(now, &stored)

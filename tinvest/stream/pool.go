@@ -18,6 +18,18 @@
 //     SpareStreams (1) stay unused so a reconnect never meets the limit
 //     while the service still counts a dropped stream. Streams open
 //     lazily, as subscriptions need them.
+//   - The stream cap (cap.go): when the service refuses a stream with
+//     4008 80001 (another client of the token, or a lower tariff, holds
+//     streams) while some of the pool's streams are up, the pool learns
+//     that it may use only those (Stats.StreamCap), parks the other slots
+//     and moves their instruments onto the streams up, where they fit
+//     under MaxSubscriptionsPerStream (a hard limit: it is never raised);
+//     the rest wait in Stats.Pending, and ingest serves them from REST. It
+//     tries one more stream every CapRetry (10m) and raises the cap when
+//     the service accepts it. A refusal with no stream up says nothing
+//     about the cap: every dial waits a long backoff. A stream counts as
+//     up once the service answered on it (the pool sends a ping request
+//     after pingSettings for that).
 //   - At most MaxSubscriptionsPerStream (300) candle, order-book and trade
 //     subscriptions per stream (trading statuses do not count). All of an
 //     instrument's subscriptions share one stream; instruments fill the
@@ -41,7 +53,8 @@
 //     service closes it (80004); an 80004 close anyway is reconnected at
 //     once if the stream has subscriptions again. Close codes: 4016
 //     UNAUTHENTICATED is fatal (Run returns an error matching
-//     ErrUnauthenticated), 4008 RESOURCE_EXHAUSTED holds every stream's
+//     ErrUnauthenticated), 4008 RESOURCE_EXHAUSTED with 80001 (too many
+//     streams) goes to the stream cap, other 4008s hold every stream's
 //     dials for a long backoff, 4003 and 4004 reconnect with backoff.
 //   - Auth: "Authorization: Bearer" on the handshake, or the token as the
 //     second subprotocol (Config.AuthSubprotocol); subprotocol "json".
@@ -132,10 +145,14 @@ type Pool struct {
 	pending     []tvbridge.Subscription
 	budget      budget
 	gate        time.Time // no handshake before this (after a 429 or 4008)
-	runCtx      context.Context
-	started     bool
-	stopped     bool
-	wg          sync.WaitGroup
+	// capRetryAt is when the cap goroutine tries one more stream, while the
+	// stream cap is below the slots (cap.go); zero: not due.
+	capRetryAt time.Time
+	capWake    chan struct{} // capRetryAt changed
+	runCtx     context.Context
+	started    bool
+	stopped    bool
+	wg         sync.WaitGroup
 }
 
 // slot is one stream's share of the desired set; guarded by Pool.mu.
@@ -160,6 +177,12 @@ type slot struct {
 	silent         bool
 	silentSince    time.Time
 	silenceBackoff uint8
+
+	// The stream cap (cap.go).
+	parked  bool      // beyond the streams the service accepts: holds nothing, does not dial
+	probe   bool      // parked, dialing once with nothing on it, to test whether the cap rose
+	refused bool      // the service's last answer was 80001; the cap is not settled for it yet
+	lockEnd time.Time // the end of that refusal's backoff
 }
 
 // New returns a pool for cfg; zero fields take their defaults.
@@ -176,6 +199,7 @@ func New(cfg Config) *Pool {
 		jitter:      rand.Int64N,
 		figiSlot:    make(map[string]*slot),
 		candleEpoch: make(map[string]uint64),
+		capWake:     make(chan struct{}, 1),
 		budget:      budget{limit: cfg.RequestsPerMinute, window: time.Minute},
 		header:      http.Header{},
 		badFrameLog: newLogLimiter(cfg.Clock, 10*time.Second),
@@ -220,12 +244,13 @@ func (p *Pool) Run(ctx context.Context) error {
 	}
 	p.started, p.runCtx = true, runCtx
 	watch := p.clock.NewTicker(p.watchPeriod())
-	p.wg.Add(2)
+	p.wg.Add(3)
 	go func() {
 		defer p.wg.Done()
 		p.out.run(runCtx)
 	}()
 	go p.watchSilence(runCtx, watch)
+	go p.watchCap(runCtx)
 	for _, s := range p.slots {
 		p.startSlotLocked(s)
 	}
@@ -332,9 +357,14 @@ func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st.Pending = len(p.pending)
+	st.StreamCap = p.capLocked()
+	st.CapRetryAt = p.capRetryAt
 	for _, s := range p.slots {
 		ss := StreamStats{Index: s.index, State: s.state, Instruments: len(s.subs), Subscriptions: s.nsubs,
 			Info: s.ninfo, Dials: s.dials, RetryAt: s.retryAt, Silent: p.slotSilentLocked(s)}
+		if s.parked && !s.running {
+			ss.State = stateParked
+		}
 		for _, bySub := range s.subs {
 			for _, sst := range bySub {
 				if sst.phase == phaseLive && s.conn != nil {
@@ -434,7 +464,7 @@ func (p *Pool) placeLocked(sub tvbridge.Subscription) {
 	}
 	p.pending = append(p.pending, sub)
 	p.log.Warn("no room for a subscription: every stream carries the maximum; it waits",
-		"subscription", sub.String(), "streams", len(p.slots), "per_stream", p.cfg.MaxSubscriptionsPerStream)
+		"subscription", sub.String(), "streams", p.capLocked(), "slots", len(p.slots), "per_stream", p.cfg.MaxSubscriptionsPerStream)
 }
 
 func weights(subs map[tvbridge.Subscription]*subState) int {
@@ -451,7 +481,7 @@ func (p *Pool) slotWithRoomLocked(need int, except *slot) *slot {
 	var unused *slot
 	for _, s := range p.slots {
 		switch {
-		case s == except:
+		case s == except || s.parked:
 		case len(s.subs) == 0:
 			if unused == nil && need <= p.cfg.MaxSubscriptionsPerStream {
 				unused = s
@@ -653,7 +683,7 @@ func signal(ch chan struct{}) {
 // startSlotLocked starts s's manager if the pool runs, s has
 // subscriptions and no manager owns it yet.
 func (p *Pool) startSlotLocked(s *slot) {
-	if !p.started || p.stopped || s.running || len(s.subs) == 0 {
+	if !p.started || p.stopped || s.running || (len(s.subs) == 0 && !s.probe) {
 		return
 	}
 	s.running, s.state = true, stateDialing
@@ -674,7 +704,7 @@ func (p *Pool) register(c *conn) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := c.slot
-	s.conn, s.state, s.retryAt = c, stateUp, time.Time{}
+	s.conn, s.state, s.retryAt, s.refused = c, stateUp, time.Time{}, false
 	s.unsubs, s.capOverride = nil, 0
 	if s.everUp {
 		p.stats.reconnects.Add(1)

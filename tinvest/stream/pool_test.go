@@ -31,16 +31,19 @@ func TestSubscribeBatchesAndDeliversEvents(t *testing.T) {
 	srv.waitFor("8 subscriptions", func() bool { return len(srv.activeLocked()) == 8 })
 	srv.with(func() {
 		sc := srv.conns[0]
-		if len(srv.conns) != 1 || len(sc.requests) != 5 {
-			t.Fatalf("%d sockets, %d requests; want 1 socket, pingSettings + 4 requests", len(srv.conns), len(sc.requests))
+		if len(srv.conns) != 1 || len(sc.requests) != 6 {
+			t.Fatalf("%d sockets, %d requests; want 1 socket, pingSettings + ping + 4 requests", len(srv.conns), len(sc.requests))
 		}
 		if ps := sc.requests[0].PingSettings; ps == nil || ps.PingDelayMs != 15000 {
 			t.Fatalf("first frame %+v, want pingSettings 15000 ms", sc.requests[0])
 		}
+		if sc.requests[1].Ping == nil {
+			t.Fatalf("second frame %+v, want a ping request (its answer says the stream was accepted)", sc.requests[1])
+		}
 		if _, ok := srv.activeLocked()["orderbook:U-F1:10"]; !ok {
 			t.Errorf("depth 5 not subscribed as 10: %v", srv.activeLocked())
 		}
-		for _, r := range sc.requests[1:] {
+		for _, r := range sc.requests[2:] {
 			if r.SubscribeCandlesRequest != nil && (len(r.SubscribeCandlesRequest.Instruments) != 2 ||
 				r.SubscribeCandlesRequest.CandleSourceType != wire.CandleSourceExchange) {
 				t.Errorf("candle request %+v", r.SubscribeCandlesRequest)
@@ -85,7 +88,8 @@ func TestSubscribeBatchesAndDeliversEvents(t *testing.T) {
 	if ie.Info.FIGI != "F2" || ie.Info.TradeStatus != tvbridge.StatusNormalTrading {
 		t.Fatalf("info %+v", ie.Info)
 	}
-	eventually(t, "the ping counted", func() bool { return p.Stats().PingsReceived == 1 })
+	// The answer to the pool's ping request, and the server's own ping.
+	eventually(t, "the ping counted", func() bool { return p.Stats().PingsReceived == 2 })
 }
 
 // 400 instruments with a candle and a trade subscription each (800
@@ -279,12 +283,14 @@ func TestPingsAndStallWatchdog(t *testing.T) {
 	srv.waitFor("subscribed", func() bool { return len(srv.activeLocked()) == 1 })
 	eventually(t, "live", func() bool { _, live := p.StreamState("A"); return live })
 	sc := srv.conns[0]
+	// The answer to the pool's own ping request is the first ping.
+	eventually(t, "the first ping read", func() bool { return p.Stats().PingsReceived == 1 })
 	for i := range 4 { // 4 x 15 s of pings: longer than the stall timeout, no reconnect
 		fake.Advance(15 * time.Second)
 		sc.send(`{"ping":{"time":"2026-03-02T10:00:00Z"}}`)
-		eventually(t, "ping read", func() bool { return p.Stats().PingsReceived == int64(i+1) })
+		eventually(t, "ping read", func() bool { return p.Stats().PingsReceived == int64(i+2) })
 	}
-	eventually(t, "pings read", func() bool { return p.Stats().PingsReceived == 4 })
+	eventually(t, "pings read", func() bool { return p.Stats().PingsReceived == 5 })
 	if st := p.Stats(); st.Stalls != 0 {
 		t.Fatalf("stalled while pinged: %+v", st)
 	}

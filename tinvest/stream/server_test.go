@@ -43,6 +43,11 @@ type fakeServer struct {
 	perStream int
 	statusFor func(kind, id string) wire.SubscriptionStatus
 	handshake []int // scripted handshake statuses
+	// maxStreams, when > 0, is the token's stream limit: a stream beyond it
+	// is upgraded and then closed with 4008 (80001), as the service does.
+	maxStreams    int
+	heldElsewhere int // streams of the limit another client holds
+	refused       int // streams closed with 80001
 }
 
 type serverConn struct {
@@ -97,6 +102,25 @@ func (s *fakeServer) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	sc := &serverConn{srv: s, ws: ws, active: map[string]int{}}
 	s.mu.Lock()
+	if s.maxStreams > 0 && s.open+s.heldElsewhere >= s.maxStreams {
+		s.refused++
+		s.notifyLocked()
+		s.mu.Unlock()
+		// As the service does: the close frame, then read until the client
+		// closes (so its writes meanwhile do not meet a reset).
+		sc.wmu.Lock()
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wire.CloseResourceExhausted,
+			wire.ErrTooManyStreams+": too many market data streams for this token"), time.Now().Add(time.Second))
+		sc.wmu.Unlock()
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				break
+			}
+		}
+		ws.Close()
+		return
+	}
 	s.conns = append(s.conns, sc)
 	s.open++
 	s.maxOpen = max(s.maxOpen, s.open)
@@ -136,7 +160,7 @@ func (sc *serverConn) readLoop() {
 		}
 		s.mu.Lock()
 		sc.requests = append(sc.requests, req)
-		if req.PingSettings == nil {
+		if req.PingSettings == nil && req.Ping == nil {
 			s.reqTimes = append(s.reqTimes, s.clock.Now())
 		}
 		resp := sc.applyLocked(req)
@@ -176,6 +200,9 @@ func (sc *serverConn) statusLocked(kind, id string, subscribe bool) wire.Subscri
 }
 
 func (sc *serverConn) applyLocked(req wire.MarketDataRequest) *wire.MarketDataResponse {
+	if req.Ping != nil {
+		return &wire.MarketDataResponse{Ping: &wire.Ping{Time: wire.At(sc.srv.clock.Now()), PingRequestTime: req.Ping.Time}}
+	}
 	apply := func(key string, subscribe bool, st wire.SubscriptionStatus) {
 		if st != wire.SubscriptionStatusSuccess {
 			return

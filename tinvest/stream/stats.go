@@ -41,7 +41,16 @@ type Stats struct {
 	SilentConnections int
 	InstrumentStalls  int64
 	SilentInstruments int
-	Moved             int64 // instruments moved to another stream
+	Moved             int64 // instruments moved to another stream (a full stream, the stream cap)
+
+	// StreamCap is how many streams the pool may use: MaxStreams -
+	// SpareStreams until the service refuses a stream (80001) while others
+	// are up, then the streams up (or reconnecting after a drop) at that
+	// moment, raised by each later stream the service accepts (see
+	// Config.CapRetry). CapRetryAt is when one more stream will be tried
+	// (zero: not due).
+	StreamCap  int
+	CapRetryAt time.Time
 
 	Subscriptions int // desired subscriptions placed on a stream
 	Live          int // of which the service confirmed (SUCCESS) on the current socket
@@ -52,7 +61,7 @@ type Stats struct {
 // StreamStats describes one stream slot.
 type StreamStats struct {
 	Index         int
-	State         string // "idle", "backoff", "dialing" or "up"
+	State         string // "idle", "backoff", "dialing", "up" or "parked"
 	Instruments   int
 	Subscriptions int // counted toward MaxSubscriptionsPerStream
 	Info          int // trading-status subscriptions (not counted)
@@ -68,6 +77,7 @@ const (
 	stateBackoff = "backoff"
 	stateDialing = "dialing"
 	stateUp      = "up"
+	stateParked  = "parked" // beyond the stream cap the service allows
 )
 
 type counters struct {
