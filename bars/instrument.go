@@ -71,7 +71,14 @@ type instrument struct {
 	hasPending    bool
 	pending       ohlcv
 	pendingRecv   time.Time
-	future        []realTrade
+	// confirmed: the newest pending state a later update contained (see
+	// checkPending); pendingSeen: pending holds an update.
+	confirmed                 ohlcv
+	hasConfirmed, pendingSeen bool
+	future                    []realTrade
+	// lastRaw is the newest trade received, to drop a repeated one.
+	lastRaw    tvbridge.Trade
+	hasLastRaw bool
 
 	hasPrev     bool
 	prev        minuteBar // the most recently closed bar, to tell re-sends from corrections
@@ -109,6 +116,7 @@ func (in *instrument) resetOpen() {
 	in.openInDay, in.openFinal = false, false
 	in.openSynthetic, in.openConfirmed = false, false
 	in.hasPending, in.pending, in.pendingRecv = false, ohlcv{}, time.Time{}
+	in.confirmed, in.hasConfirmed, in.pendingSeen = ohlcv{}, false, false
 }
 
 // dayBar returns the current trading day's bar so far: its closed minutes

@@ -146,8 +146,9 @@ func (e *Engine) openMinute(in *instrument, start int64, now time.Time) {
 func (e *Engine) closeOpen(in *instrument, now time.Time) {
 	if in.hasPending {
 		// The trades never caught up with the candle: the minute's last
-		// chance to carry what the candle knows.
-		e.fallBack(in, now)
+		// chance to carry what the candle knows. Its newest update is its
+		// final state as far as this process will ever know.
+		e.fallBack(in, in.pending, now)
 	}
 	m, final := in.open, in.openFinal || (in.realTrades && in.openConfirmed && !in.openSynthetic)
 	inDay := in.openInDay && in.hasDay && in.openDay == in.day
@@ -179,6 +180,7 @@ func (e *Engine) updateOpen(in *instrument, u ohlcv, recv, now time.Time) {
 		e.candleWithTrades(in, u, recv, now)
 		return
 	}
+	in.hasPending = false // see fallBack
 	s := in.open.ohlcv
 	switch {
 	case in.hasLast && u == in.last, s.v > 0 && u.v == s.v && u.pricesEqual(s):

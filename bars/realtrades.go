@@ -23,7 +23,9 @@ import (
 // streamed confirms the minute (Closed.Final); one with less volume is
 // behind the trades; one with more volume knows trades the stream did not
 // carry (missed during a reconnect, or refused). If the trades do not catch
-// up within TradeGrace, the minute falls back to the synthetic rule of the
+// up within TradeGrace and a later update confirms the difference (or the
+// minute closes with it: a single update may be a wrong intermediate state
+// its next update corrects), the minute falls back to the synthetic rule of the
 // candle updates (see "Trades from candle updates"): the difference is
 // streamed as synthetic trades, the minute is counted as synthetic, and its
 // later trades are dropped as superseded (the candle updates, which include
@@ -55,6 +57,17 @@ func (e *Engine) handleTrade(ev *tvbridge.TradeEvent, now time.Time) {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if in.hasLastRaw && sameTrade(in.lastRaw, tr) {
+		// The same trade again: a repeated frame, or the overlap of two
+		// streams while an instrument moves between them. Identical trades
+		// can be real (one order filled against two resting ones at one
+		// exchange time); dropping one then leaves the bar a trade short,
+		// which the candle updates show and the fallback streams, whereas
+		// a trade counted twice could never be taken back.
+		e.stats.duplicateTrades.Add(1)
+		return
+	}
+	in.lastRaw, in.hasLastRaw = tr, true
 	in.realTrades = true
 	e.advanceAt(in, now, earliest(recv, now))
 	minute := tr.Time.Unix() - tr.Time.Unix()%60
@@ -64,6 +77,12 @@ func (e *Engine) handleTrade(ev *tvbridge.TradeEvent, now time.Time) {
 		return
 	}
 	e.applyTrade(in, tr, minute, recv, now)
+}
+
+// sameTrade reports whether two trades are the same in every field, the
+// exchange time to the nanosecond.
+func sameTrade(a, b tvbridge.Trade) bool {
+	return a.FIGI == b.FIGI && a.Time.Equal(b.Time) && a.Price == b.Price && a.Quantity == b.Quantity
 }
 
 func validTrade(tr tvbridge.Trade) bool {
@@ -136,27 +155,46 @@ func (e *Engine) candleWithTrades(in *instrument, u ohlcv, recv, now time.Time) 
 		// The candle includes trades the stream has not carried (yet).
 		if !in.hasPending {
 			in.hasPending, in.pendingRecv = true, recv
+			in.pendingSeen, in.hasConfirmed = false, false
 		}
-		if u.v >= in.pending.v {
-			in.pending = u
+		// A state is confirmed once a later update contains it (as much
+		// volume, the same open, a range at least as wide): the upstream
+		// stands by it. One it took back (a corrective update: less
+		// volume, or a high that fell) never is, and a confirmed one it
+		// takes back stops being.
+		switch {
+		case in.pendingSeen && contains(u, in.pending):
+			in.confirmed, in.hasConfirmed = in.pending, true
+		case in.hasConfirmed && !contains(u, in.confirmed):
+			in.hasConfirmed = false
 		}
+		in.pending, in.pendingSeen = u, true
 		e.checkPending(in, now)
 	}
 }
 
 // checkPending falls back to the candle updates when the trades did not
-// catch up with one within TradeGrace; the caller holds in.mu.
+// catch up within TradeGrace with a candle state a later update confirmed,
+// streaming that state; the caller holds in.mu. The newest update waits
+// for its confirmation: an upstream that streams a wrong intermediate
+// state (one lot too many, the high a tick higher, corrected by its next
+// update) would otherwise have it streamed as a synthetic trade that no
+// correction could take back. At the minute's close the newest update
+// decides (closeOpen): it is the final state as far as we will know.
 func (e *Engine) checkPending(in *instrument, now time.Time) {
-	if in.hasPending && now.Sub(in.pendingRecv) >= e.tradeGrace {
-		e.fallBack(in, now)
+	if in.hasPending && in.hasConfirmed && in.confirmed.v > in.open.v && now.Sub(in.pendingRecv) >= e.tradeGrace {
+		e.fallBack(in, in.confirmed, now)
 	}
 }
 
 // fallBack switches the open minute to the synthetic rule and streams what
-// its newest candle update has beyond the trades.
-func (e *Engine) fallBack(in *instrument, now time.Time) {
-	u, recv := in.pending, in.pendingRecv
-	in.hasPending = false
+// the candle state u has beyond the trades.
+func (e *Engine) fallBack(in *instrument, u ohlcv, now time.Time) {
+	recv := in.pendingRecv
+	// A newer state than u waits for its confirmation, or for the close,
+	// whichever comes first (an update for the minute now goes to the
+	// synthetic rule, which supersedes it).
+	in.hasPending = in.pending != u && in.pending.v > u.v
 	in.openSynthetic = true
 	e.stats.syntheticMinutes.Add(1)
 	e.stream(in, u, recv, now)

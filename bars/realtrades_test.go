@@ -53,9 +53,10 @@ func TestRealTradesStreamedAsTheyAre(t *testing.T) {
 }
 
 // A candle update ahead of the trades waits for them; when they do not come
-// within TradeGrace (missed during a reconnect), the minute falls back to the
-// candle updates: the difference is streamed synthetically and the minute's
-// later trades are dropped, so the bar streamed still equals the candle.
+// within TradeGrace (missed during a reconnect) and a later update confirms
+// the difference, the minute falls back to the candle updates: the
+// difference is streamed synthetically and the minute's later trades are
+// dropped, so the bar streamed still equals the candle.
 func TestMissedTradesFallBackToTheCandle(t *testing.T) {
 	h := newHarness(t, Config{TradeGrace: time.Second}, mkSpec("F1", nil))
 	h.trade(t0.Add(sec(5)), t0.Add(sec(5)), 100, 1)
@@ -66,6 +67,10 @@ func TestMissedTradesFallBackToTheCandle(t *testing.T) {
 		t.Fatalf("%d trades before the grace passed, want 1", n)
 	}
 	h.sweepAt(t0.Add(ms(21000)))
+	if st := h.eng.Stats(); st.SyntheticMinutes != 0 {
+		t.Fatalf("fell back on one update nothing confirmed: %+v", st)
+	}
+	h.candle(t0.Add(ms(22000)), t0, 100, 102, 100, 102, 3) // the same state again
 	if st := h.eng.Stats(); st.SyntheticMinutes != 1 {
 		t.Fatalf("no fallback: %+v", st)
 	}
@@ -84,6 +89,50 @@ func TestMissedTradesFallBackToTheCandle(t *testing.T) {
 		t.Fatalf("stream %v != history %v", rebuild(h.sink.ticks), got)
 	}
 	if st := h.eng.Stats(); st.Superseded != 1 || st.SyntheticMinutes != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A wrong intermediate candle state (a lot too many, the high a tick
+// higher), corrected by the next update, is never streamed: however long
+// the correction takes, the bar stays the trades' and equals the final
+// candle.
+func TestCorrectedCandleStateNotStreamed(t *testing.T) {
+	h := newHarness(t, Config{TradeGrace: time.Second}, mkSpec("F1", nil))
+	h.trade(t0.Add(sec(5)), t0.Add(sec(5)), 100, 1)
+	h.trade(t0.Add(sec(6)), t0.Add(sec(6)), 101, 1)
+	h.candle(t0.Add(sec(7)), t0, 100, 101.01, 100, 101, 3) // wrong: a lot too many, the high a tick above
+	h.sweepAt(t0.Add(sec(10)))                             // far past the grace
+	h.candle(t0.Add(sec(11)), t0, 100, 101, 100, 101, 2)   // corrected
+	h.trade(t0.Add(sec(20)), t0.Add(sec(20)), 100.5, 1)
+	h.candle(t0.Add(sec(21)), t0, 100, 101.01, 100, 100.5, 4) // wrong again
+	h.candle(t0.Add(sec(23)), t0, 100, 101, 100, 100.5, 3)    // corrected
+	h.candle(t0.Add(ms(60100)), t0, 100, 101, 100, 100.5, 3)  // final
+	h.closeAll()
+	want := bar(t0, 100, 101, 100, 100.5, 3)
+	if got := h.sink.closed["F1"]; len(got) != 1 || !sameBar(got[0], want) || !sameBar(rebuild(h.sink.ticks)[0], want) {
+		t.Fatalf("closed %v, stream %v, want %v", got, rebuild(h.sink.ticks), want)
+	}
+	if st := h.eng.Stats(); st.SyntheticMinutes != 0 || st.RealTrades != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A trade received twice in a row (a repeated frame, or two streams
+// overlapping while an instrument moves) is streamed once.
+func TestRepeatedTradeDropped(t *testing.T) {
+	h := newHarness(t, Config{TradeGrace: time.Second}, mkSpec("F1", nil))
+	at := t0.Add(ms(5123))
+	h.trade(t0.Add(sec(6)), at, 100, 2)
+	h.trade(t0.Add(sec(6)), at, 100, 2) // the same frame again
+	h.trade(t0.Add(sec(7)), at.Add(1), 100, 2)
+	h.candle(t0.Add(ms(60100)), t0, 100, 100, 100, 100, 4)
+	h.closeAll()
+	want := bar(t0, 100, 100, 100, 100, 4)
+	if got := h.sink.closed["F1"]; len(got) != 1 || !sameBar(got[0], want) || !sameBar(rebuild(h.sink.ticks)[0], want) {
+		t.Fatalf("closed %v, want %v", got, want)
+	}
+	if st := h.eng.Stats(); st.DuplicateTrades != 1 || st.RealTrades != 2 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -28,6 +28,7 @@ type Stats struct {
 	// Real trades (realtrades.go).
 	RealTrades       uint64 // exchange trades streamed as they were
 	LateTrades       uint64 // trades for a minute already closed (dropped)
+	DuplicateTrades  uint64 // trades identical to the one before (dropped: a repeated frame)
 	Superseded       uint64 // trades of a minute that fell back to its candle updates (dropped: the candles carry them)
 	SyntheticMinutes uint64 // minutes of real-trade instruments that fell back to the candle updates
 
@@ -42,6 +43,7 @@ type counters struct {
 	pending, deferred, minutesClosed, outOfSession                   atomic.Uint64
 	quotes, booksStale, booksRejected, booksClosed, dailies, panics  atomic.Uint64
 	realTrades, lateTrades, superseded, syntheticMinutes             atomic.Uint64
+	duplicateTrades                                                  atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -54,7 +56,7 @@ func (c *counters) snapshot() Stats {
 		Quotes: c.quotes.Load(), BooksStale: c.booksStale.Load(), BooksRejected: c.booksRejected.Load(),
 		BooksClosed: c.booksClosed.Load(),
 		RealTrades:  c.realTrades.Load(), LateTrades: c.lateTrades.Load(), Superseded: c.superseded.Load(),
-		SyntheticMinutes: c.syntheticMinutes.Load(),
-		Dailies:          c.dailies.Load(), Panics: c.panics.Load(),
+		SyntheticMinutes: c.syntheticMinutes.Load(), DuplicateTrades: c.duplicateTrades.Load(),
+		Dailies: c.dailies.Load(), Panics: c.panics.Load(),
 	}
 }

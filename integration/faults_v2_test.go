@@ -257,20 +257,16 @@ func TestSilentStallV2(t *testing.T) {
 	exactVsExchange(t, ex, b, "after the silence", resumed.Truncate(time.Minute).Add(time.Minute), end)
 }
 
-// TestDuplicateTradesV2: an upstream that sends every frame twice. The
-// v2 stream carries trades without an id, and the bridge forwards every
-// trade frame: each duplicated trade is counted twice, in /streaming and
-// in /history alike (they agree with each other), so every streamed bar's
-// volume is twice the exchange's. Found by this test; skipped until the
-// bar engine (or the pool) recognises a repeated trade: identical trades
-// at the same exchange time are legitimate (one order filled against two
-// resting ones), so the fix must use the candle updates' volume, not the
-// trades' equality alone.
+// TestDuplicateTradesV2: an upstream that sends every frame twice. The v2
+// stream carries trades without an id; before the bar engine dropped a
+// trade identical to the one before, each duplicated trade was counted
+// twice, in /streaming and /history alike, so every bar had twice the
+// exchange's volume. Now every minute equals the exchange's candle.
 func TestDuplicateTradesV2(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates 8 minutes of trading")
 	}
-	t.Skip("known defect: duplicated v2 trade frames double the bars' volume (see the comment)")
+
 	start := time.Date(2026, 11, 18, 8, 30, 0, 0, time.UTC)
 	ex := newExchangeV2Cfg(t, start, v2sim.Config{})
 	ex.v2.Faults().Duplicate(true)
@@ -290,20 +286,19 @@ func TestDuplicateTradesV2(t *testing.T) {
 
 // TestCorrectiveCandlesV2: an upstream that sends every other update of a
 // forming candle wrong (one lot more, the high one tick higher), corrected
-// by the next update; the final state is always right. Found by this test:
-// the bridge streams the wrong state's extra lot and high as a synthetic
-// trade (the candle shows a trade the stream has not delivered), which the
-// correction cannot undo, so nearly every minute differs from the
-// exchange in /streaming and /history alike (they agree with each other),
-// and the audit counts them without marking them as minutes whose final
-// state was streamed. Skipped until the bar engine holds a candle-only
-// difference until the minute's final state (or the next update) confirms
-// it; it fails the same with a 250 ms clock step, well inside TradeGrace.
+// by the next update; the final state is always right. Before the fix the
+// stream pool dropped each correction as a stale snapshot (less volume),
+// so the bar engine streamed the wrong state's extra lot and high as a
+// synthetic trade no correction could undo: nearly every minute differed
+// from the exchange. Now corrections reach the engine (a state with less
+// volume but the same last trade is news), which falls back to a candle
+// state only once a later update confirms it: every minute equals the
+// exchange's candle.
 func TestCorrectiveCandlesV2(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates 8 minutes of trading")
 	}
-	t.Skip("known defect: a corrected candle state becomes a synthetic trade in v2 bars (see the comment)")
+
 	start := time.Date(2026, 11, 18, 8, 30, 0, 0, time.UTC)
 	ex := newExchangeV2Cfg(t, start, v2sim.Config{})
 	ex.v2.Faults().CorrectiveCandles(true)

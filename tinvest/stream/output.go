@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"tvbridge"
 )
@@ -108,7 +109,7 @@ func (o *output) candle(meta tvbridge.EventMeta, c tvbridge.Candle) {
 		recent = new(recentCandles)
 		o.candles[sk] = recent
 	}
-	if !recent.record(c) {
+	if !recent.record(c, meta.ServerTime) {
 		o.duplicates.Add(1)
 		return
 	}
@@ -292,31 +293,45 @@ func (o *output) close() {
 }
 
 // recentCandles remembers the last few candles of one series by candle
-// time. The stream re-sends the forming candle many times and, after a
-// reconnect, may replay an older one; a handful of slots covers both.
-type recentCandles [4]tvbridge.Candle
+// time, with the time of the last trade each state includes. The stream
+// re-sends the forming candle many times and, after a reconnect, may replay
+// an older one; a handful of slots covers both.
+type recentCandles [4]recentCandle
 
-// record stores c and reports whether it is news: not identical to what
-// was stored for the same candle time, and not a stale state of it. Volume
-// is cumulative within a candle, so a state with less volume than one
-// already accepted is an older update arriving late (the service does not
+type recentCandle struct {
+	c         tvbridge.Candle
+	lastTrade time.Time // the update's lastTradeTs; zero when it had none
+}
+
+// record stores c (whose state includes the trades up to lastTrade) and
+// reports whether it is news: not identical to what was stored for the same
+// candle time, and not a stale state of it. Volume is cumulative within a
+// candle, so a state with less volume than one already accepted and an
+// earlier last trade is an older update arriving late (the service does not
 // guarantee order); passing it on could make a consumer that lags see the
-// newer state twice once the queue coalesces.
-func (r *recentCandles) record(c tvbridge.Candle) bool {
+// newer state twice once the queue coalesces. Less volume with the same or
+// a later last trade is the service correcting a state it sent (a wrong
+// intermediate state taken back): that is news, and the bar engine needs it
+// to know the state it has is not the candle's. Without last-trade times
+// less volume is taken as stale, as before.
+func (r *recentCandles) record(c tvbridge.Candle, lastTrade time.Time) bool {
 	oldest := 0
 	for i := range r {
-		if r[i].Time.Equal(c.Time) && !r[i].Time.IsZero() {
-			if sameCandle(r[i], c) || c.Volume < r[i].Volume {
+		if r[i].c.Time.Equal(c.Time) && !r[i].c.Time.IsZero() {
+			if sameCandle(r[i].c, c) {
 				return false
 			}
-			r[i] = c
+			if c.Volume < r[i].c.Volume && (lastTrade.IsZero() || r[i].lastTrade.IsZero() || lastTrade.Before(r[i].lastTrade)) {
+				return false
+			}
+			r[i] = recentCandle{c, lastTrade}
 			return true
 		}
-		if r[i].Time.Before(r[oldest].Time) {
+		if r[i].c.Time.Before(r[oldest].c.Time) {
 			oldest = i
 		}
 	}
-	r[oldest] = c
+	r[oldest] = recentCandle{c, lastTrade}
 	return true
 }
 
