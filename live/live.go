@@ -8,6 +8,7 @@ package live
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tvbridge"
@@ -25,8 +26,8 @@ type instrument struct {
 	status     tvbridge.TradeStatus
 	last       float64
 	lastAt     time.Time
-	lastCandle time.Time // start of the candle last was taken from
-	seq        uint64    // updates applied, see Version
+	lastCandle time.Time     // start of the candle last was taken from
+	seq        atomic.Uint64 // updates applied, see Version; written under Market.mu
 }
 
 var _ tvbridge.LiveMarket = (*Market)(nil)
@@ -81,25 +82,40 @@ func (m *Market) update(figi string, f func(*instrument)) {
 		m.state[figi] = in
 	}
 	f(in)
-	in.seq++
+	in.seq.Add(1)
 }
 
-// Version identifies the state of the given instruments: the same version
-// means nothing Book, Status, LastPrice or Prices returns for any of them
-// has changed since (it is a sum of per-instrument update counters, which
-// only grow; an instrument never seen counts 0). Callers that keep what
-// they computed from prices, such as an account's valuation, check it
-// before reusing their result.
-func (m *Market) Version(figis ...string) uint64 {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	var v uint64
+// VersionOf returns a function that identifies the state of the given
+// instruments: the same number means nothing Book, Status, LastPrice or
+// Prices returns for any of them has changed since (it is a sum of
+// per-instrument update counters, which only grow). Callers that keep what
+// they computed from prices, such as an account's valuation or a /quotes
+// answer, check it before reusing their result; it takes no lock and looks
+// nothing up, for callers that ask about the same instruments many times.
+// An instrument not seen yet is added empty, so that its first update
+// counts.
+func (m *Market) VersionOf(figis []string) func() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ins := make([]*instrument, 0, len(figis))
 	for _, f := range figis {
-		if in := m.state[f]; in != nil {
-			v += in.seq
+		if f == "" {
+			continue
 		}
+		in := m.state[f]
+		if in == nil {
+			in = &instrument{}
+			m.state[f] = in
+		}
+		ins = append(ins, in)
 	}
-	return v
+	return func() uint64 {
+		var v uint64
+		for _, in := range ins {
+			v += in.seq.Load()
+		}
+		return v
+	}
 }
 
 // Book returns a copy of the latest book and when it was received.

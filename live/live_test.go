@@ -162,27 +162,34 @@ func TestPricesAreTheSeparateReads(t *testing.T) {
 	}
 }
 
-// Version moves with every update of the instruments asked for and with
-// nothing else; an instrument never seen counts 0.
-func TestVersion(t *testing.T) {
+// VersionOf's version moves with every update of the instruments asked for
+// and with nothing else, including an instrument not seen yet when asked.
+func TestVersionOf(t *testing.T) {
 	m := New()
-	if v := m.Version("A", "B"); v != 0 {
+	ab, a := m.VersionOf([]string{"A", "B"}), m.VersionOf([]string{"A"})
+	if v := ab(); v != 0 {
 		t.Fatalf("empty market: version %d", v)
 	}
 	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	m.Observe(&tvbridge.CandleEvent{EventMeta: tvbridge.EventMeta{Received: at},
 		Candle: tvbridge.Candle{FIGI: "A", Interval: tvbridge.Interval1Min, Time: at, Close: 10}})
-	va := m.Version("A")
+	va := a()
 	if va == 0 {
 		t.Fatal("a last price left A's version at 0")
 	}
 	m.Observe(&tvbridge.InstrumentInfoEvent{Info: tvbridge.InstrumentInfo{FIGI: "C", TradeStatus: tvbridge.StatusNormalTrading}})
-	if v := m.Version("A", "B"); v != va {
+	if v := ab(); v != va {
 		t.Errorf("C's update moved A and B's version: %d -> %d", va, v)
 	}
 	m.Observe(&tvbridge.OrderBookEvent{EventMeta: tvbridge.EventMeta{Received: at},
 		Book: tvbridge.OrderBook{FIGI: "B", Bids: []tvbridge.PriceLevel{{Price: 9, Quantity: 1}}}})
-	if v := m.Version("A", "B"); v <= va {
+	if v := ab(); v <= va {
 		t.Errorf("B's book left A and B's version at %d", v)
+	}
+	if _, _, ok := m.Book("B"); !ok {
+		t.Error("B's book lost")
+	}
+	if _, _, ok := m.Book("D"); ok {
+		t.Error("an instrument never updated has a book")
 	}
 }

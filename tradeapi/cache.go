@@ -145,12 +145,13 @@ func (h *Handler) cachedValuation(c *call, kind bodyKind, v valuationVersioner, 
 // (live.Market): the same version of a set of instruments means none of
 // their prices or statuses changed.
 type marketVersioner interface {
-	Version(figis ...string) uint64
+	// VersionOf returns what tells the version of figis' state.
+	VersionOf(figis []string) func() uint64
 }
 
 // quotesCache keeps the last /quotes response per user, account, symbol
-// list and groups, with the instruments it was made from and their market
-// version. An entry exists only once the account was found to be the
+// list and groups, with the market version of the instruments it was made
+// from. An entry exists only once the account was found to be the
 // user's (which never changes), so a hit needs no broker call.
 type quotesCache struct {
 	mu sync.RWMutex
@@ -163,17 +164,17 @@ type quotesKey struct {
 }
 
 type quotesEntry struct {
-	figis   []string
-	version uint64
-	body    []byte // a complete response; never modified
+	market  func() uint64 // the market version of the instruments it read
+	version uint64        // market() when it was made
+	body    []byte        // a complete response; never modified
 }
 
-// get returns the kept response while version(its instruments) stands.
-func (c *quotesCache) get(k quotesKey, version func([]string) uint64) (rawBody, bool) {
+// get returns the kept response while its instruments' version stands.
+func (c *quotesCache) get(k quotesKey) (rawBody, bool) {
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
-	if !ok || version(e.figis) != e.version {
+	if !ok || e.market() != e.version {
 		return nil, false
 	}
 	return e.body, true

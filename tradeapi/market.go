@@ -21,7 +21,7 @@ const maxQuoteSymbols = 200
 func (h *Handler) getQuotes(c *call) (any, error) {
 	key, cacheable := h.quotesKey(c)
 	if cacheable {
-		if body, ok := h.quoteBodies.get(key, h.marketVersion); ok {
+		if body, ok := h.quoteBodies.get(key); ok {
 			return body, nil
 		}
 	}
@@ -38,11 +38,11 @@ func (h *Handler) getQuotes(c *call) (any, error) {
 		return nil, plainError(msgTooMany, maxQuoteSymbols)
 	}
 	// What the answer is made of, read before the prices are.
-	var figis []string
+	var market func() uint64
 	var version uint64
 	if cacheable {
-		figis = h.quotedFIGIs(names)
-		version = h.marketVersion(figis)
+		market = h.versions.VersionOf(h.quotedFIGIs(names))
+		version = market()
 	}
 	out := make(quoteList, 0, len(names))
 	for _, name := range names {
@@ -60,8 +60,8 @@ func (h *Handler) getQuotes(c *call) (any, error) {
 	if err != nil {
 		return out, nil // ok reports it
 	}
-	if h.marketVersion(figis) == version {
-		h.quoteBodies.put(key, quotesEntry{figis: figis, version: version, body: body})
+	if market() == version {
+		h.quoteBodies.put(key, quotesEntry{market: market, version: version, body: body})
 	}
 	return rawBody(body), nil
 }
@@ -102,9 +102,6 @@ func (h *Handler) quotedFIGIs(names []string) []string {
 	}
 	return append(figis, pairs...)
 }
-
-// marketVersion is the market's version of figis (see live.Market.Version).
-func (h *Handler) marketVersion(figis []string) uint64 { return h.versions.Version(figis...) }
 
 func (h *Handler) quote(c *call, name, currency string) quoteJSON {
 	q := quoteJSON{S: "error", N: name}

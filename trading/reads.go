@@ -115,8 +115,8 @@ func (m *Manager) ValuationVersion(ctx context.Context, user, accountID string) 
 	}
 	a.mu.RLock()
 	version[0] = a.version
-	figis := a.valued.Load()
-	if figis == nil || figis.version != a.version {
+	valued := a.valued.Load()
+	if valued == nil || valued.version != a.version {
 		var pairs []string
 		if m.cfg.Rates != nil {
 			r, ok := m.cfg.Rates.(interface{ FIGIs() []string })
@@ -126,31 +126,34 @@ func (m *Manager) ValuationVersion(ctx context.Context, user, accountID string) 
 			}
 			pairs = r.FIGIs()
 		}
-		figis = &valuedFIGIs{version: a.version, figis: make([]string, 0, len(a.posList)+len(a.open)+len(pairs))}
+		figis := make([]string, 0, len(a.posList)+len(a.open)+len(pairs))
 		for _, p := range a.posList {
-			figis.figis = append(figis.figis, p.FIGI)
+			figis = append(figis, p.FIGI)
 		}
 		for _, o := range a.open {
-			figis.figis = append(figis.figis, o.FIGI)
+			figis = append(figis, o.FIGI)
 		}
-		slices.Sort(figis.figis)
-		figis.figis = append(slices.Compact(figis.figis), pairs...)
-		a.valued.Store(figis)
+		slices.Sort(figis)
+		figis = append(slices.Compact(figis), pairs...)
+		valued = &valuedFIGIs{version: a.version, market: market.VersionOf(figis)}
+		a.valued.Store(valued)
 	}
 	a.mu.RUnlock()
-	version[1] = market.Version(figis.figis...)
+	version[1] = valued.market()
 	return version, true, nil
+}
+
+// valuedFIGIs is what ValuationVersion keeps per account version: the
+// market version of the instruments the valuation reads.
+type valuedFIGIs struct {
+	version uint64
+	market  func() uint64
 }
 
 // marketVersioner is a LiveMarket that versions its instruments' state
 // (live.Market).
 type marketVersioner interface {
-	Version(figis ...string) uint64
-}
-
-// valuedFIGIs are the instruments an account's valuation reads at one
-// version of the account, kept for ValuationVersion.
-type valuedFIGIs struct {
-	version uint64
-	figis   []string
+	// VersionOf returns what tells the version of figis' state: the same
+	// number means none of them changed.
+	VersionOf(figis []string) func() uint64
 }
