@@ -226,7 +226,7 @@ func (e *Elector) Run(ctx context.Context) error {
 	e.running = true
 	e.mu.Unlock()
 
-	e.log.Info("standing by for the ingester lease", "ttl", e.ttl, "renew_every", e.every)
+	e.log.Info("standing by for the "+e.name+" lease", "ttl", e.ttl, "renew_every", e.every)
 	backoff := e.every
 	for {
 		fence, sent, err := e.campaign(ctx)
@@ -245,7 +245,7 @@ func (e *Elector) Run(ctx context.Context) error {
 		} else {
 			backoff = e.every
 		}
-		e.log.Info("standing by for the ingester lease", "retry_in", backoff)
+		e.log.Info("standing by for the "+e.name+" lease", "retry_in", backoff)
 		if err := e.sleep(ctx, backoff); err != nil {
 			return err
 		}
@@ -315,7 +315,7 @@ func (e *Elector) try(ctx context.Context) (ok bool, fence postgres.Fence, sent 
 	now := e.clk.Now()
 	e.mu.Lock()
 	if holder != e.status.Holder || hepoch != e.status.Epoch {
-		e.log.Info("ingester lease held by another node", "holder", holder, "epoch", hepoch, "expires", expires)
+		e.log.Info(e.name+" lease held by another node", "holder", holder, "epoch", hepoch, "expires", expires)
 	}
 	e.status.Holder, e.status.Epoch, e.status.Expires = holder, hepoch, expires
 	e.status.IsSelf, e.status.Observed = holder == e.id, now
@@ -355,7 +355,7 @@ func (e *Elector) lead(ctx context.Context, fence postgres.Fence, sent time.Time
 	e.status.IsSelf, e.status.Observed = true, sent
 	e.status.Terms++
 	e.mu.Unlock()
-	e.log.Info("elected ingester", "epoch", fence.Epoch, "ttl", e.ttl, "deadline_in", deadline.Sub(e.clk.Now()))
+	e.log.Info("elected "+e.role(), "epoch", fence.Epoch, "ttl", e.ttl, "deadline_in", deadline.Sub(e.clk.Now()))
 
 	done := make(chan error, 1)
 	go func() { done <- e.onElect(lctx, fence) }()
@@ -433,24 +433,24 @@ loop:
 	switch {
 	case reason != nil:
 		cancel(reason)
-		e.log.Warn("lost the ingester lease; stopping the upstream", "reason", reason, "epoch", fence.Epoch)
+		e.log.Warn("lost the "+e.name+" lease; stopping "+e.work(), "reason", reason, "epoch", fence.Epoch)
 	case returned:
 		cancel(errors.New("OnElected returned"))
-		e.log.Warn("ingester stopped by itself; releasing the ingester lease", "err", result, "epoch", fence.Epoch)
+		e.log.Warn(e.role()+" stopped by itself; releasing the "+e.name+" lease", "err", result, "epoch", fence.Epoch)
 	default:
 		cancel(ctx.Err())
-		e.log.Info("shutting down; stopping the upstream and releasing the ingester lease", "epoch", fence.Epoch)
+		e.log.Info("shutting down; stopping "+e.work()+" and releasing the "+e.name+" lease", "epoch", fence.Epoch)
 	}
 	if !returned {
 		result = e.await(done, fence.Epoch)
-		e.log.Info("ingester stopped", "epoch", fence.Epoch, "err", result)
+		e.log.Info(e.role()+" stopped", "epoch", fence.Epoch, "err", result)
 	}
 	if lost {
 		return
 	}
 	if err := e.release(ctx, fence.Epoch); err != nil {
 		e.dbFailed(err)
-		e.log.Warn("could not release the ingester lease; it expires by itself", "epoch", fence.Epoch, "err", err)
+		e.log.Warn("could not release the "+e.name+" lease; it expires by itself", "epoch", fence.Epoch, "err", err)
 		return
 	}
 	e.dbOK()
@@ -483,7 +483,7 @@ func (e *Elector) dbFailed(err error) {
 	}
 	e.mu.Unlock()
 	if first {
-		e.log.Warn("postgres unreachable for the ingester lease; retrying (logged once per outage)", "err", err)
+		e.log.Warn("postgres unreachable for the "+e.name+" lease; retrying (logged once per outage)", "err", err)
 	}
 }
 
@@ -495,7 +495,7 @@ func (e *Elector) dbOK() {
 	since := e.outageSince
 	e.mu.Unlock()
 	if was {
-		e.log.Info("postgres reconnected for the ingester lease", "down_for", e.clk.Since(since))
+		e.log.Info("postgres reconnected for the "+e.name+" lease", "down_for", e.clk.Since(since))
 	}
 }
 
@@ -508,6 +508,23 @@ func (e *Elector) sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C():
 		return nil
 	}
+}
+
+// role names what the lease's holder is in the logs: "ingester" for
+// DefaultName, else "<name> owner".
+func (e *Elector) role() string {
+	if e.name == DefaultName {
+		return "ingester"
+	}
+	return e.name + " owner"
+}
+
+// work names what the holder stops on losing the lease, in the logs.
+func (e *Elector) work() string {
+	if e.name == DefaultName {
+		return "the upstream"
+	}
+	return "its work"
 }
 
 func hostname() string {

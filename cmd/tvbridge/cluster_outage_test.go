@@ -202,6 +202,7 @@ func TestClusterOutages(t *testing.T) {
 			for _, pair := range [][2]string{
 				{"NATS disconnected", "NATS reconnected"},
 				{"postgres unreachable for the ingester lease", "postgres reconnected for the ingester lease"},
+				{"postgres unreachable for the trading lease", "postgres reconnected for the trading lease"},
 				{"history watermarks: the bar store does not answer", "history watermarks: the bar store answers again"},
 			} {
 				if strings.Count(logs, pair[0]) > strings.Count(logs, pair[1]) {
