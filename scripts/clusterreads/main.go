@@ -69,6 +69,8 @@ func main() {
 	configs := flag.String("configs", "1node,2nodes", "configurations: 1node, 2nodes, forwarder")
 	endpoints := flag.String("endpoints", "orders,state", "endpoints: orders, state, positions")
 	ttl := flag.Duration("lease-ttl", 9*time.Second, "the nodes' --lease-ttl")
+	profile := flag.String("profile", "", "before measuring, write CPU profiles of both nodes (-duration long) under this\n"+
+		"directory for each configuration and endpoint: PROFILE/CONFIG-ENDPOINT-OWNER|FORWARDER.pprof")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -126,13 +128,19 @@ func main() {
 	procs = append(procs, sim)
 
 	bases := make([]string, 2)
+	admins := make([]string, 2)
 	pids := make([]int, 2)
 	for i := range bases {
 		addr := freeAddr()
 		bases[i] = "http://" + addr
+		adminAddr := ""
+		if *profile != "" {
+			adminAddr = freeAddr()
+			admins[i] = "http://" + adminAddr
+		}
 		n := exec.Command(*bin, "serve", "--postgres-url", nodePG, "--nats-url", *natsURL, "--nats-stream", stream,
 			"--nats-subject", prefix, "--node-id", fmt.Sprintf("node%d", i+1), "--lease-ttl", ttl.String(),
-			"--listen", addr, "--admin-listen", "", "--data-dir", filepath.Join(tmp, fmt.Sprintf("node%d", i+1)),
+			"--listen", addr, "--admin-listen", adminAddr, "--data-dir", filepath.Join(tmp, fmt.Sprintf("node%d", i+1)),
 			"--upstream-rest-url", restURL, "--backfill-days", "1", "--auth", "on", "--log-level", "warn")
 		startLogged(n, nil)
 		procs = append(procs, n)
@@ -183,6 +191,32 @@ func main() {
 	for _, cfg := range cfgs {
 		if _, ok := targets[cfg]; !ok {
 			log.Fatalf("unknown configuration %q", cfg)
+		}
+	}
+	if *profile != "" {
+		check(os.MkdirAll(*profile, 0o755))
+		role := map[int]string{owner: "owner", forwarder: "forwarder"}
+		for _, ep := range strings.Split(*endpoints, ",") {
+			for _, cfg := range cfgs {
+				t := targets[cfg]
+				var wg sync.WaitGroup
+				for i, admin := range admins {
+					file := filepath.Join(*profile, fmt.Sprintf("%s-%s-%s.pprof", cfg, ep, role[i]))
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, int(duration.Seconds())))
+						check(err)
+						defer resp.Body.Close()
+						b, err := io.ReadAll(resp.Body)
+						check(err)
+						check(os.WriteFile(file, b, 0o644))
+					}()
+				}
+				r := measure(c.token, [2]string{bases[t[0]] + paths[ep], bases[t[1]] + paths[ep]}, pids, *conns/2, *duration)
+				wg.Wait()
+				log.Printf("profiled %s %s: %.0f req/s, %.0f req per CPU-s", cfg, ep, r.rps, r.perCore)
+			}
 		}
 	}
 	type key struct{ endpoint, cfg string }
