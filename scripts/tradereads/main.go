@@ -68,11 +68,13 @@ func main() {
 	together := flag.Bool("together", false, "run each pair's two loads at the same time instead of one after the other:\n"+
 		"the servers then share the machine, and its other load, equally")
 	hold := flag.Duration("hold", 0, "after setup, keep serve running this long before measuring (for attaching a profiler), printing its address")
+	plainTimeouts := flag.Bool("plain-timeouts", false, "give the plain server serve's read-header and idle timeouts (10s, 2m), whose read\n"+
+		"deadlines net/http then sets on every request as it does for serve: the ratio is then the handlers' alone")
 	admin := flag.Bool("admin", false, "run serve with an admin listener on a free port (printed), for /debug/pprof/ during -hold")
 	flag.Parse()
 	log.SetFlags(0)
 	if *plainFile != "" {
-		servePlain(*plainFile, *listen)
+		servePlain(*plainFile, *listen, *plainTimeouts)
 		return
 	}
 	if *bin == "" {
@@ -89,7 +91,8 @@ func main() {
 	}
 	self, err := os.Executable()
 	check(err)
-	cfg := loadConfig{rounds: *rounds, duration: *duration, conns: *conns, threads: *threads, origin: *origin, together: *together}
+	cfg := loadConfig{rounds: *rounds, duration: *duration, conns: *conns, threads: *threads, origin: *origin, together: *together,
+		plainTimeouts: *plainTimeouts}
 	var runs []*run
 	for _, mode := range strings.Split(*modes, ",") {
 		r := setup(*bin, strings.TrimSpace(mode), *origin, strings.Split(*only, ","), *admin)
@@ -353,7 +356,7 @@ func fetch(r *run, path, origin string) capture {
 
 // servePlain is the same-bytes server: for each captured path, the
 // captured headers and body, written with net/http and nothing else.
-func servePlain(file, addr string) {
+func servePlain(file, addr string, timeouts bool) {
 	raw, err := os.ReadFile(file)
 	check(err)
 	var caps []capture
@@ -367,7 +370,11 @@ func servePlain(file, addr string) {
 	ln, err := net.Listen("tcp", addr)
 	check(err)
 	fmt.Println(ln.Addr().String())
-	check(http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := &http.Server{}
+	if timeouts {
+		srv.ReadHeaderTimeout, srv.IdleTimeout = 10*time.Second, 2*time.Minute // web.Options' defaults
+	}
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := byPath[r.URL.Path]
 		if !ok {
 			http.NotFound(w, r)
@@ -379,7 +386,8 @@ func servePlain(file, addr string) {
 		}
 		w.WriteHeader(c.Status)
 		_, _ = w.Write(c.Body)
-	})))
+	})
+	check(srv.Serve(ln))
 }
 
 type loadConfig struct {
@@ -387,6 +395,7 @@ type loadConfig struct {
 	duration               time.Duration
 	origin                 string
 	together               bool
+	plainTimeouts          bool
 }
 
 var (
@@ -459,7 +468,11 @@ func startPlain(r *run, self string, cfg loadConfig) func() {
 	file := filepath.Join(r.dir, "captures.json")
 	check(os.WriteFile(file, raw, 0o600))
 	ctx, cancel := context.WithCancel(context.Background())
-	r.plain = exec.CommandContext(ctx, self, "-plain-serve", file, "-listen", freeAddr())
+	args := []string{"-plain-serve", file, "-listen", freeAddr()}
+	if cfg.plainTimeouts {
+		args = append(args, "-plain-timeouts")
+	}
+	r.plain = exec.CommandContext(ctx, self, args...)
 	r.plain.Stderr = os.Stderr
 	stdout, err := r.plain.StdoutPipe()
 	check(err)
