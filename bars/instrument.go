@@ -76,9 +76,13 @@ type instrument struct {
 	confirmed                 ohlcv
 	hasConfirmed, pendingSeen bool
 	future                    []realTrade
-	// lastRaw is the newest trade received, to drop a repeated one.
-	lastRaw    tvbridge.Trade
-	hasLastRaw bool
+	// lastRaw is the newest trade received, to tell a repeated one;
+	// suspects are repeats waiting for the candle updates to settle them;
+	// candleTrade is the last trade time of the candle update being handled.
+	lastRaw     tvbridge.Trade
+	hasLastRaw  bool
+	suspects    []realTrade
+	candleTrade time.Time
 
 	hasPrev     bool
 	prev        minuteBar // the most recently closed bar, to tell re-sends from corrections

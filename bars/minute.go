@@ -34,6 +34,7 @@ func (e *Engine) handleCandle(ev *tvbridge.CandleEvent, now time.Time) {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	in.candleTrade = ev.ServerTime // the update's last trade, for settleSuspects
 	// Whether the update is late is a matter of when it was received, not
 	// of when the loop got round to it: a final received within the grace
 	// and handled after it is still on time.
@@ -144,6 +145,9 @@ func (e *Engine) openMinute(in *instrument, start int64, now time.Time) {
 // closeOpen closes the open minute: its bar, if it has volume, goes to the
 // sink and into the day's bar.
 func (e *Engine) closeOpen(in *instrument, now time.Time) {
+	if len(in.suspects) > 0 {
+		e.dropSuspects(in, in.open.start)
+	}
 	if in.hasPending {
 		// The trades never caught up with the candle: the minute's last
 		// chance to carry what the candle knows. Its newest update is its

@@ -59,12 +59,17 @@ func (e *Engine) handleTrade(ev *tvbridge.TradeEvent, now time.Time) {
 	defer in.mu.Unlock()
 	if in.hasLastRaw && sameTrade(in.lastRaw, tr) {
 		// The same trade again: a repeated frame, or the overlap of two
-		// streams while an instrument moves between them. Identical trades
-		// can be real (one order filled against two resting ones at one
-		// exchange time); dropping one then leaves the bar a trade short,
-		// which the candle updates show and the fallback streams, whereas
-		// a trade counted twice could never be taken back.
-		e.stats.duplicateTrades.Add(1)
+		// streams while an instrument moves between them, or a real one
+		// (one order filled against two resting orders of the same size at
+		// one exchange time). Only the candle updates can tell: it waits
+		// for one that includes it (then it is streamed) or that is as new
+		// and does not (then it is dropped), see settleSuspects. A trade
+		// counted twice could never be taken back.
+		if len(in.suspects) < maxSuspects {
+			in.suspects = append(in.suspects, realTrade{tr, ev.Received})
+		} else {
+			e.stats.duplicateTrades.Add(1)
+		}
 		return
 	}
 	in.lastRaw, in.hasLastRaw = tr, true
@@ -77,6 +82,66 @@ func (e *Engine) handleTrade(ev *tvbridge.TradeEvent, now time.Time) {
 		return
 	}
 	e.applyTrade(in, tr, minute, recv, now)
+}
+
+// maxSuspects bounds the repeated trades an instrument holds for the
+// candle updates to settle; beyond it a repeat is dropped at once.
+const maxSuspects = 64
+
+// settleSuspects decides the repeated trades held back (see handleTrade)
+// with the candle update u, whose last trade is at lastTrade (zero when
+// unknown); the caller holds in.mu. When the bar streamed plus the open
+// minute's repeats, in order, is exactly u, they were real trades: they are
+// streamed. (Room in u alone proves nothing: a missed trade of the same size
+// leaves the same room, and a repeat streamed after later trades would move
+// the close.) A repeat u leaves out although it includes every trade up to
+// the repeat's time was a copy: it is dropped. Others wait for a later
+// update, at most until the minute closes (dropSuspects), the candle-driven
+// fallback carrying the volume of any real one.
+func (e *Engine) settleSuspects(in *instrument, u ohlcv, lastTrade, now time.Time) {
+	if !in.hasOpen {
+		return
+	}
+	sum, n := in.open.ohlcv, 0
+	for _, rt := range in.suspects {
+		if rt.Time.Unix()-rt.Time.Unix()%60 == in.open.start {
+			sum = sum.trade(rt.Price, rt.Quantity)
+			n++
+		}
+	}
+	real := n > 0 && sum.v == u.v && sum.pricesEqual(u)
+	kept := in.suspects[:0]
+	for _, rt := range in.suspects {
+		minute := rt.Time.Unix() - rt.Time.Unix()%60
+		switch {
+		case minute != in.open.start:
+			kept = append(kept, rt) // another minute's: its own updates decide
+		case real:
+			e.applyTrade(in, rt.Trade, minute, rt.recv, now)
+		case !lastTrade.IsZero() && !lastTrade.Before(rt.Time) && in.open.v+rt.Quantity > u.v:
+			e.stats.duplicateTrades.Add(1)
+		default:
+			kept = append(kept, rt)
+		}
+	}
+	clear(in.suspects[len(kept):])
+	in.suspects = kept
+}
+
+// dropSuspects drops the held repeats of minutes up to the one closing
+// (start): no update proved them real; if they were, the minute's candle
+// shows the missing volume and the fallback streams it.
+func (e *Engine) dropSuspects(in *instrument, start int64) {
+	kept := in.suspects[:0]
+	for _, rt := range in.suspects {
+		if rt.Time.Unix()-rt.Time.Unix()%60 <= start {
+			e.stats.duplicateTrades.Add(1)
+			continue
+		}
+		kept = append(kept, rt)
+	}
+	clear(in.suspects[len(kept):])
+	in.suspects = kept
 }
 
 // sameTrade reports whether two trades are the same in every field, the
@@ -138,6 +203,9 @@ func (e *Engine) releaseFuture(in *instrument, now time.Time) {
 // candleWithTrades checks a candle update of a minute streamed from real
 // trades against the bar streamed; the caller holds in.mu.
 func (e *Engine) candleWithTrades(in *instrument, u ohlcv, recv, now time.Time) {
+	if len(in.suspects) > 0 {
+		e.settleSuspects(in, u, in.candleTrade, now)
+	}
 	s := in.open.ohlcv
 	switch {
 	case u.v == s.v && u.pricesEqual(s):

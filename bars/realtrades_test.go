@@ -118,8 +118,49 @@ func TestCorrectedCandleStateNotStreamed(t *testing.T) {
 	}
 }
 
+// candleAt sends a candle update of F1 whose last trade was at lastTrade.
+func (h *harness) candleAt(recv, minute, lastTrade time.Time, o, hi, lo, c, v float64) {
+	h.clk.Set(recv)
+	h.eng.Handle(&tvbridge.CandleEvent{
+		EventMeta: tvbridge.EventMeta{Received: recv, ServerTime: lastTrade},
+		Candle: tvbridge.Candle{FIGI: "F1", Interval: tvbridge.Interval1Min, Time: minute,
+			Open: o, High: hi, Low: lo, Close: c, Volume: v},
+	})
+}
+
+// Identical trades are told apart by the candle updates: a repeat the next
+// update has room for was real (one order filled against two resting ones
+// of the same size) and is streamed; one the update leaves out although it
+// includes every trade up to the repeat's time was a copy and is dropped.
+func TestRepeatedTradeSettledByTheCandle(t *testing.T) {
+	h := newHarness(t, Config{TradeGrace: time.Second}, mkSpec("F1", nil))
+	a := t0.Add(ms(5123))
+	h.trade(t0.Add(sec(6)), a, 100, 1)
+	h.trade(t0.Add(sec(6)), a, 100, 1) // a real second fill
+	if n := len(h.sink.kind("F1", tvbridge.TickTrade)); n != 1 {
+		t.Fatalf("%d trades streamed before the candle settled the repeat, want 1", n)
+	}
+	h.candleAt(t0.Add(ms(6300)), t0, a, 100, 100, 100, 100, 2) // includes both
+	b := t0.Add(ms(20456))
+	h.trade(t0.Add(sec(21)), b, 101, 1)
+	h.trade(t0.Add(sec(21)), b, 101, 1)                         // a copy
+	h.candleAt(t0.Add(ms(21300)), t0, b, 100, 101, 100, 101, 3) // includes up to b, no room for the copy
+	if n := len(h.sink.kind("F1", tvbridge.TickTrade)); n != 3 {
+		t.Fatalf("%d trades streamed, want 3", n)
+	}
+	h.closeAll()
+	want := bar(t0, 100, 101, 100, 101, 3)
+	if got := h.sink.closed["F1"]; len(got) != 1 || !sameBar(got[0], want) || !sameBar(rebuild(h.sink.ticks)[0], want) {
+		t.Fatalf("closed %v, stream %v, want %v", got, rebuild(h.sink.ticks), want)
+	}
+	if st := h.eng.Stats(); st.DuplicateTrades != 1 || st.RealTrades != 3 || st.SyntheticMinutes != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 // A trade received twice in a row (a repeated frame, or two streams
-// overlapping while an instrument moves) is streamed once.
+// overlapping while an instrument moves) that no update proves real is
+// streamed once.
 func TestRepeatedTradeDropped(t *testing.T) {
 	h := newHarness(t, Config{TradeGrace: time.Second}, mkSpec("F1", nil))
 	at := t0.Add(ms(5123))
@@ -174,8 +215,9 @@ func TestLateAndEarlyTrades(t *testing.T) {
 	}
 }
 
-// Property: whatever trades the stream misses, whatever candle updates come
-// (consistent with the exchange's trades) and whenever, the bars rebuilt
+// Property: whatever trades the stream misses or repeats (copies of a frame,
+// or real identical fills), whatever candle updates come (consistent with
+// the exchange's trades) and whenever, the bars rebuilt
 // from the stream equal the closed bars, tick times never go back, and a
 // minute whose trades all arrived, or whose final state a candle update
 // carried (and whose first trade arrived: a streamed open cannot be
@@ -213,6 +255,15 @@ func TestRealTradesProperty(t *testing.T) {
 					}
 				} else {
 					h.trade(at.Add(ms(50)), at, p, q)
+					switch r.IntN(8) {
+					case 0: // a copy of the frame
+						h.trade(at.Add(ms(60)), at, p, q)
+					case 1: // a real second fill, identical
+						*c = c.trade(p, q)
+						h.trade(at.Add(ms(60)), at, p, q)
+						// Only a candle update can prove it real.
+						complete[start.Unix()] = false
+					}
 				}
 				if r.IntN(2) == 0 {
 					h.candle(at.Add(ms(100+r.IntN(400))), start, c.o, c.h, c.l, c.c, c.v)
