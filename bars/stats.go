@@ -28,7 +28,7 @@ type Stats struct {
 	// Real trades (realtrades.go).
 	RealTrades       uint64 // exchange trades streamed as they were
 	LateTrades       uint64 // trades for a minute already closed (dropped)
-	DuplicateTrades  uint64 // trades identical to the one before (dropped: a repeated frame)
+	DuplicateTrades  uint64 // trades identical to the one before that no candle update proved real (dropped: a repeated frame)
 	Superseded       uint64 // trades of a minute that fell back to its candle updates (dropped: the candles carry them)
 	SyntheticMinutes uint64 // minutes of real-trade instruments that fell back to the candle updates
 
