@@ -73,6 +73,12 @@ type Config struct {
 	BrokerName string
 	// SweepInterval is how often expired tokens are deleted; default 1 minute.
 	SweepInterval time.Duration
+	// RevocationPoll, when above 0 and Store is a FamilyChecker, is how
+	// often the token families of the requests in flight are looked up in
+	// the store, so that a revocation made elsewhere (another node of a
+	// cluster) ends this node's /streaming connections within it too; a
+	// revocation made here ends them at once either way. 0: never.
+	RevocationPoll time.Duration
 }
 
 func (c *Config) setDefaults() error {

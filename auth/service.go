@@ -28,6 +28,7 @@ type Service struct {
 
 	stop     chan struct{}
 	done     chan struct{}
+	pollDone chan struct{} // nil unless pollRevocations runs
 	stopOnce sync.Once
 
 	stats stats // for metrics (stats.go)
@@ -64,6 +65,10 @@ func New(cfg Config) (*Service, error) {
 		s.store = s.own
 	}
 	go s.sweepLoop()
+	if fc, ok := s.store.(FamilyChecker); ok && cfg.RevocationPoll > 0 {
+		s.pollDone = make(chan struct{})
+		go s.pollRevocations(fc)
+	}
 	return s, nil
 }
 
@@ -71,6 +76,9 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.done
+	if s.pollDone != nil {
+		<-s.pollDone
+	}
 	if s.own != nil {
 		return s.own.Close()
 	}

@@ -836,3 +836,33 @@ func (s *FailureStore) PruneFailures(now time.Time, window time.Duration) error 
 	}
 	return nil
 }
+
+// LiveFamilies implements auth.FamilyChecker: the families of ids that
+// still exist, with their MinSeq, and whose user (and client, if any) do
+// too, as CheckAccess requires.
+func (s *AuthStore) LiveFamilies(ids []string) (map[string]uint64, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	rows, err := s.db.pool.Query(ctx, `
+		SELECT f.id, f.min_seq
+		FROM tvbridge_auth_families f
+		JOIN tvbridge_auth_users u ON u.login = f.login
+		LEFT JOIN tvbridge_auth_clients c ON c.id = f.client_id AND f.client_id <> ''
+		WHERE f.id = ANY($1) AND (f.client_id = '' OR c.id IS NOT NULL)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: auth: live families: %w", err)
+	}
+	out := make(map[string]uint64, len(ids))
+	var id string
+	var min int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &min}, func() error {
+		out[id] = uint64(min)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: auth: live families: %w", err)
+	}
+	return out, nil
+}
+
+var _ auth.FamilyChecker = (*AuthStore)(nil)

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -699,5 +700,64 @@ func TestAuthClusterLoginLimit(t *testing.T) {
 	clk.Advance(15 * time.Minute)
 	if body := login(0, "alice-password"); !strings.Contains(body, `"s":"ok"`) {
 		t.Fatalf("after the window: %s", body)
+	}
+}
+
+// TestAuthClusterRevocationEndsStreams: a token family revoked on node A
+// ends a long request (a /streaming connection) that node B serves with
+// it, at B's next revocation poll, although B learnt nothing of the
+// revocation itself; B's other requests go on.
+func TestAuthClusterRevocationEndsStreams(t *testing.T) {
+	a, b, _, _ := twoNodes(t, AuthOptions{})
+	seed(t, a)
+	clk := clock.NewFake(authT0)
+	svcB, err := auth.New(auth.Config{Store: b, Clock: clk, Logger: quietLogger(), KDF: authKDF, RevocationPoll: time.Second})
+	must(t, err)
+	t.Cleanup(func() { _ = svcB.Close() })
+	type ended struct {
+		user  string
+		cause error
+	}
+	started, done := make(chan string, 2), make(chan ended, 2)
+	stream := svcB.Protect(auth.Data, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user := r.URL.Query().Get("u")
+		started <- user
+		<-r.Context().Done()
+		done <- ended{user, context.Cause(r.Context())}
+	}))
+	issue := func(user string) string {
+		out, err := a.Issue(clk.Now(), auth.Family{User: user, Scheme: auth.SchemePassword}, auth.Lifetimes{Access: 20 * time.Minute})
+		must(t, err)
+		return out.Access
+	}
+	open := func(user, token string) context.CancelFunc {
+		ctx, cancel := context.WithCancel(context.Background())
+		r := httptest.NewRequest(http.MethodGet, "/streaming?u="+user, nil).WithContext(ctx)
+		r.Header.Set("Authorization", "Bearer "+token)
+		go stream.ServeHTTP(httptest.NewRecorder(), r)
+		if got := <-started; got != user {
+			t.Fatalf("started %s, want %s", got, user)
+		}
+		return cancel
+	}
+	aliceTok, bobTok := issue("alice"), issue("bob")
+	defer open("bob", bobTok)()
+	defer open("alice", aliceTok)()
+	fam, err := a.CheckAccess(aliceTok, clk.Now())
+	must(t, err)
+	must(t, a.RevokeFamily(fam.FamilyID)) // on A: B is not told
+	clk.Advance(time.Second)              // B's poll
+	select {
+	case e := <-done:
+		if e.user != "alice" || !errors.Is(e.cause, auth.ErrUnknownToken) {
+			t.Fatalf("ended %s with %v, want alice with ErrUnknownToken", e.user, e.cause)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("alice's stream on B still open 10 s after B's poll")
+	}
+	select {
+	case e := <-done:
+		t.Fatalf("%s's stream ended too: %v", e.user, e.cause)
+	default:
 	}
 }

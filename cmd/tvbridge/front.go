@@ -196,10 +196,13 @@ func (o frontOptions) build(dataDir string, catalog *api.Catalog, data http.Hand
 		if o.cluster != nil {
 			// Users, tokens and failed logins in the cluster's database: a
 			// token issued by one node works on every node, a revocation
-			// reaches them within the cache bound, the limits count every
-			// node's failures (auth/README.md).
+			// reaches them within the cache bound (and ends their open
+			// streams within a poll), the limits count every node's
+			// failures (auth/README.md).
 			be := authOnDB(o.cluster.DB)
 			cfg.Store, cfg.Failures = be, be.Failures
+			// A revocation on another node ends this node's streams too.
+			cfg.RevocationPoll = time.Second
 		}
 		svc, err := auth.New(cfg)
 		if err != nil {
