@@ -145,9 +145,11 @@ func (o serveOptions) serveCluster(ctx context.Context, st clusterStart) error {
 	log := st.log
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	// The trading side's upstream client (REST only, never Run here: the
-	// ingester runs its own), built first so that a bad upstream setting
-	// fails the start, not each election. Trading is not clustered yet.
+	// An upstream client built first so that a bad upstream setting fails
+	// the start, not each election (the ingester builds and runs its own).
+	// The front takes it for the upstream trading venues, which cluster
+	// mode refuses (it trades paper accounts, see tradecluster.go): it is
+	// never run.
 	up, stopUp, err := o.upstream(log, (&sessionIndex{}).inSession)
 	if err != nil {
 		return err
