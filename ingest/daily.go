@@ -6,87 +6,19 @@ import (
 	"time"
 
 	"tvbridge"
+	"tvbridge/bars"
 )
 
 const day = 24 * time.Hour
 
-// Daily returns the daily bars with from <= Time < to. Trading days whose
-// minutes are all complete are read from the store; the others (today, and
-// days with a gap still being backfilled) are built from 1-minute bars, so
-// a daily bar's open and close always equal its session's first and last
-// 1-minute bars.
+// Daily returns the daily bars with from <= Time < to: bars.DailyBars over
+// the store and this service's 1-minute bars.
 func (s *Service) Daily(ctx context.Context, figi string, from, to time.Time) ([]tvbridge.Bar, error) {
 	spec, ok := s.specs[figi]
 	if !ok || spec.Schedule == nil {
 		return nil, fmt.Errorf("daily bars of %s: unknown instrument", figi)
 	}
-	now := s.cfg.Clock.Now()
-	lower := maxTime(from, now.Add(-s.cfg.BackfillDepth-2*day))
-	if first, ok, err := s.cfg.Store.FirstBar(ctx, figi); err != nil {
-		return nil, err
-	} else if ok {
-		lower = maxTime(from, first.Add(-day))
-	}
-	upper := minTime(to, now.Add(2*day))
-	if !lower.Before(upper) {
-		return nil, nil
-	}
-	stored, err := s.cfg.Store.Daily(ctx, figi, lower.Truncate(day), upper)
-	if err != nil {
-		return nil, fmt.Errorf("daily bars of %s: %w", figi, err)
-	}
-	have := make(map[int64]tvbridge.Bar, len(stored))
-	for _, b := range stored {
-		have[b.Time.Unix()] = b
-	}
-	var out []tvbridge.Bar
-	for d := lower.Truncate(day); d.Before(upper); d = d.Add(day) {
-		if d.Before(from) {
-			continue
-		}
-		if b, ok := have[d.Unix()]; ok {
-			out = append(out, b)
-			continue
-		}
-		b, ok, err := s.buildDaily(ctx, figi, d)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, b)
-		}
-	}
-	return out, nil
-}
-
-// buildDaily aggregates the 1-minute bars of trading day d (00:00 UTC of
-// its date).
-func (s *Service) buildDaily(ctx context.Context, figi string, d time.Time) (tvbridge.Bar, bool, error) {
-	sched := s.specs[figi].Schedule
-	periods := sched.Periods(d)
-	if len(periods) == 0 {
-		return tvbridge.Bar{}, false, nil
-	}
-	minutes, err := s.Minutes(ctx, figi, periods[0].Open, periods[len(periods)-1].Close)
-	if err != nil {
-		return tvbridge.Bar{}, false, err
-	}
-	var bar tvbridge.Bar
-	n := 0
-	for _, m := range minutes {
-		if td, ok := sched.TradingDay(m.Time); !ok || !td.Equal(d) {
-			continue
-		}
-		if n == 0 {
-			bar = tvbridge.Bar{Time: d, Open: m.Open, High: m.High, Low: m.Low}
-		}
-		bar.High = max(bar.High, m.High)
-		bar.Low = min(bar.Low, m.Low)
-		bar.Close = m.Close
-		bar.Volume += m.Volume
-		n++
-	}
-	return bar, n > 0, nil
+	return bars.DailyBars(ctx, s.cfg.Store, s.Minutes, spec.Schedule, figi, s.cfg.Clock.Now(), s.cfg.BackfillDepth, from, to)
 }
 
 // sealDays stores the daily bars of trading days whose every minute is
@@ -115,7 +47,7 @@ func (s *Service) sealDays(ctx context.Context, figi string) error {
 			if err != nil || !complete {
 				return err
 			}
-			bar, ok, err := s.buildDaily(ctx, figi, d)
+			bar, ok, err := bars.BuildDaily(ctx, s.Minutes, sched, figi, d)
 			if err != nil {
 				return err
 			}

@@ -191,91 +191,13 @@ func mergeBars(primary, extra []tvbridge.Bar) []tvbridge.Bar {
 }
 
 // Daily returns the daily bars with from <= Time < to, as the ingester's
-// ingest.Service.Daily does: stored days, and the others (today, days
-// still being backfilled) built from this History's 1-minute bars, so a
-// daily bar always agrees with its minutes on every node.
+// ingest.Service.Daily does (bars.DailyBars): stored days, and the others
+// (today, days still being backfilled) built from this History's 1-minute
+// bars, so a daily bar always agrees with its minutes on every node.
 func (h *History) Daily(ctx context.Context, figi string, from, to time.Time) ([]tvbridge.Bar, error) {
 	spec, ok := h.specs[figi]
 	if !ok || spec.Schedule == nil {
 		return nil, fmt.Errorf("daily bars of %s: unknown instrument", figi)
 	}
-	now := h.cfg.Clock.Now()
-	lower := maxTime(from, now.Add(-h.cfg.BackfillDepth-2*day))
-	if first, ok, err := h.cfg.Store.FirstBar(ctx, figi); err != nil {
-		return nil, err
-	} else if ok {
-		lower = maxTime(from, first.Add(-day))
-	}
-	upper := minTime(to, now.Add(2*day))
-	if !lower.Before(upper) {
-		return nil, nil
-	}
-	stored, err := h.cfg.Store.Daily(ctx, figi, lower.Truncate(day), upper)
-	if err != nil {
-		return nil, fmt.Errorf("daily bars of %s: %w", figi, err)
-	}
-	have := make(map[int64]tvbridge.Bar, len(stored))
-	for _, b := range stored {
-		have[b.Time.Unix()] = b
-	}
-	var out []tvbridge.Bar
-	for d := lower.Truncate(day); d.Before(upper); d = d.Add(day) {
-		if d.Before(from) {
-			continue
-		}
-		if b, ok := have[d.Unix()]; ok {
-			out = append(out, b)
-			continue
-		}
-		b, ok, err := h.buildDaily(ctx, spec.Schedule, figi, d)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, b)
-		}
-	}
-	return out, nil
-}
-
-// buildDaily aggregates the 1-minute bars of trading day d.
-func (h *History) buildDaily(ctx context.Context, sched *tvbridge.Schedule, figi string, d time.Time) (tvbridge.Bar, bool, error) {
-	periods := sched.Periods(d)
-	if len(periods) == 0 {
-		return tvbridge.Bar{}, false, nil
-	}
-	minutes, err := h.Minutes(ctx, figi, periods[0].Open, periods[len(periods)-1].Close)
-	if err != nil {
-		return tvbridge.Bar{}, false, err
-	}
-	var bar tvbridge.Bar
-	n := 0
-	for _, m := range minutes {
-		if td, ok := sched.TradingDay(m.Time); !ok || !td.Equal(d) {
-			continue
-		}
-		if n == 0 {
-			bar = tvbridge.Bar{Time: d, Open: m.Open, High: m.High, Low: m.Low}
-		}
-		bar.High = max(bar.High, m.High)
-		bar.Low = min(bar.Low, m.Low)
-		bar.Close = m.Close
-		bar.Volume += m.Volume
-		n++
-	}
-	return bar, n > 0, nil
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
+	return bars.DailyBars(ctx, h.cfg.Store, h.Minutes, spec.Schedule, figi, h.cfg.Clock.Now(), h.cfg.BackfillDepth, from, to)
 }
