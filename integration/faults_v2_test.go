@@ -258,30 +258,13 @@ func TestSilentStallV2(t *testing.T) {
 }
 
 // TestDuplicateTradesV2: an upstream that sends every frame twice. The v2
-// stream carries trades without an id; before the bar engine dropped a
-// trade identical to the one before, each duplicated trade was counted
-// twice, in /streaming and /history alike, so every bar had twice the
-// exchange's volume. Now every minute equals the exchange's candle.
+// stream carries trades without an id; each duplicated trade used to be
+// counted twice, in /streaming and /history alike, so every bar had twice
+// the exchange's volume. The bar engine now holds a repeated trade until
+// the candle updates tell a copy from a real identical fill: every minute
+// equals the exchange's candle.
 func TestDuplicateTradesV2(t *testing.T) {
-	if testing.Short() {
-		t.Skip("simulates 8 minutes of trading")
-	}
-
-	start := time.Date(2026, 11, 18, 8, 30, 0, 0, time.UTC)
-	ex := newExchangeV2Cfg(t, start, v2sim.Config{})
-	ex.v2.Faults().Duplicate(true)
-	b := startBridgeOpts(t, ex, t.TempDir(), 3*time.Hour, bridgeOptions{audit: time.Minute})
-	defer b.stop(t)
-	c := connect(t, b.api.URL)
-	book := newBarBook()
-	end := start.Add(4 * time.Minute)
-	run(t, ex, b, c, book, time.Second, end.Add(4*time.Minute))
-	waitAudit(t, b, end)
-	compared, mismatched := book.compare(t, b.api.URL)
-	if compared < 40 || mismatched != 0 {
-		t.Fatalf("stream vs history: %d compared, %d mismatched", compared, mismatched)
-	}
-	exactVsExchange(t, ex, b, "duplicated frames", start.Add(time.Minute), end)
+	exactUnderFaultV2(t, "duplicated frames", func(f *v2sim.Faults) { f.Duplicate(true) })
 }
 
 // TestCorrectiveCandlesV2: an upstream that sends every other update of a
@@ -295,13 +278,19 @@ func TestDuplicateTradesV2(t *testing.T) {
 // state only once a later update confirms it: every minute equals the
 // exchange's candle.
 func TestCorrectiveCandlesV2(t *testing.T) {
+	exactUnderFaultV2(t, "corrected candle states", func(f *v2sim.Faults) { f.CorrectiveCandles(true) })
+}
+
+// exactUnderFaultV2 runs 8 simulated minutes of the v2 exchange with the
+// fault on: stream and history agree, and every minute equals the
+// exchange's candle.
+func exactUnderFaultV2(t *testing.T, what string, fault func(*v2sim.Faults)) {
 	if testing.Short() {
 		t.Skip("simulates 8 minutes of trading")
 	}
-
 	start := time.Date(2026, 11, 18, 8, 30, 0, 0, time.UTC)
 	ex := newExchangeV2Cfg(t, start, v2sim.Config{})
-	ex.v2.Faults().CorrectiveCandles(true)
+	fault(ex.v2.Faults())
 	b := startBridgeOpts(t, ex, t.TempDir(), 3*time.Hour, bridgeOptions{audit: time.Minute})
 	defer b.stop(t)
 	c := connect(t, b.api.URL)
@@ -313,5 +302,5 @@ func TestCorrectiveCandlesV2(t *testing.T) {
 	if compared < 40 || mismatched != 0 {
 		t.Fatalf("stream vs history: %d compared, %d mismatched", compared, mismatched)
 	}
-	exactVsExchange(t, ex, b, "corrected candle states", start.Add(time.Minute), end)
+	exactVsExchange(t, ex, b, what, start.Add(time.Minute), end)
 }
