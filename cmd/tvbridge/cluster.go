@@ -320,29 +320,11 @@ func (n *clusterNode) serve(ctx context.Context, cancel context.CancelCauseFunc,
 		fr.Close()
 		return err
 	}
-	runAdmin, err := serveAdmin(ctx, *o.admin.listen, adminCfg, log)
+	stop, err := startBackground(ctx, cancel, wg, fr, *o.admin.listen, adminCfg, log)
 	if err != nil {
-		fr.Close()
 		return err
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := runAdmin(); err != nil {
-			cancel(fmt.Errorf("admin listener: %w", err))
-		}
-	}()
-	var trades sync.WaitGroup
-	defer func() { cancel(nil); trades.Wait(); fr.Close() }()
-	for _, run := range fr.run {
-		trades.Add(1)
-		go func() {
-			defer trades.Done()
-			if err := run(ctx); err != nil {
-				cancel(fmt.Errorf("trading: %w", err))
-			}
-		}()
-	}
+	defer stop()
 	log.Info("tvbridge serving TradingView's API", "url", scheme+ln.Addr().String(),
 		"symbols", len(catalog.Symbols()), "node", n.ID, "advertise", n.AdvertiseURL, "mode", "cluster",
 		"auth", *o.front.authMode, "trading", *o.front.tradingBackend)

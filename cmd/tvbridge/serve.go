@@ -21,6 +21,7 @@ import (
 	_ "time/tzdata" // sessions need IANA zones even on hosts without a zoneinfo database
 
 	"tvbridge"
+	"tvbridge/admin"
 	"tvbridge/api"
 	"tvbridge/bars"
 	"tvbridge/bolt"
@@ -224,30 +225,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fr.Close()
 		return err
 	}
-	runAdmin, err := serveAdmin(ctx, *o.admin.listen, adminCfg, log)
+	stop, err := startBackground(ctx, cancel, &wg, fr, *o.admin.listen, adminCfg, log)
 	if err != nil {
-		fr.Close()
 		return err
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := runAdmin(); err != nil {
-			cancel(fmt.Errorf("admin listener: %w", err))
-		}
-	}()
-	// On the way out the trading loops stop before their stores close.
-	var trades sync.WaitGroup
-	defer func() { cancel(nil); trades.Wait(); fr.Close() }()
-	for _, run := range fr.run {
-		trades.Add(1)
-		go func() {
-			defer trades.Done()
-			if err := run(ctx); err != nil {
-				cancel(fmt.Errorf("trading: %w", err))
-			}
-		}()
-	}
+	defer stop()
 	ln, err := net.Listen("tcp", *o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -285,6 +267,37 @@ func (o serveOptions) ingestConfig(up marketUpstream, store ingest.Store, tp tvb
 		Trades:    up.Protocol() == "v2",
 		NoArchive: !*o.archive,
 	}
+}
+
+// startBackground starts the admin listener (under wg) and the front's
+// trading loops; a failure of either cancels ctx. stop ends them on the way
+// out: the trading loops stop before their stores close (fr.Close). On an
+// error fr is closed already.
+func startBackground(ctx context.Context, cancel context.CancelCauseFunc, wg *sync.WaitGroup, fr *front,
+	adminListen string, adminCfg admin.Config, log *slog.Logger) (stop func(), err error) {
+	runAdmin, err := serveAdmin(ctx, adminListen, adminCfg, log)
+	if err != nil {
+		fr.Close()
+		return nil, err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := runAdmin(); err != nil {
+			cancel(fmt.Errorf("admin listener: %w", err))
+		}
+	}()
+	var trades sync.WaitGroup
+	for _, run := range fr.run {
+		trades.Add(1)
+		go func() {
+			defer trades.Done()
+			if err := run(ctx); err != nil {
+				cancel(fmt.Errorf("trading: %w", err))
+			}
+		}()
+	}
+	return func() { cancel(nil); trades.Wait(); fr.Close() }, nil
 }
 
 // dataConfig wires the data endpoints and their serve flags.
