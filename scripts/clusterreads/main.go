@@ -40,7 +40,6 @@ import (
 	"io"
 	"log"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -53,6 +52,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"tvbridge/scripts/internal/loadtest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
@@ -131,11 +131,11 @@ func main() {
 	admins := make([]string, 2)
 	pids := make([]int, 2)
 	for i := range bases {
-		addr := freeAddr()
+		addr := loadtest.FreeAddr()
 		bases[i] = "http://" + addr
 		adminAddr := ""
 		if *profile != "" {
-			adminAddr = freeAddr()
+			adminAddr = loadtest.FreeAddr()
 			admins[i] = "http://" + adminAddr
 		}
 		n := exec.Command(*bin, "serve", "--postgres-url", nodePG, "--nats-url", *natsURL, "--nats-stream", stream,
@@ -183,7 +183,7 @@ func main() {
 		log.Printf("%s: %d bytes from both nodes", p, len(a))
 	}
 	for _, pid := range pids {
-		waitIdle(pid)
+		loadtest.WaitIdle(pid, 0.03)
 	}
 
 	targets := map[string][2]int{"1node": {owner, owner}, "2nodes": {owner, forwarder}, "forwarder": {forwarder, forwarder}}
@@ -346,13 +346,6 @@ func startLogged(cmd *exec.Cmd, re *regexp.Regexp) string {
 	return ""
 }
 
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // waitReady waits for a node to answer /healthz.
 func waitReady(base string) {
 	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
@@ -475,33 +468,6 @@ func placeOrders(c *client, acc string) {
 	}
 }
 
-const clockTick = 10 * time.Millisecond // USER_HZ 100
-
-func cpuTicks(pid int) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	check(err)
-	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
-	u, err := strconv.ParseInt(f[11], 10, 64)
-	check(err)
-	s, err := strconv.ParseInt(f[12], 10, 64)
-	check(err)
-	return u + s
-}
-
-// waitIdle waits (up to 3 minutes) until pid uses at most 3 % of a core.
-func waitIdle(pid int) {
-	const window = 2 * time.Second
-	for deadline := time.Now().Add(3 * time.Minute); ; {
-		before := cpuTicks(pid)
-		time.Sleep(window)
-		used := time.Duration(cpuTicks(pid)-before) * clockTick
-		if used <= window*3/100 || time.Now().After(deadline) {
-			log.Printf("pid %d idle: %.1f %% of a core", pid, 100*used.Seconds()/window.Seconds())
-			return
-		}
-	}
-}
-
 type result struct {
 	rps     float64 // both wrk processes
 	p99     time.Duration
@@ -521,7 +487,7 @@ var (
 func measure(token string, targets [2]string, pids []int, conns int, d time.Duration) result {
 	before := int64(0)
 	for _, p := range pids {
-		before += cpuTicks(p)
+		before += loadtest.CPUTicks(p)
 	}
 	busy0, total0 := machineTicks()
 	start := time.Now()
@@ -543,7 +509,7 @@ func measure(token string, targets [2]string, pids []int, conns int, d time.Dura
 	el := time.Since(start)
 	after := int64(0)
 	for _, p := range pids {
-		after += cpuTicks(p)
+		after += loadtest.CPUTicks(p)
 	}
 	busy1, total1 := machineTicks()
 	la, _ := os.ReadFile("/proc/loadavg")
@@ -564,7 +530,7 @@ func measure(token string, targets [2]string, pids []int, conns int, d time.Dura
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(p[2])]
 		r.p99 = max(r.p99, time.Duration(v*float64(unit)))
 	}
-	cpu := time.Duration(after-before) * clockTick
+	cpu := time.Duration(after-before) * loadtest.ClockTick
 	r.rps = float64(n) / el.Seconds()
 	r.perCore = float64(n) / cpu.Seconds()
 	r.cores = cpu.Seconds() / el.Seconds()

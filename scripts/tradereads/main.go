@@ -44,6 +44,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"tvbridge/scripts/internal/loadtest"
 )
 
 // capture is one endpoint's response, replayed by the plain server.
@@ -100,7 +101,9 @@ func main() {
 		runs = append(runs, r)
 	}
 	for _, r := range runs {
-		waitIdle(r.serve.Process.Pid)
+		// serve's background work (the simulator, ingest, what is left of
+		// the backfill) must not count as the cost of the requests.
+		loadtest.WaitIdle(r.serve.Process.Pid, 0.02)
 		stop := startPlain(r, self, cfg)
 		defer stop()
 	}
@@ -147,13 +150,6 @@ func (r *run) close() {
 	os.RemoveAll(r.dir)
 }
 
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 const password = "tradereads-password"
 
 // setup starts serve in mode, places the orders and captures the endpoints.
@@ -168,11 +164,11 @@ func setup(bin, mode, origin string, endpoints []string, admin bool) *run {
 			log.Fatalf("auth user add: %v: %s", err, out)
 		}
 	}
-	addr := freeAddr()
+	addr := loadtest.FreeAddr()
 	r := &run{mode: mode, base: "http://" + addr, dir: dir}
 	adminAddr := ""
 	if admin {
-		adminAddr = freeAddr()
+		adminAddr = loadtest.FreeAddr()
 	}
 	r.serve = exec.Command(bin, "serve", "--data-dir", dir, "--listen", addr, "--admin-listen", adminAddr, "--auth", mode,
 		"--backfill-days", "1", "--log-level", "warn")
@@ -224,22 +220,6 @@ func setup(bin, mode, origin string, endpoints []string, admin bool) *run {
 		r.names = append(r.names, name)
 	}
 	return r
-}
-
-// waitIdle waits (up to 3 minutes) until serve's background work (the
-// simulator, ingest, what is left of the backfill) uses at most 2 % of a
-// core, so that it does not count as the cost of the requests.
-func waitIdle(pid int) {
-	const window = 2 * time.Second
-	for deadline := time.Now().Add(3 * time.Minute); ; {
-		before := cpuTicks(pid)
-		time.Sleep(window)
-		used := time.Duration(cpuTicks(pid)-before) * clockTick
-		if used <= window/50 || time.Now().After(deadline) {
-			log.Printf("serve idle: %.1f %% of a core", 100*used.Seconds()/window.Seconds())
-			return
-		}
-	}
 }
 
 // waitReady waits for serve to answer and its initial backfill to end, so
@@ -404,23 +384,6 @@ var (
 	badResp   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: .*`)
 )
 
-// cpuTicks is the CPU time (user and system, in clock ticks) pid used.
-func cpuTicks(pid int) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	check(err)
-	// The fields after the command (which may hold spaces) in parentheses.
-	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
-	utime, err := strconv.ParseInt(f[11], 10, 64)
-	check(err)
-	stime, err := strconv.ParseInt(f[12], 10, 64)
-	check(err)
-	return utime + stime
-}
-
-// clockTick is the length of a clock tick of /proc/PID/stat (USER_HZ,
-// 100 on Linux).
-const clockTick = 10 * time.Millisecond
-
 // load is one wrk run: requests per second, and the CPU the server's
 // process used per request.
 type load struct {
@@ -430,9 +393,9 @@ type load struct {
 
 // measureLoad runs wrk against target served by process pid.
 func measureLoad(cfg loadConfig, token, target string, pid int) load {
-	before := cpuTicks(pid)
+	before := loadtest.CPUTicks(pid)
 	rps, n := wrk(cfg, token, target)
-	return load{rps: rps, cpuReq: time.Duration(cpuTicks(pid)-before) * clockTick / time.Duration(max(n, 1))}
+	return load{rps: rps, cpuReq: time.Duration(loadtest.CPUTicks(pid)-before) * loadtest.ClockTick / time.Duration(max(n, 1))}
 }
 
 // wrk runs one load and returns its requests per second and count.
@@ -468,7 +431,7 @@ func startPlain(r *run, self string, cfg loadConfig) func() {
 	file := filepath.Join(r.dir, "captures.json")
 	check(os.WriteFile(file, raw, 0o600))
 	ctx, cancel := context.WithCancel(context.Background())
-	args := []string{"-plain-serve", file, "-listen", freeAddr()}
+	args := []string{"-plain-serve", file, "-listen", loadtest.FreeAddr()}
 	if cfg.plainTimeouts {
 		args = append(args, "-plain-timeouts")
 	}
