@@ -19,7 +19,9 @@ import (
 //   - Duplicate suppression. Per key (candle: figi, interval and candle time;
 //     book: figi and depth; info: figi) it remembers the last value accepted
 //     and drops an identical one, and a candle state older than it (less
-//     cumulative volume): snapshots replayed after a reconnect, books
+//     cumulative volume and an earlier last trade; less volume with the
+//     same last trade is the service correcting itself, and passes):
+//     snapshots replayed after a reconnect, books
 //     the service re-sends unchanged, copies caused by a duplicated
 //     server-side subscription.
 //
