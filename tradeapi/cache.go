@@ -28,12 +28,35 @@ type valuationVersioner interface {
 	ValuationVersion(ctx context.Context, user, accountID string) (version [2]uint64, ok bool, err error)
 }
 
+// kept is a bounded map of kept responses, safe for concurrent use: when
+// full it starts again empty (a response is only ever made again).
+type kept[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]V
+}
+
+// maxCachedBodies bounds each cache.
+const maxCachedBodies = 1 << 15
+
+func (c *kept[K, V]) get(k K) (V, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *kept[K, V]) put(k K, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedBodies {
+		c.m = make(map[K]V)
+	}
+	c.m[k] = v
+}
+
 // bodyCache keeps the last response per endpoint, user, account and
 // language, with the version it was made at.
-type bodyCache struct {
-	mu sync.RWMutex
-	m  map[bodyKey]bodyEntry
-}
+type bodyCache = kept[bodyKey, bodyEntry]
 
 type bodyKind uint8
 
@@ -53,28 +76,6 @@ type bodyKey struct {
 type bodyEntry struct {
 	version [2]uint64
 	body    []byte // a complete response; never modified
-}
-
-// maxCachedBodies bounds the cache; when full it starts again empty.
-const maxCachedBodies = 1 << 15
-
-func (c *bodyCache) get(k bodyKey, version [2]uint64) ([]byte, bool) {
-	c.mu.RLock()
-	e, ok := c.m[k]
-	c.mu.RUnlock()
-	if !ok || e.version != version {
-		return nil, false
-	}
-	return e.body, true
-}
-
-func (c *bodyCache) put(k bodyKey, version [2]uint64, body []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedBodies {
-		c.m = make(map[bodyKey]bodyEntry)
-	}
-	c.m[k] = bodyEntry{version: version, body: body}
 }
 
 // encodeOK encodes a complete {"s":"ok","d":...} response into a new
@@ -102,8 +103,8 @@ func (h *Handler) cached(c *call, kind bodyKind, version func() ([2]uint64, bool
 		return nil, false
 	}
 	k := bodyKey{kind, c.user(), c.account, c.lang}
-	if body, ok := h.bodies.get(k, v); ok {
-		return body, true
+	if e, ok := h.bodies.get(k); ok && e.version == v {
+		return e.body, true
 	}
 	d, size, err := build()
 	if err != nil {
@@ -114,7 +115,7 @@ func (h *Handler) cached(c *call, kind bodyKind, version func() ([2]uint64, bool
 		return nil, false
 	}
 	if v2, ok := version(); ok && v2 == v {
-		h.bodies.put(k, v, body)
+		h.bodies.put(k, bodyEntry{version: v, body: body})
 	}
 	return body, true
 }
@@ -153,10 +154,7 @@ type marketVersioner interface {
 // list and groups, with the market version of the instruments it was made
 // from. An entry exists only once the account was found to be the
 // user's (which never changes), so a hit needs no broker call.
-type quotesCache struct {
-	mu sync.RWMutex
-	m  map[quotesKey]quotesEntry
-}
+type quotesCache = kept[quotesKey, quotesEntry]
 
 type quotesKey struct {
 	user, account, symbols string
@@ -167,24 +165,4 @@ type quotesEntry struct {
 	market  func() uint64 // the market version of the instruments it read
 	version uint64        // market() when it was made
 	body    []byte        // a complete response; never modified
-}
-
-// get returns the kept response while its instruments' version stands.
-func (c *quotesCache) get(k quotesKey) (rawBody, bool) {
-	c.mu.RLock()
-	e, ok := c.m[k]
-	c.mu.RUnlock()
-	if !ok || e.market() != e.version {
-		return nil, false
-	}
-	return e.body, true
-}
-
-func (c *quotesCache) put(k quotesKey, e quotesEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedBodies {
-		c.m = make(map[quotesKey]quotesEntry)
-	}
-	c.m[k] = e
 }

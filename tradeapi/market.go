@@ -21,8 +21,9 @@ const maxQuoteSymbols = 200
 func (h *Handler) getQuotes(c *call) (any, error) {
 	key, cacheable := h.quotesKey(c)
 	if cacheable {
-		if body, ok := h.quoteBodies.get(key); ok {
-			return body, nil
+		// Kept while the version of the instruments it read stands.
+		if e, ok := h.quoteBodies.get(key); ok && e.market() == e.version {
+			return rawBody(e.body), nil
 		}
 	}
 	acct, err := h.queryAccount(c)
