@@ -21,17 +21,36 @@ type TapeFeeder struct {
 	// Next, when set, is called after the tape with every batch (for
 	// example HotMinutes.Apply); its error is returned.
 	Next func(Batch) error
+	// Positions, when set, records which local entries each message's
+	// ticks became. Nothing else may append to Tape then.
+	Positions *Positions
 }
 
 // Apply is a FollowerOptions.Apply.
 func (f *TapeFeeder) Apply(b Batch) error {
 	if len(b.Ticks) > 0 {
-		f.Tape.Append(b.Ticks...)
+		f.append(b)
 	}
 	if f.Next != nil {
 		return f.Next(b)
 	}
 	return nil
+}
+
+// append puts b's ticks on the tape. With Positions it holds the index's
+// lock across the append, so that an entry a reader already sees always has
+// its position recorded by the time the reader asks for it.
+func (f *TapeFeeder) append(b Batch) {
+	p := f.Positions
+	if p == nil {
+		f.Tape.Append(b.Ticks...)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	before := f.Tape.LastSeq()
+	f.Tape.Append(b.Ticks...)
+	p.add(b.Seq, len(b.Ticks), before+1, f.Tape.LastSeq())
 }
 
 // DefaultKeepClosed is how many closed minutes per instrument HotMinutes

@@ -245,3 +245,37 @@ func (db *DB) ClaimRequest(ctx context.Context, accountID, requestID, orderID st
 	}
 	return existing, false, nil
 }
+
+var _ trading.TapeMarks = (*TradingStore)(nil)
+
+// TapeMark reads the trading owner's tape mark; false when none was saved.
+func (s *TradingStore) TapeMark(ctx context.Context) (uint64, bool, error) {
+	var mark *int64
+	err := s.db.pool.QueryRow(ctx, `SELECT tape_mark FROM tvbridge_trading_meta WHERE id = 1`).Scan(&mark)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("postgres: reading the tape mark: %w", err)
+	case mark == nil || *mark < 0:
+		return 0, false, nil
+	}
+	return uint64(*mark), true, nil
+}
+
+// SaveTapeMark stores the tape mark; with a Fence, only while the lease is
+// held (ErrFenced after).
+func (s *TradingStore) SaveTapeMark(ctx context.Context, pos uint64) error {
+	if pos > math.MaxInt64 {
+		return fmt.Errorf("postgres: saving the tape mark: %w: %d above 2^63-1", ErrInvalid, pos)
+	}
+	err := s.db.write(ctx, s.fence, nil, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO tvbridge_trading_meta (id, seq, tape_mark) VALUES (1, 0, $1)
+			ON CONFLICT (id) DO UPDATE SET tape_mark = excluded.tape_mark`, int64(pos))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: saving the tape mark: %w", err)
+	}
+	return nil
+}

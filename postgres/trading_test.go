@@ -346,3 +346,48 @@ func TestClaimRequestOnce(t *testing.T) {
 		t.Fatalf("empty request id: %v", err)
 	}
 }
+
+// TestTradingStoreTapeMark: the trading owner's tape mark is absent at
+// first, saved and read back (also after the trading state was committed),
+// and refused once another node took the lease.
+func TestTradingStoreTapeMark(t *testing.T) {
+	db, _ := openTestDB(t)
+	ea, _, err := db.Leases().Acquire(ctx, "trading", "node-a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := db.Trading(&Fence{Name: "trading", Epoch: ea})
+	if pos, ok, err := old.TapeMark(ctx); err != nil || ok {
+		t.Fatalf("TapeMark of a new store = %d, %v, %v", pos, ok, err)
+	}
+	if err := old.Commit(ctx, sampleChange()); err != nil {
+		t.Fatal(err)
+	}
+	const mark = 123<<24 | 7
+	if err := old.SaveTapeMark(ctx, mark); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Commit(ctx, trading.Change{Seq: 99}); err != nil { // commits keep the mark
+		t.Fatal(err)
+	}
+	if pos, ok, err := old.TapeMark(ctx); err != nil || !ok || pos != mark {
+		t.Fatalf("TapeMark = %d, %v, %v, want %d", pos, ok, err, mark)
+	}
+	if err := db.Leases().Release(ctx, "trading", "node-a", ea); err != nil {
+		t.Fatal(err)
+	}
+	eb, ok, err := db.Leases().Acquire(ctx, "trading", "node-b", time.Minute)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := old.SaveTapeMark(ctx, mark+1); !errors.Is(err, ErrFenced) {
+		t.Fatalf("SaveTapeMark by the old owner = %v, want ErrFenced", err)
+	}
+	cur := db.Trading(&Fence{Name: "trading", Epoch: eb})
+	if pos, _, _ := cur.TapeMark(ctx); pos != mark {
+		t.Fatalf("the old owner's refused save changed the mark to %d", pos)
+	}
+	if err := cur.SaveTapeMark(ctx, math.MaxInt64+1); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a mark above 2^63-1: %v", err)
+	}
+}

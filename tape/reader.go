@@ -43,6 +43,11 @@ func (r *Reader) Stats() ReaderStats {
 	}
 }
 
+// Cursor is the Seq of the last entry the reader consumed; a new reader's
+// is the tape's last entry when it subscribed, so its first entry is
+// Cursor()+1.
+func (r *Reader) Cursor() uint64 { return r.cursor.Load() }
+
 // Next blocks until entries follow the reader's cursor, then appends as many
 // as fit in cap(buf)-len(buf) and returns the extended buffer. The Line of
 // each entry stays valid and unchanged forever; do not modify it.

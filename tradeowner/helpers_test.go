@@ -61,6 +61,7 @@ type testCluster struct {
 	url   string
 	cat   *api.Catalog
 	nodes []*testNode
+	js    *jsLog // withJetStream: tapes fed from a JetStream stream
 }
 
 // testNode is one node: its own database pool (through a pausable TCP
@@ -72,6 +73,7 @@ type testNode struct {
 	pg     *pgProxy
 	market *live.Market
 	tape   *tape.Tape
+	shared trading.SharedTape // withJetStream
 	node   *Node
 	srv    *httptest.Server
 	cancel context.CancelFunc
@@ -130,6 +132,9 @@ func (c *testCluster) add(name string, opts ...nodeOpts) *testNode {
 	t := c.t
 	t.Helper()
 	n := &testNode{c: c, name: name, market: live.New(), tape: tape.New(tape.Config{}), done: make(chan error, 1)}
+	if c.js != nil {
+		n.shared = c.js.follow(t, name, n.tape)
+	}
 	n.pg = newPGProxy(t, c.url)
 	db, err := postgres.Open(context.Background(), n.pg.url, postgres.Options{Logger: quiet(), MaxConns: 6,
 		IdleInTransactionTimeout: 3 * time.Second})
@@ -191,8 +196,8 @@ func (n *testNode) start(_ context.Context, store trading.Store) (*Reign, error)
 	lookup := n.c.cat.Instrument
 	log := quiet()
 	venue := paper.New(paper.Config{Market: n.market, Tape: n.tape, Instrument: lookup, Logger: log})
-	m, err := trading.New(trading.Config{Venue: venue, Market: n.market, Tape: n.tape, Store: store,
-		Instrument: lookup, Logger: log})
+	m, err := trading.New(trading.Config{Venue: venue, Market: n.market, Tape: n.tape, Shared: n.shared, Store: store,
+		Instrument: lookup, Logger: testLogger(n.c.t).With("test_node", n.name)})
 	if err != nil {
 		return nil, err
 	}
@@ -238,10 +243,15 @@ func (n *testNode) setBook(price float64) {
 // trade moves the market to price on every node (as JetStream would feed
 // every node's tape and market) and puts a trade on every tape.
 func (c *testCluster) trade(price float64) {
+	tick := tvbridge.Tick{Kind: tvbridge.TickTrade, FIGI: sberFIGI, Symbol: "SBER", Time: time.Now(), Price: price, Size: 1}
+	if c.js != nil {
+		c.js.publish(c.t, tick)
+	}
 	for _, n := range c.nodes {
 		n.setBook(price)
-		n.tape.Append(tvbridge.Tick{Kind: tvbridge.TickTrade, FIGI: sberFIGI, Symbol: "SBER", Time: time.Now(),
-			Price: price, Size: 1})
+		if c.js == nil {
+			n.tape.Append(tick)
+		}
 	}
 }
 

@@ -28,6 +28,14 @@ type Config struct {
 	Market tvbridge.LiveMarket
 	// Tape carries the trades held stops and brackets trigger on.
 	Tape tvbridge.Tape
+	// Shared, in cluster mode, places Tape's entries in the market-data
+	// log every node follows, so that a new trading owner replays the
+	// trades its predecessor did not evaluate (shared.go). The Store must
+	// then keep the tape mark (TapeMarks). nil in a single process.
+	Shared SharedTape
+	// MarkEvery is how often the tape mark is saved with Shared; default
+	// DefaultMarkEvery.
+	MarkEvery time.Duration
 	// Store keeps the state durably (bolt.OpenTrading, or a MemoryStore).
 	// The Manager does not close it.
 	Store Store
@@ -77,6 +85,9 @@ func (c *Config) setDefaults() error {
 		return errors.New("trading: Config.Store is required")
 	case c.Instrument == nil:
 		return errors.New("trading: Config.Instrument is required")
+	}
+	if c.MarkEvery <= 0 {
+		c.MarkEvery = DefaultMarkEvery
 	}
 	if c.Clock == nil {
 		c.Clock = clock.Real{}

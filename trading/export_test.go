@@ -15,7 +15,7 @@ func (m *Manager) ApplyEventForTest(ev tvbridge.VenueEvent) { m.applyEvent(ev) }
 // TradeForTest checks held orders against a trade, as Run's tape loop
 // would, and waits for the venue submissions it started.
 func (m *Manager) TradeForTest(figi string, price float64) {
-	m.onTrade(figi, price)
+	m.onTrade(figi, price, 0)
 	m.bgWG.Wait()
 }
 

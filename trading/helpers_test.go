@@ -328,6 +328,7 @@ type env struct {
 	m       *trading.Manager
 	changes chan struct{}
 	cfg     []func(*trading.Config)
+	log     *fakeLog // withShared: the market-data log the tape follows
 	// reopenStore, when set, closes the store and opens it again: what a
 	// process restart does to a store on disk.
 	reopenStore func() trading.Store
@@ -538,8 +539,13 @@ func (e *env) fillAndWait(user, acct, venueID string, qty, price float64) {
 
 // trade puts a trade on the tape.
 func (e *env) trade(figi string, price float64) {
-	e.tape.Append(tvbridge.Tick{Kind: tvbridge.TickTrade, FIGI: figi, Symbol: instruments[figi].Ticker,
-		Time: e.clk.Now(), Price: price, Size: 1})
+	tick := tvbridge.Tick{Kind: tvbridge.TickTrade, FIGI: figi, Symbol: instruments[figi].Ticker,
+		Time: e.clk.Now(), Price: price, Size: 1}
+	if e.log != nil {
+		e.log.append(e.tape, tick)
+		return
+	}
+	e.tape.Append(tick)
 }
 
 func (e *env) position(user, acct, figi string) (tvbridge.Position, bool) {

@@ -52,6 +52,7 @@ type Manager struct {
 
 	readerMu sync.Mutex
 	reader   tvbridge.TapeReader
+	shared   sharedState // cluster mode (shared.go)
 
 	closed atomic.Bool
 	bgMu   sync.Mutex // guards bgWG.Add against Close's Wait
@@ -94,6 +95,10 @@ func New(cfg Config) (*Manager, error) {
 	}
 	// Subscribe now, so trades that arrive before Run are not missed.
 	m.reader = cfg.Tape.Subscribe()
+	if err := m.setupShared(context.Background()); err != nil {
+		m.reader.Close()
+		return nil, fmt.Errorf("trading: shared tape: %w", err)
+	}
 	return m, nil
 }
 
@@ -198,13 +203,13 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer cancel()
 	venueErr := make(chan error, 1)
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); venueErr <- m.cfg.Venue.Run(ctx) }()
 	go func() { defer wg.Done(); m.eventLoop(ctx) }()
 	go func() { defer wg.Done(); m.tapeLoop(ctx) }()
 	go func() { defer wg.Done(); m.expiryLoop(ctx) }()
+	go func() { defer wg.Done(); m.markLoop(ctx) }()
 	m.restoreVenue(ctx)
-	m.recheckHeld()
 
 	var err error
 	select {

@@ -19,6 +19,8 @@ type MemoryStore struct {
 	positions  map[[2]string]PositionRecord
 	executions map[execKey]ExecutionRecord
 	fail       error
+	mark       uint64
+	hasMark    bool
 }
 
 type execKey struct {
@@ -26,7 +28,10 @@ type execKey struct {
 	seq     uint64
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store     = (*MemoryStore)(nil)
+	_ TapeMarks = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an empty store.
 func NewMemoryStore() *MemoryStore {
@@ -96,5 +101,29 @@ func (s *MemoryStore) Commit(ctx context.Context, c Change) error {
 	for _, e := range c.Executions {
 		s.executions[execKey{e.AccountID, e.Seq}] = e
 	}
+	return nil
+}
+
+// TapeMark returns the saved tape mark.
+func (s *MemoryStore) TapeMark(ctx context.Context) (uint64, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mark, s.hasMark, nil
+}
+
+// SaveTapeMark saves the tape mark; it fails like Commit after FailCommits.
+func (s *MemoryStore) SaveTapeMark(ctx context.Context, pos uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	s.mark, s.hasMark = pos, true
 	return nil
 }

@@ -114,6 +114,10 @@ type OrderRecord struct {
 	// TrailBest is the best trade price since a trailing stop started
 	// working: the highest for a sell stop, the lowest for a buy stop.
 	TrailBest float64
+	// TapeSeen (cluster mode) is the market-data log position the Manager
+	// had reached when it last wrote the order: trades up to it never act
+	// on the order again when a new owner replays the log (shared.go).
+	TapeSeen uint64 `json:",omitempty"`
 
 	ExpiresAt time.Time // DAY orders: end of the trading day; zero otherwise
 	ListUntil time.Time // final orders: listed by Orders until then

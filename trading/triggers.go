@@ -20,6 +20,9 @@ import (
 
 // tapeLoop reads trades and checks the held orders of their instrument.
 func (m *Manager) tapeLoop(ctx context.Context) {
+	if m.replayGap(ctx) {
+		m.recheckHeld()
+	}
 	buf := make([]tvbridge.TapeEntry, 0, 256)
 	for {
 		r := m.tapeReader()
@@ -31,8 +34,12 @@ func (m *Manager) tapeLoop(ctx context.Context) {
 		case err == nil:
 		case errors.Is(err, tvbridge.ErrTooSlow):
 			// Trades were lost; the last prices stand in for them.
-			m.log.Error("trading fell behind the tape; resubscribing and checking held orders at the last prices")
 			m.resubscribe(r)
+			if m.replayMissed(ctx) {
+				m.log.Warn("trading fell behind the tape; resubscribed and replayed the missed trades from the market-data log")
+				continue
+			}
+			m.log.Error("trading fell behind the tape; resubscribing and checking held orders at the last prices")
 			m.recheckHeld()
 			continue
 		case ctx.Err() != nil:
@@ -42,10 +49,16 @@ func (m *Manager) tapeLoop(ctx context.Context) {
 			return
 		}
 		for _, e := range entries {
+			pos, done := m.livePos(e.Seq)
+			if done {
+				continue // the start replay evaluated it
+			}
 			tick := e.Tick
 			if tick.Kind == tvbridge.TickTrade && finite(tick.Price) && tick.Price > 0 {
-				m.onTrade(tick.FIGI, tick.Price)
+				m.shared.tapePos.raise(pos)
+				m.onTrade(tick.FIGI, tick.Price, pos)
 			}
+			m.shared.evalPos.raise(pos)
 		}
 	}
 }
@@ -78,13 +91,14 @@ func (m *Manager) recheckHeld() {
 	m.heldMu.RUnlock()
 	for _, figi := range figis {
 		if last, _, ok := m.cfg.Market.LastPrice(figi); ok && last > 0 {
-			m.onTrade(figi, last)
+			m.onTrade(figi, last, 0)
 		}
 	}
 }
 
-// onTrade checks the held orders of figi against a trade at price.
-func (m *Manager) onTrade(figi string, price float64) {
+// onTrade checks the held orders of figi against a trade at price; pos is
+// the trade's log position in cluster mode (0: unknown, or a last price).
+func (m *Manager) onTrade(figi string, price float64, pos uint64) {
 	m.heldMu.RLock()
 	byID := m.held[figi]
 	if len(byID) == 0 {
@@ -98,19 +112,23 @@ func (m *Manager) onTrade(figi string, price float64) {
 	m.heldMu.RUnlock()
 	for a, ids := range groups {
 		slices.SortFunc(ids, compareIDs)
-		m.checkHeld(a, ids, price)
+		m.checkHeld(a, ids, price, pos)
 	}
 }
 
 // checkHeld moves trailing stops and triggers the orders the trade hits.
-func (m *Manager) checkHeld(a *account, ids []string, price float64) {
+func (m *Manager) checkHeld(a *account, ids []string, price float64, pos uint64) {
 	defer m.recoverPanic("trade trigger")
 	a.mu.Lock()
 	t := m.begin(a)
+	t.tradePos = pos
 	for _, id := range ids {
 		o := t.peek(id)
 		if o == nil || !armed(o) {
 			continue
+		}
+		if pos > 0 && pos <= o.TapeSeen {
+			continue // seen before, or older than the order (shared.go)
 		}
 		if o.TrailingStopPips > 0 {
 			if best, stop := t.trailed(o, price); best != o.TrailBest || stop != o.StopPrice {

@@ -30,6 +30,9 @@ type txn struct {
 	posFIGIs  []string
 	execs     []ExecutionRecord
 	after     []func()
+	// tradePos is the log position of the trade this transaction
+	// evaluates (cluster mode), for the TapeSeen of what it writes.
+	tradePos uint64
 }
 
 // begin starts a transaction on a; the caller holds a.mu for writing.
@@ -152,9 +155,14 @@ func (t *txn) change() Change {
 	if t.acct != nil {
 		c.Accounts = []AccountRecord{*t.acct}
 	}
+	var seen uint64
+	if t.m.shared.tape != nil {
+		seen = t.m.seenPos(t.tradePos)
+	}
 	for _, id := range t.orderIDs {
 		o := t.orders[id]
 		o.Updated = t.now
+		o.TapeSeen = max(o.TapeSeen, seen)
 		c.Orders = append(c.Orders, *o)
 	}
 	for _, figi := range t.posFIGIs {

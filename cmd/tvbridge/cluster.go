@@ -106,16 +106,19 @@ type clusterNode struct {
 	// accounts). Set once the listener is open.
 	AdvertiseURL string
 
-	db       *postgres.DB
-	bars     *postgres.BarStore // unfenced: reads
-	log2     *jetstream.Log
-	tape     *tape.Tape
-	market   *live.Market
-	hot      *jetstream.HotMinutes
-	follower *jetstream.Follower
-	elector  *cluster.Elector
-	history  *replica.History
-	trade    *tradeowner.Node // cluster-mode trading (nil with --trading-backend off)
+	db   *postgres.DB
+	bars *postgres.BarStore // unfenced: reads
+	log2 *jetstream.Log
+	tape *tape.Tape
+	// positions places the tape's entries in the JetStream log, for the
+	// trading owner's replay (jetstream.SharedTape).
+	positions *jetstream.Positions
+	market    *live.Market
+	hot       *jetstream.HotMinutes
+	follower  *jetstream.Follower
+	elector   *cluster.Elector
+	history   *replica.History
+	trade     *tradeowner.Node // cluster-mode trading (nil with --trading-backend off)
 
 	sessions *sessionIndex
 	follows  ingest.Follow
@@ -221,7 +224,8 @@ func (o serveOptions) openNode(ctx context.Context, st clusterStart, log *slog.L
 		db.Close()
 		return nil, fmt.Errorf("--nats-url: %w", err)
 	}
-	feed := &jetstream.TapeFeeder{Tape: n.tape, Next: n.applyHot}
+	n.positions = &jetstream.Positions{}
+	feed := &jetstream.TapeFeeder{Tape: n.tape, Next: n.applyHot, Positions: n.positions}
 	n.follower = n.log2.NewFollower(jetstream.FollowerOptions{StartTime: startOfDay(time.Now()), Apply: feed.Apply, Logger: log})
 	n.elector, err = cluster.NewElector(cluster.Config{Leases: db.Leases(), NodeID: n.ID, TTL: *o.cluster.leaseTTL,
 		Logger: log, OnElected: n.lead})
@@ -296,7 +300,8 @@ func (n *clusterNode) serve(ctx context.Context, cancel context.CancelCauseFunc,
 		scheme = "https://"
 	}
 	n.AdvertiseURL = advertiseURL(*o.cluster.advertiseURL, scheme, ln.Addr().String())
-	o.front.cluster = &tradeCluster{DB: n.db, NodeID: n.ID, AdvertiseURL: n.AdvertiseURL, TTL: *o.cluster.leaseTTL}
+	o.front.cluster = &tradeCluster{DB: n.db, NodeID: n.ID, AdvertiseURL: n.AdvertiseURL, TTL: *o.cluster.leaseTTL,
+		Shared: jetstream.SharedTape{Log: n.log2, Positions: n.positions}}
 	dataCfg := o.dataConfig(catalog, n.history, n.tape, log)
 	dataCfg.Health = n.health
 	data := api.NewHandler(dataCfg)

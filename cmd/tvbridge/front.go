@@ -302,7 +302,7 @@ func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live
 		return nil, fmt.Errorf("trading store: %w", err)
 	}
 	f.closers = append(f.closers, store.Close)
-	m, err := o.tradingManager(dataDir, catalog, market, rates, tp, up, log, store)
+	m, err := o.tradingManager(dataDir, catalog, market, rates, tp, nil, up, log, store)
 	if err != nil {
 		return nil, err
 	}
@@ -314,10 +314,11 @@ func (o frontOptions) trading(dataDir string, catalog *api.Catalog, market *live
 // tradingManager builds the venue of --trading-backend and a trading
 // manager on it and on store, loading the state. The single-process mode
 // calls it once, on the bolt store; cluster mode calls it each time this
-// node becomes the trading owner, on the fenced PostgreSQL store (see
-// tradecluster.go). The caller runs and closes the manager.
+// node becomes the trading owner, on the fenced PostgreSQL store and with
+// the shared market-data log (see tradecluster.go). The caller runs and
+// closes the manager.
 func (o frontOptions) tradingManager(dataDir string, catalog *api.Catalog, market *live.Market, rates tvbridge.Rates,
-	tp tvbridge.Tape, up marketUpstream, log *slog.Logger, store trading.Store) (*trading.Manager, error) {
+	tp tvbridge.Tape, shared trading.SharedTape, up marketUpstream, log *slog.Logger, store trading.Store) (*trading.Manager, error) {
 	lookup := catalog.Instrument
 	var venue tvbridge.Venue
 	switch *o.tradingBackend {
@@ -349,7 +350,7 @@ func (o frontOptions) tradingManager(dataDir string, catalog *api.Catalog, marke
 		}
 		venue = v
 	}
-	return trading.New(trading.Config{Venue: venue, Market: market, Tape: tp, Store: store, Instrument: lookup,
+	return trading.New(trading.Config{Venue: venue, Market: market, Tape: tp, Shared: shared, Store: store, Instrument: lookup,
 		Rates: rates, Logger: log, CommissionRate: *o.paperCommission})
 }
 

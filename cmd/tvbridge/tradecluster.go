@@ -28,6 +28,10 @@ type tradeCluster struct {
 	// TTL of the "trading" lease (0: cluster.DefaultTTL, 9 s) and the
 	// longest a request waits for an owner before 503 (0: TTL + TTL/3 + 3 s).
 	TTL, MaxWait time.Duration
+	// Shared is the market-data log the node's tape follows: a new owner
+	// replays the trades its predecessor did not evaluate (nil: it checks
+	// held orders at the last prices only).
+	Shared trading.SharedTape
 }
 
 // clusterTrade is cluster-mode trading, built by clusterTrading.
@@ -71,7 +75,7 @@ func (o frontOptions) clusterTrading(c tradeCluster, catalog *api.Catalog, marke
 		return nil, errors.New("cluster trading: no database")
 	}
 	start := func(_ context.Context, store trading.Store) (*tradeowner.Reign, error) {
-		m, err := o.tradingManager("", catalog, market, rates, tp, nil, log, store)
+		m, err := o.tradingManager("", catalog, market, rates, tp, c.Shared, nil, log, store)
 		if err != nil {
 			return nil, err
 		}
