@@ -296,6 +296,31 @@ func (e *Engine) Restore(figi string, lastClosedMinute time.Time, today []tvbrid
 	in.seedDay(in.spec.Load().sched, today, in.closedUntil)
 }
 
+// ResumeOpen continues a minute another process streamed (in a cluster,
+// the previous ingester): b is the minute's bar as streamed so far, which
+// every node's /streaming has carried. Later updates stream only what goes
+// beyond it, as if this engine had streamed it, so the minute's trades are
+// not streamed twice. It is ignored for a minute already closed or older
+// than the open one. Call it after Restore, before Handle.
+func (e *Engine) ResumeOpen(figi string, b tvbridge.Bar, now time.Time) {
+	in := e.lookup(figi)
+	if in == nil || b.Volume <= 0 || !validCandle(b.Time, ohlcv{o: b.Open, h: b.High, l: b.Low, c: b.Close, v: b.Volume}) {
+		return
+	}
+	start := b.Time.Unix()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if start < in.closedUntil || in.hasOpen && start < in.open.start {
+		return
+	}
+	if !in.hasOpen || start > in.open.start {
+		e.openMinute(in, start, now)
+	}
+	in.open.ohlcv = ohlcv{o: b.Open, h: b.High, l: b.Low, c: b.Close, v: b.Volume}
+	in.lastTrade = max(in.lastTrade, start)
+	e.stats.resumed.Add(1)
+}
+
 // Stats returns the engine's counters. It is safe for concurrent use.
 func (e *Engine) Stats() Stats { return e.stats.snapshot() }
 

@@ -441,3 +441,40 @@ func TestFinalMarksTheMinute(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeOpen: an engine that takes over a minute another process
+// streamed (a cluster's new ingester) streams only what goes beyond it, so
+// the trades TradingView rebuilds the minute from add up to the candle and
+// to the closed bar, and ignores minutes it has closed.
+func TestResumeOpen(t *testing.T) {
+	h := newHarness(t, Config{}, mkSpec("F1", nil))
+	m := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
+	h.eng.Restore("F1", m(0), nil)
+	streamed := bar(m(1), 10, 12, 9, 11, 5) // what the previous ingester streamed of minute 1
+	h.clk.Set(m(1).Add(sec(30)))
+	h.eng.ResumeOpen("F1", streamed, h.clk.Now())
+	h.eng.ResumeOpen("F1", bar(m(0), 10, 10, 10, 10, 1), h.clk.Now()) // closed: ignored
+	if b, ok := h.eng.OpenMinute("F1"); !ok || !sameBar(b, streamed) {
+		t.Fatalf("open minute after ResumeOpen: %+v %v", b, ok)
+	}
+	h.candle(m(1).Add(sec(31)), m(1), 10, 12, 9, 11, 5)   // what was streamed: nothing new
+	h.candle(m(1).Add(sec(40)), m(1), 10, 13, 9, 12.5, 8) // 3 more
+	h.closeAll()
+	ticks := h.sink.kind("F1", tvbridge.TickTrade)
+	var v float64
+	for _, tk := range ticks {
+		v += tk.Size
+		if tk.Time.Before(m(1).Add(sec(30))) {
+			t.Errorf("a trade at %v, before the takeover", tk.Time)
+		}
+	}
+	if v != 3 {
+		t.Fatalf("streamed %v lots after the takeover, want 3 (the 5 before it were streamed already)", v)
+	}
+	if got := h.sink.closed["F1"]; len(got) != 1 || !sameBar(got[0], bar(m(1), 10, 13, 9, 12.5, 8)) {
+		t.Fatalf("closed %+v", got)
+	}
+	if st := h.eng.Stats(); st.Resumed != 1 {
+		t.Fatalf("Resumed %d", st.Resumed)
+	}
+}

@@ -19,6 +19,7 @@ type Stats struct {
 	Deferred      uint64 // updates that waited for our clock to reach their minute
 	MinutesClosed uint64 // 1-minute bars passed to MinutesClosed
 	OutOfSession  uint64 // closed minutes outside every session period: attached to no trading day
+	Resumed       uint64 // forming minutes continued from another process's stream (ResumeOpen)
 
 	Quotes        uint64 // quote ticks emitted
 	BooksStale    uint64 // books older than QuoteMaxAge, or than the current quote's book
@@ -43,7 +44,7 @@ type counters struct {
 	pending, deferred, minutesClosed, outOfSession                   atomic.Uint64
 	quotes, booksStale, booksRejected, booksClosed, dailies, panics  atomic.Uint64
 	realTrades, lateTrades, superseded, syntheticMinutes             atomic.Uint64
-	duplicateTrades                                                  atomic.Uint64
+	duplicateTrades, resumed                                         atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -57,6 +58,6 @@ func (c *counters) snapshot() Stats {
 		BooksClosed: c.booksClosed.Load(),
 		RealTrades:  c.realTrades.Load(), LateTrades: c.lateTrades.Load(), Superseded: c.superseded.Load(),
 		SyntheticMinutes: c.syntheticMinutes.Load(), DuplicateTrades: c.duplicateTrades.Load(),
-		Dailies: c.dailies.Load(), Panics: c.panics.Load(),
+		Dailies: c.dailies.Load(), Panics: c.panics.Load(), Resumed: c.resumed.Load(),
 	}
 }

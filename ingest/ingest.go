@@ -119,6 +119,11 @@ type Config struct {
 	// must not call back into the engine and must not keep the slice. The
 	// cluster's ingester publishes them to the other nodes this way.
 	MinutesClosed func(figi string, closed []bars.Closed)
+	// ResumeOpen, when set, gives an instrument's forming minute as another
+	// process already streamed it (the cluster's previous ingester, whose
+	// /streaming lines every node kept serving). The engine continues that
+	// minute instead of streaming its trades a second time.
+	ResumeOpen func(figi string) (tvbridge.Bar, bool)
 }
 
 func (c *Config) defaults() {
@@ -426,6 +431,7 @@ func (s *Service) restore(ctx context.Context) error {
 		}
 		today := s.todaysBars(spec, stored, now)
 		s.engine.Restore(figi, last, today)
+		s.resumeOpen(figi, now)
 		if err := s.refreshClosed(ctx, figi); err != nil {
 			return err
 		}
@@ -433,6 +439,20 @@ func (s *Service) restore(ctx context.Context) error {
 	s.setCoverFrom(nextMinute(now))
 	s.initStreams()
 	return nil
+}
+
+// resumeOpen continues the forming minute another process streamed, when
+// it is the current minute or the one before (which may still be in its
+// close grace); older ones were closed by the clock.
+func (s *Service) resumeOpen(figi string, now time.Time) {
+	if s.cfg.ResumeOpen == nil {
+		return
+	}
+	b, ok := s.cfg.ResumeOpen(figi)
+	if !ok || b.Time.Before(now.Truncate(time.Minute).Add(-time.Minute)) {
+		return
+	}
+	s.engine.ResumeOpen(figi, b, now)
 }
 
 // todaysBars picks the stored minutes of the trading day that contains now.

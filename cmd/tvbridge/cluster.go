@@ -236,6 +236,39 @@ func (o serveOptions) openNode(ctx context.Context, st clusterStart, log *slog.L
 	return n, nil
 }
 
+// caughtUp waits (a few seconds at most) until the follower has applied
+// everything the stream holds, the previous ingester's last messages and
+// this one's claim included, so that the hot state is what every node
+// streamed.
+func (n *clusterNode) caughtUp(ctx context.Context, log *slog.Logger) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	last, err := n.log2.LastSeq(ctx)
+	if err == nil {
+		err = waitUntil(ctx, 20*time.Millisecond, func() bool { return n.follower.LastApplied() >= last })
+	}
+	if err != nil {
+		log.Warn("the tape follower is behind the stream; the forming minutes start over and their trades may reach /streaming twice",
+			"err", err, "applied", n.follower.LastApplied(), "stream_last", last)
+		return false
+	}
+	return true
+}
+
+// waitUntil polls cond every interval until it holds or ctx ends.
+func waitUntil(ctx context.Context, interval time.Duration, cond func() bool) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
 func (n *clusterNode) close() {
 	n.log2.Close()
 	n.db.Close()
@@ -432,6 +465,11 @@ func (n *clusterNode) lead(ctx context.Context, fence postgres.Fence) error {
 	ob := replica.NewOutbox(replica.OutboxConfig{Publisher: pub, Local: n.tape, Market: rec, OnFail: cancel, Logger: log})
 	cfg := n.o.ingestConfig(up, store, ob, n.specs, rec.Observe, n.follows, n.audit, log)
 	cfg.MinutesClosed = ob.MinutesClosed
+	if n.caughtUp(ctx, log) {
+		// Every node has streamed the previous ingester's trades of the
+		// forming minutes: continue them rather than stream them again.
+		cfg.ResumeOpen = n.hot.OpenMinute
+	}
 	svc, err := ingest.New(cfg)
 	if err != nil {
 		return err

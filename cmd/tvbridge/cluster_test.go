@@ -242,13 +242,15 @@ func TestClusterFailover(t *testing.T) {
 	for i := range nodes {
 		nodes[i] = startNode(t, i+1, pgURL, names, natsURL, rest)
 	}
-	leader := waitLeader(t, nodes, 0, 30*time.Second)
+	waitLeader(t, nodes, 0, 30*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	recs := make([]*streamRecorder, len(nodes))
 	for i, n := range nodes {
 		recs[i] = record(t, ctx, n.base)
 	}
+	// The kill comes in a minute the recorders saw from its start.
+	killAfter := time.Now().Truncate(time.Minute).Add(time.Minute + 2*time.Second)
 	var symbols struct{ Symbol []string }
 	getJSON(t, nodes[0].base+"/symbol_info", &symbols)
 
@@ -257,6 +259,8 @@ func TestClusterFailover(t *testing.T) {
 	from := cut - 3*3600
 	before := sameHistory(t, nodes, symbols.Symbol, from, cut)
 
+	time.Sleep(time.Until(killAfter))                 // a point in time to reach, not synchronisation
+	leader := waitLeader(t, nodes, 0, 30*time.Second) // leases may have moved meanwhile
 	epoch := leader.metric("tvbridge_cluster_epoch")
 	killed := time.Now()
 	leader.kill9()
@@ -281,7 +285,11 @@ func TestClusterFailover(t *testing.T) {
 			t.Errorf("%s: %d closed bars missing, %d changed after the failover", sym, missing, changed)
 		}
 	}
-	checkStreamVsHistory(t, survivors[0], live[0], symbols.Symbol, killed.Add(took))
+	// The minute of the kill, which both ingesters streamed (the new one
+	// continues what the old one streamed), and the first whole minute of
+	// the new one.
+	checkStreamVsHistory(t, survivors[0], live[0], symbols.Symbol, killed.Truncate(time.Minute))
+	checkStreamVsHistory(t, survivors[0], live[0], symbols.Symbol, killed.Add(took).Truncate(time.Minute).Add(time.Minute))
 }
 
 // waitLeader waits for one node to report itself the ingester with an
@@ -420,12 +428,11 @@ func compareBars(before, after historyReply) (missing, changed int) {
 	return missing, changed
 }
 
-// checkStreamVsHistory waits for the first whole minute after since to
-// close and compares each symbol's streamed trades in it with its 1-minute
-// bar: volume, high, low and close.
-func checkStreamVsHistory(t *testing.T, n *node, r *streamRecorder, symbols []string, since time.Time) {
+// checkStreamVsHistory waits for minute to close and compares each
+// symbol's streamed trades in it with its 1-minute bar: volume, high, low
+// and close. The recorder must have been recording since the minute began.
+func checkStreamVsHistory(t *testing.T, n *node, r *streamRecorder, symbols []string, minute time.Time) {
 	t.Helper()
-	minute := since.Truncate(time.Minute).Add(time.Minute)
 	// The minute closes, then the bar engine's close grace (1s) passes.
 	deadline := minute.Add(time.Minute + 20*time.Second)
 	type agg struct{ v, h, l, c float64 }
