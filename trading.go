@@ -443,6 +443,11 @@ type VenueOrder struct {
 	// VenueRef is the venue's own id for the order, returned by Submit and
 	// kept by the core so Cancel and Restore can find it after a restart.
 	VenueRef string
+	// TapeSeen (cluster mode, TradeFeed venues) is the market-data log
+	// position up to which trades have acted on the order: those before it
+	// was sent, and those that filled it. Replayed trades up to it never
+	// fill it again.
+	TapeSeen uint64
 }
 
 // VenueEventKind says what happened to a venue order.
@@ -467,6 +472,9 @@ type VenueEvent struct {
 	Commission float64
 	Time       time.Time
 	Reason     string // cancelled and rejected: why, in English
+	// TapePos (TradeFeed venues) is the log position of the trade that
+	// made a fill; 0 when unknown or not a trade's.
+	TapePos uint64
 }
 
 // VenueAccount is an account a venue offers to a user.
@@ -504,4 +512,14 @@ type Venue interface {
 	Events() <-chan VenueEvent
 	// Run runs the venue until ctx ends.
 	Run(ctx context.Context) error
+}
+
+// TradeFeed is a Venue that matches the trades the trading core hands it,
+// with their positions in the market-data log, rather than reading them
+// from the tape itself. In a cluster the trading owner feeds it, so that a
+// new owner can replay the trades its predecessor did not get to against
+// the resting orders too (VenueOrder.TapeSeen keeps a replay from filling
+// an order twice with one trade).
+type TradeFeed interface {
+	Trade(figi string, price, sizeLots float64, pos uint64)
 }

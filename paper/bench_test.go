@@ -92,7 +92,7 @@ func benchMatchTrades(b *testing.B, spread float64) {
 	b.ResetTimer()
 	for i := range b.N {
 		t := trades[i&(len(trades)-1)]
-		v.onTrade(t.figi, t.price, 3)
+		v.onTrade(t.figi, t.price, 3, 0)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "trades/s")
 	b.ReportMetric(100*float64(crossing)/float64(len(trades)), "cross%")

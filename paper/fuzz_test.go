@@ -114,7 +114,7 @@ func (s *script) step() bool {
 		s.submit()
 	case 3:
 		figi, _, grid := s.figi()
-		f.v.onTrade(figi, s.price(grid), float64(s.next()%4))
+		f.v.onTrade(figi, s.price(grid), float64(s.next()%4), 0)
 	case 4:
 		if len(s.orders) > 0 {
 			m := s.orders[int(s.next())%len(s.orders)]

@@ -136,8 +136,9 @@ func (v *Venue) executeLimit(r *resting) []tvbridge.VenueEvent {
 // onTrade fills the resting orders a trade went strictly through, at their
 // limits, best first, until the trade's size is used up. Each side of the
 // book gets the whole trade: buyers fill against its sellers and sellers
-// against its buyers.
-func (v *Venue) onTrade(figi string, price, sizeLots float64) {
+// against its buyers. pos is the trade's market-data log position (0:
+// unknown); an order that has seen it (a replayed trade) is passed over.
+func (v *Venue) onTrade(figi string, price, sizeLots float64, pos uint64) {
 	if !(price > 0) || !(sizeLots >= 1) || math.IsInf(price, 0) {
 		return
 	}
@@ -150,9 +151,12 @@ func (v *Venue) onTrade(figi string, price, sizeLots float64) {
 	}
 	for _, s := range []tvbridge.Side{tvbridge.Buy, tvbridge.Sell} {
 		left := size
-		v.matchSide(b, s, func(r *resting) int64 {
+		v.matchSide(b, s, pos, func(r *resting) int64 {
 			if left == 0 || !r.strictlyBetter(price) {
 				return 0
+			}
+			if pos > 0 && pos <= r.TapeSeen {
+				return skipOrder
 			}
 			n := min(left, r.lots)
 			left -= n
@@ -180,7 +184,7 @@ func (v *Venue) onBook(figi string) {
 	t := v.takenFrom(figi, at)
 	for _, s := range []tvbridge.Side{tvbridge.Buy, tvbridge.Sell} {
 		levels, ask := opposite(snap, s)
-		v.matchSide(b, s, func(r *resting) int64 {
+		v.matchSide(b, s, 0, func(r *resting) int64 {
 			var n int64
 			for _, lvl := range levels {
 				if n == r.lots || !r.atOrBetter(lvl.Price) {
@@ -198,29 +202,39 @@ func (v *Venue) onBook(figi string) {
 	v.dropIfEmpty(figi, b)
 }
 
+// skipOrder, from a matchSide lotsFor, passes an order over and goes on
+// with the next.
+const skipOrder = -1
+
 // matchSide offers one side's resting orders, best first, to lotsFor, which
 // says how many lots each fills (0 ends matching: worse orders cannot fill
-// where a better one did not). It emits a fill at the limit per order and
+// where a better one did not; skipOrder passes one over). It emits a fill
+// at the limit per order, stamped with the trade's log position pos, and
 // removes the orders that filled completely. Callers hold v.mu.
-func (v *Venue) matchSide(b *book, s tvbridge.Side, lotsFor func(*resting) int64) {
+func (v *Venue) matchSide(b *book, s tvbridge.Side, pos uint64, lotsFor func(*resting) int64) {
 	orders := *b.side(s)
-	done := 0
+	filled := false
 	for _, r := range orders {
 		n := lotsFor(r)
+		if n == skipOrder {
+			continue
+		}
 		if n <= 0 {
 			break
 		}
 		r.lots -= n
-		v.events.push(v.fill(r.ID, float64(n)*r.lot, r.Limit))
+		r.TapeSeen = max(r.TapeSeen, pos)
+		ev := v.fill(r.ID, float64(n)*r.lot, r.Limit)
+		ev.TapePos = pos
+		v.events.push(ev)
 		if r.lots > 0 {
 			break
 		}
-		done++
+		filled = true
 	}
-	for _, r := range orders[:done] {
-		delete(v.byID, r.ID)
+	if filled {
+		b.dropFilled(s, func(r *resting) { delete(v.byID, r.ID) })
 	}
-	b.dropFilled(s, done)
 }
 
 func (v *Venue) dropIfEmpty(figi string, b *book) {

@@ -146,16 +146,21 @@ func (b *book) remove(r *resting) bool {
 	return true
 }
 
-// dropFilled removes the first n orders of a side, which matching has
-// filled completely (fills always take orders in priority order).
-func (b *book) dropFilled(s tvbridge.Side, n int) {
-	if n == 0 {
-		return
-	}
+// dropFilled removes the orders of a side that matching has filled
+// completely, keeping the others in priority order, and calls gone with
+// each removed one.
+func (b *book) dropFilled(s tvbridge.Side, gone func(*resting)) {
 	side := b.side(s)
-	copy(*side, (*side)[n:])
-	clear((*side)[len(*side)-n:])
-	*side = (*side)[:len(*side)-n]
+	keep := (*side)[:0]
+	for _, r := range *side {
+		if r.lots > 0 {
+			keep = append(keep, r)
+		} else {
+			gone(r)
+		}
+	}
+	clear((*side)[len(keep):])
+	*side = keep
 }
 
 // rest puts r in its instrument's book. Callers hold v.mu.

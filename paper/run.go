@@ -85,10 +85,27 @@ func (v *Venue) handle(e tvbridge.TapeEntry) {
 	}()
 	switch e.Tick.Kind {
 	case tvbridge.TickTrade:
-		v.onTrade(e.Tick.FIGI, e.Tick.Price, e.Tick.Size)
+		if !v.cfg.TradesFromCore {
+			v.onTrade(e.Tick.FIGI, e.Tick.Price, e.Tick.Size, 0)
+		}
 	case tvbridge.TickQuote:
 		v.onBook(e.Tick.FIGI)
 	}
+}
+
+// Trade matches a trade the trading core hands over, at its market-data log
+// position (tvbridge.TradeFeed); only with Config.TradesFromCore, since the
+// venue reads trades from the tape otherwise.
+func (v *Venue) Trade(figi string, price, sizeLots float64, pos uint64) {
+	if !v.cfg.TradesFromCore {
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			v.log.Error("paper: panic while matching a trade", "pos", pos, "figi", figi, "panic", p)
+		}
+	}()
+	v.onTrade(figi, price, sizeLots, pos)
 }
 
 // sweep checks every instrument with resting orders against its latest

@@ -51,6 +51,11 @@ type Config struct {
 	// the venue look at a new book at once. nil: resting orders are checked
 	// against the books only, every SweepInterval.
 	Tape tvbridge.Tape
+	// TradesFromCore: the trading core hands the venue the tape's trades
+	// with their market-data log positions (tvbridge.TradeFeed; cluster
+	// mode, so that a new trading owner can replay them). The venue's own
+	// tape reader then looks at quotes only.
+	TradesFromCore bool
 	// Instrument returns an instrument's lot and price increment. Required.
 	Instrument func(figi string) (tvbridge.Instrument, bool)
 	Clock      clock.Clock  // default clock.Real{}
@@ -106,6 +111,8 @@ var _ tvbridge.Venue = (*Venue)(nil)
 
 // New returns a paper venue. It panics when Market or Instrument is nil,
 // which is a wiring bug.
+var _ tvbridge.TradeFeed = (*Venue)(nil)
+
 func New(cfg Config) *Venue {
 	if cfg.Market == nil || cfg.Instrument == nil {
 		panic("paper: Config.Market and Config.Instrument are required")

@@ -241,18 +241,18 @@ func TestTradeThroughFillsRestingOrdersAtTheirLimitUpToTheTradeSize(t *testing.T
 	f := newFixture(t, nil)
 	f.submit(t, limit("b", lot10, tvbridge.Buy, 50, 100.5))
 
-	f.v.onTrade(lot10, 100.5, 9) // at the limit: not through it
-	f.v.onTrade(lot10, 100.6, 9) // above a buy limit
+	f.v.onTrade(lot10, 100.5, 9, 0) // at the limit: not through it
+	f.v.onTrade(lot10, 100.6, 9, 0) // above a buy limit
 	if evs := queued(f.v); len(evs) != 0 {
 		t.Fatalf("trades at or above a buy limit filled it: %+v", briefs(evs))
 	}
-	f.v.onTrade(lot10, 100.49, 2) // through, 2 lots
-	f.v.onTrade(lot10, 99, 9)     // through, more than is left
+	f.v.onTrade(lot10, 100.49, 2, 0) // through, 2 lots
+	f.v.onTrade(lot10, 99, 9, 0)     // through, more than is left
 	checkEvents(t, queued(f.v), fillOf("b", 20, 100.5), fillOf("b", 30, 100.5))
 	if _, ok := remaining(f.v, "b"); ok {
 		t.Fatal("a filled order still rests")
 	}
-	f.v.onTrade(lot10, 98, 9)
+	f.v.onTrade(lot10, 98, 9, 0)
 	if evs := queued(f.v); len(evs) != 0 {
 		t.Fatalf("a filled order filled again: %+v", briefs(evs))
 	}
@@ -268,10 +268,10 @@ func TestTradeThroughPriceTimePriorityOnBothSides(t *testing.T) {
 
 	// A trade at 99.5 goes through every buy above it and the sell at 99;
 	// its 4 lots go to the best buys first, and separately to the sell.
-	f.v.onTrade(one, 99.5, 4)
+	f.v.onTrade(one, 99.5, 4, 0)
 	checkEvents(t, queued(f.v),
 		fillOf("b101", 2, 101), fillOf("b100", 2, 100), fillOf("s99", 3, 99))
-	f.v.onTrade(one, 103, 1)
+	f.v.onTrade(one, 103, 1, 0)
 	checkEvents(t, queued(f.v), fillOf("s102", 1, 102))
 	if rest, _ := remaining(f.v, "b100late"); rest != 2 {
 		t.Errorf("b100late rests %v, want 2 (it came after b100)", rest)
@@ -282,7 +282,7 @@ func TestMalformedTradesAreIgnored(t *testing.T) {
 	f := newFixture(t, nil)
 	f.submit(t, limit("b", one, tvbridge.Buy, 2, 100))
 	for _, tr := range [][2]float64{{0, 5}, {-1, 5}, {99, 0}, {99, 0.5}, {99, -3}} {
-		f.v.onTrade(one, tr[0], tr[1])
+		f.v.onTrade(one, tr[0], tr[1], 0)
 	}
 	if evs := queued(f.v); len(evs) != 0 {
 		t.Fatalf("malformed trades filled: %+v", briefs(evs))
@@ -336,7 +336,7 @@ func TestCancel(t *testing.T) {
 	ctx := context.Background()
 	o := limit("b", lot10, tvbridge.Buy, 50, 100)
 	f.submit(t, o)
-	f.v.onTrade(lot10, 99, 2)
+	f.v.onTrade(lot10, 99, 2, 0)
 
 	if err := f.v.Cancel(ctx, AccountID("mallory"), o); errCode(err) != tvbridge.ErrUnknownOrder {
 		t.Fatalf("cancel from another account: err %v, want %s", err, tvbridge.ErrUnknownOrder)
@@ -350,7 +350,7 @@ func TestCancel(t *testing.T) {
 		t.Error("a cancellation needs a reason")
 	}
 
-	f.v.onTrade(lot10, 99, 9)
+	f.v.onTrade(lot10, 99, 9, 0)
 	for _, again := range []tvbridge.VenueOrder{o, limit("never-seen", lot10, tvbridge.Buy, 10, 100)} {
 		if err := f.v.Cancel(ctx, f.acct, again); err != nil {
 			t.Errorf("cancel %s: %v, want nil", again.ID, err)
@@ -379,8 +379,8 @@ func TestRestoreRestsWorkingOrdersAgain(t *testing.T) {
 	if !strings.Contains(evs[1].Reason, "invalid_qty") {
 		t.Errorf("reason %q should say why it could not be restored", evs[1].Reason)
 	}
-	f.v.onTrade(lot10, 99, 9)
-	f.v.onTrade(one, 99, 9)
+	f.v.onTrade(lot10, 99, 9, 0)
+	f.v.onTrade(one, 99, 9, 0)
 	checkEvents(t, queued(f.v), fillOf("b", 30, 100), fillOf("already", 1, 100))
 }
 
@@ -392,7 +392,7 @@ func TestSubmitIsIdempotentWhileResting(t *testing.T) {
 	if err1 != nil || err2 != nil || ref1 != ref2 || ref1 == "" {
 		t.Fatalf("refs %q, %q, errs %v, %v", ref1, ref2, err1, err2)
 	}
-	f.v.onTrade(one, 99, 9)
+	f.v.onTrade(one, 99, 9, 0)
 	checkEvents(t, queued(f.v), fillOf("b", 2, 100))
 }
 
@@ -449,4 +449,41 @@ func TestSubmitRecoversFromPanics(t *testing.T) {
 	f.market.setBook(one, t0, nil, levels(100, 5))
 	f.submit(t, market("m2", one, tvbridge.Buy, 1)) // the venue's lock was released
 	checkEvents(t, queued(f.v), fillOf("m2", 1, 100))
+}
+
+// With TradesFromCore the venue matches the trades the core hands it, with
+// their log positions: fills carry the position, a trade at or before an
+// order's TapeSeen (a replay of what it has seen) passes it over for the
+// worse orders behind it, and the tape's own trades are left alone.
+func TestTradesFromCoreWithPositions(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.TradesFromCore = true })
+	seen := limit("seen", one, tvbridge.Buy, 2, 101)
+	seen.TapeSeen = 50
+	f.submit(t, seen)
+	f.submit(t, limit("fresh", one, tvbridge.Buy, 2, 100))
+
+	f.v.handle(tvbridge.TapeEntry{Seq: 1, Tick: tvbridge.Tick{Kind: tvbridge.TickTrade, FIGI: one, Price: 99, Size: 9}})
+	if evs := queued(f.v); len(evs) != 0 {
+		t.Fatalf("the venue matched a tape trade it is fed instead: %+v", briefs(evs))
+	}
+	f.v.Trade(one, 99.5, 1, 40) // replayed: "seen" has seen it, "fresh" has not
+	evs := queued(f.v)
+	checkEvents(t, evs, fillOf("fresh", 1, 100))
+	if evs[0].TapePos != 40 {
+		t.Errorf("fill TapePos %d, want 40", evs[0].TapePos)
+	}
+	f.v.Trade(one, 99.5, 2, 60) // new to both: the better limit first
+	checkEvents(t, queued(f.v), fillOf("seen", 2, 101))
+	f.v.Trade(one, 99.5, 2, 60) // a later replay of it: "seen" is gone, "fresh" has seen 40 only
+	checkEvents(t, queued(f.v), fillOf("fresh", 1, 100))
+	if _, ok := remaining(f.v, "fresh"); ok {
+		t.Fatal("a filled order still rests")
+	}
+
+	g := newFixture(t, nil) // reading the tape itself, it ignores what it is fed
+	g.submit(t, limit("b", one, tvbridge.Buy, 2, 100))
+	g.v.Trade(one, 99, 9, 70)
+	if evs := queued(g.v); len(evs) != 0 {
+		t.Fatalf("fed a trade without TradesFromCore: %+v", briefs(evs))
+	}
 }

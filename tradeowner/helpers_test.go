@@ -195,7 +195,7 @@ func (n *testNode) stop() {
 func (n *testNode) start(_ context.Context, store trading.Store) (*Reign, error) {
 	lookup := n.c.cat.Instrument
 	log := quiet()
-	venue := paper.New(paper.Config{Market: n.market, Tape: n.tape, Instrument: lookup, Logger: log})
+	venue := paper.New(paper.Config{Market: n.market, Tape: n.tape, TradesFromCore: n.shared != nil, Instrument: lookup, Logger: log})
 	m, err := trading.New(trading.Config{Venue: venue, Market: n.market, Tape: n.tape, Shared: n.shared, Store: store,
 		Instrument: lookup, Logger: testLogger(n.c.t).With("test_node", n.name)})
 	if err != nil {

@@ -79,9 +79,10 @@ func (j *jsLog) publish(t *testing.T, ticks ...tvbridge.Tick) {
 }
 
 // TestFailoverReplaysTheGap: the trading owner goes away; while no node
-// owns trading, the price crosses a held stop and comes back. The next
-// owner replays the trades after its predecessor's mark from JetStream and
-// triggers the stop, which checking the last price would not.
+// owns trading, the price goes through a held stop and a resting paper
+// limit and comes back. The next owner replays the trades after its
+// predecessor's mark from JetStream: the stop triggers and the limit fills,
+// which checking the last price and the book would not do.
 func TestFailoverReplaysTheGap(t *testing.T) {
 	c := newCluster(t)
 	c.withJetStream()
@@ -96,6 +97,7 @@ func TestFailoverReplaysTheGap(t *testing.T) {
 		return nil
 	})
 	stop := a.place(t, "alice", acct, "qty", "10", "side", "sell", "type", "stop", "stopPrice", "95", "durationType", "GTC")
+	limit := a.place(t, "alice", acct, "qty", "10", "side", "buy", "type", "limit", "limitPrice", "95", "durationType", "GTC")
 	c.trade(100)
 	a.stop() // its last act: the mark, through the trade at 100
 
@@ -108,12 +110,17 @@ func TestFailoverReplaysTheGap(t *testing.T) {
 		t.Fatalf("owner %s", owner.name)
 	}
 	eventually(t, 10*time.Second, func() error {
-		if o := b.orders(t, "alice", acct)[stop]; o.Status != "filled" {
+		orders := b.orders(t, "alice", acct)
+		if o := orders[stop]; o.Status != "filled" {
 			return fmt.Errorf("stop %+v", o)
+		}
+		if o := orders[limit]; o.Status != "filled" {
+			return fmt.Errorf("limit %+v", o)
 		}
 		return nil
 	})
-	if ps := b.positions(t, "alice", acct); len(ps) != 0 {
-		t.Fatalf("positions after the stop sold them: %+v", ps)
+	// Sold 10 by the stop, bought 10 back by the limit.
+	if ps := b.positions(t, "alice", acct); len(ps) != 1 || ps[0].Qty != 10 {
+		t.Fatalf("positions after the gap's fills: %+v", ps)
 	}
 }

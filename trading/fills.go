@@ -39,6 +39,7 @@ func (m *Manager) applyEvent(ev tvbridge.VenueEvent) {
 	}
 	a.mu.Lock()
 	t := m.begin(a)
+	t.tradePos = ev.TapePos // a fill by a trade: the order has seen it
 	switch ev.Kind {
 	case tvbridge.VenueFill:
 		t.fill(id, ev)

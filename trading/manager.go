@@ -206,10 +206,12 @@ func (m *Manager) Run(ctx context.Context) error {
 	wg.Add(5)
 	go func() { defer wg.Done(); venueErr <- m.cfg.Venue.Run(ctx) }()
 	go func() { defer wg.Done(); m.eventLoop(ctx) }()
-	go func() { defer wg.Done(); m.tapeLoop(ctx) }()
+	restored := make(chan struct{})
+	go func() { defer wg.Done(); m.tapeLoop(ctx, restored) }()
 	go func() { defer wg.Done(); m.expiryLoop(ctx) }()
 	go func() { defer wg.Done(); m.markLoop(ctx) }()
 	m.restoreVenue(ctx)
+	close(restored)
 
 	var err error
 	select {
@@ -369,6 +371,7 @@ func venueOrder(o *OrderRecord) tvbridge.VenueOrder {
 		Type:      o.VenueType,
 		Qty:       o.VenueQty,
 		VenueRef:  o.VenueRef,
+		TapeSeen:  o.TapeSeen,
 	}
 	if o.VenueType == tvbridge.LimitOrder {
 		vo.Limit = o.VenueLimit

@@ -144,13 +144,21 @@ func (m *Manager) seenPos(trade uint64) uint64 {
 }
 
 // replayGap evaluates the trades of the log after the mark, up to where
-// the tape reader starts, before the tape loop goes live. It reports
+// the tape reader starts, before the tape loop goes live, once the venue
+// has its resting orders back. It reports
 // whether the held orders still need the check at the last prices
 // (nothing replayed, or trades lost).
-func (m *Manager) replayGap(ctx context.Context) (recheck bool) {
+func (m *Manager) replayGap(ctx context.Context, restored <-chan struct{}) (recheck bool) {
 	sh := &m.shared
 	if sh.tape == nil || !sh.hasMark {
 		return true
+	}
+	// The venue's resting orders must be back before the replayed trades
+	// are handed to it (TradeFeed).
+	select {
+	case <-restored:
+	case <-ctx.Done():
+		return false
 	}
 	return m.replayLog(ctx, sh.mark, sh.floor, "since the previous trading owner's mark")
 }
@@ -183,6 +191,7 @@ func (m *Manager) replayLog(ctx context.Context, after, through uint64, what str
 		if finite(t.Price) && t.Price > 0 {
 			sh.tapePos.raise(pos)
 			m.onTrade(t.FIGI, t.Price, pos)
+			m.feedVenue(t, pos)
 			n++
 		}
 	})

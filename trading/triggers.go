@@ -18,9 +18,10 @@ import (
 // sent, so it happens once even if the process dies in between: on restart
 // the order is handed to Venue.Restore, not submitted again.
 
-// tapeLoop reads trades and checks the held orders of their instrument.
-func (m *Manager) tapeLoop(ctx context.Context) {
-	if m.replayGap(ctx) {
+// tapeLoop reads trades and checks the held orders of their instrument;
+// restored is closed once the venue has its working orders back.
+func (m *Manager) tapeLoop(ctx context.Context, restored <-chan struct{}) {
+	if m.replayGap(ctx, restored) {
 		m.recheckHeld()
 	}
 	buf := make([]tvbridge.TapeEntry, 0, 256)
@@ -57,6 +58,7 @@ func (m *Manager) tapeLoop(ctx context.Context) {
 			if tick.Kind == tvbridge.TickTrade && finite(tick.Price) && tick.Price > 0 {
 				m.shared.tapePos.raise(pos)
 				m.onTrade(tick.FIGI, tick.Price, pos)
+				m.feedVenue(tick, pos)
 			}
 			m.shared.evalPos.raise(pos)
 		}
@@ -78,6 +80,14 @@ func (m *Manager) resubscribe(old tvbridge.TapeReader) {
 	}
 	old.Close()
 	m.reader = m.cfg.Tape.Subscribe()
+}
+
+// feedVenue hands a trade to a venue that matches the trades the core
+// feeds it (tvbridge.TradeFeed), after the held orders saw it.
+func (m *Manager) feedVenue(tick tvbridge.Tick, pos uint64) {
+	if f, ok := m.cfg.Venue.(tvbridge.TradeFeed); ok {
+		f.Trade(tick.FIGI, tick.Price, tick.Size, pos)
+	}
 }
 
 // recheckHeld checks every held order against its instrument's last price:

@@ -327,7 +327,9 @@ func (o frontOptions) tradingManager(dataDir string, catalog *api.Catalog, marke
 		if err != nil {
 			return nil, fmt.Errorf("--paper-cash: %w", err)
 		}
-		venue = paper.New(paper.Config{Market: market, Tape: tp, Instrument: lookup, Logger: log,
+		// In a cluster the trading core feeds the venue its trades, with
+		// their log positions, so a new owner replays them to it too.
+		venue = paper.New(paper.Config{Market: market, Tape: tp, TradesFromCore: shared != nil, Instrument: lookup, Logger: log,
 			Cash: cash, Currency: *o.paperCurrency, CommissionRate: *o.paperCommission})
 	case "tinkoff":
 		users, err := parseAccounts(*o.tinkoffAccounts)
