@@ -532,3 +532,16 @@ func (p *pgProxy) Resume() {
 		p.paused = nil
 	}
 }
+
+// buyTen buys 10 SBER at market through n and waits until the position
+// shows it.
+func (n *testNode) buyTen(t testing.TB, user, acct string) {
+	t.Helper()
+	n.place(t, user, acct, "qty", "10", "side", "buy", "type", "market")
+	eventually(t, 5*time.Second, func() error {
+		if ps := n.positions(t, user, acct); len(ps) != 1 || ps[0].Qty != 10 {
+			return fmt.Errorf("positions %+v", ps)
+		}
+		return nil
+	})
+}

@@ -89,13 +89,7 @@ func TestFailoverReplaysTheGap(t *testing.T) {
 	a := c.add("a")
 	_, epoch := c.waitOwner(0)
 	acct := a.account(t, "alice")
-	a.place(t, "alice", acct, "qty", "10", "side", "buy", "type", "market")
-	eventually(t, 5*time.Second, func() error {
-		if ps := a.positions(t, "alice", acct); len(ps) != 1 || ps[0].Qty != 10 {
-			return fmt.Errorf("positions %+v", ps)
-		}
-		return nil
-	})
+	a.buyTen(t, "alice", acct)
 	stop := a.place(t, "alice", acct, "qty", "10", "side", "sell", "type", "stop", "stopPrice", "95", "durationType", "GTC")
 	limit := a.place(t, "alice", acct, "qty", "10", "side", "buy", "type", "limit", "limitPrice", "95", "durationType", "GTC")
 	c.trade(100)

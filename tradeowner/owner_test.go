@@ -120,13 +120,7 @@ func TestFailoverKeepsStateAndStops(t *testing.T) {
 	acct := entry.account(t, "alice")
 
 	// A filled market order (a position), a working limit and a held stop.
-	entry.place(t, "alice", acct, "qty", "10", "side", "buy", "type", "market")
-	eventually(t, 5*time.Second, func() error {
-		if ps := entry.positions(t, "alice", acct); len(ps) != 1 || ps[0].Qty != 10 {
-			return fmt.Errorf("positions %+v", ps)
-		}
-		return nil
-	})
+	entry.buyTen(t, "alice", acct)
 	limit := entry.place(t, "alice", acct, "qty", "10", "side", "buy", "type", "limit", "limitPrice", "90", "durationType", "GTC")
 	stop := entry.place(t, "alice", acct, "qty", "20", "side", "buy", "type", "stop", "stopPrice", "105", "durationType", "GTC",
 		"requestId", "stop-1")

@@ -288,17 +288,25 @@ func TestReducingOrderCancelsItsBrackets(t *testing.T) {
 	}
 }
 
+// trailingLong buys 10 figiA at market with a trailing stop loss 0.10
+// behind, filled at 100, and returns the position.
+func (e *env) trailingLong(acct string) tvbridge.Position {
+	e.t.Helper()
+	req := marketReq(figiA, tvbridge.Buy, 10)
+	req.Brackets = tvbridge.Brackets{TrailingStopPips: 10} // 0.10
+	o := e.place(user1, acct, req)
+	next(e.t, e.venue.submits, "market")
+	e.fillAndWait(user1, acct, o.ID, 10, 100)
+	pos, _ := e.position(user1, acct, figiA)
+	return pos
+}
+
 // TestTrailingStop: a trailing stop loss starts at the fill price minus
 // its distance, follows new highs, never moves back, and triggers.
 func TestTrailingStop(t *testing.T) {
 	e := newEnv(t)
 	acct := e.account(user1)
-	req := marketReq(figiA, tvbridge.Buy, 10)
-	req.Brackets = tvbridge.Brackets{TrailingStopPips: 10} // 0.10
-	o := e.place(user1, acct, req)
-	next(t, e.venue.submits, "market")
-	e.fillAndWait(user1, acct, o.ID, 10, 100)
-	pos, _ := e.position(user1, acct, figiA)
+	pos := e.trailingLong(acct)
 	sl := e.order(user1, acct, pos.StopLossID)
 	if sl.TrailingStopPips != 10 || !near(sl.StopPrice, 99.9) {
 		t.Fatalf("trailing stop = %+v", sl)

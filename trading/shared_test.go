@@ -127,12 +127,7 @@ func TestReplayKeepsWhatWasEvaluated(t *testing.T) {
 	acct := e.account(user1)
 	lagging := e.tape.LastSeq() << posShift
 
-	req := marketReq(figiA, tvbridge.Buy, 10)
-	req.Brackets = tvbridge.Brackets{TrailingStopPips: 10} // 0.10
-	o := e.place(user1, acct, req)
-	next(t, e.venue.submits, "market")
-	e.fillAndWait(user1, acct, o.ID, 10, 100)
-	pos, _ := e.position(user1, acct, figiA)
+	pos := e.trailingLong(acct)
 	e.trade(figiA, 100.05) // would hit a stop raised to 100.4 if replayed after 100.5
 	e.trade(figiA, 100.5)
 	e.until("the stop follows the high", func() bool { return near(e.order(user1, acct, pos.StopLossID).StopPrice, 100.4) })
