@@ -127,23 +127,10 @@ func BenchmarkCatchUp(b *testing.B) {
 	url := natstest.URL(b)
 	n := natstest.Stream(b, url)
 	l := testLog(b, url, n, "ingester")
-	js := l.JetStream()
 	p := newPublisher(b, l, 1)
 	r := rand.New(rand.NewPCG(3, 3))
 	batch := genTicks(r, benchBatch, time.Now())
-	// Fill the backlog with pipelined publishes (not the fenced path: this
-	// is setup), encoded as the publisher does.
-	payload := append([]byte(nil), p.enc.encode(batch, nil, nil)...)
-	for i := 0; i < b.N; i++ {
-		if _, err := js.PublishAsync(l.DataSubject(), payload); err != nil {
-			b.Fatal(err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(60 * time.Second):
-		b.Fatal("backlog not stored within 60s")
-	}
+	fillBacklog(b, l, p.enc.encode(batch, nil, nil), b.N)
 
 	tp := tape.New(tape.Config{})
 	feeder := &TapeFeeder{Tape: tp}
@@ -163,4 +150,47 @@ func BenchmarkCatchUp(b *testing.B) {
 	el := time.Since(start).Seconds()
 	b.ReportMetric(float64(b.N)/el, "msgs/s")
 	b.ReportMetric(float64(b.N*benchBatch)/el, "ticks/s")
+}
+
+// BenchmarkTrades: a new trading owner's replay of the trades after its
+// predecessor's mark (Log.Trades), b.N messages of benchBatch ticks.
+func BenchmarkTrades(b *testing.B) {
+	url := natstest.URL(b)
+	n := natstest.Stream(b, url)
+	l := testLog(b, url, n, "ingester")
+	p := newPublisher(b, l, 1)
+	r := rand.New(rand.NewPCG(4, 4))
+	batch := genTicks(r, benchBatch, time.Now())
+	fillBacklog(b, l, p.enc.encode(batch, nil, nil), b.N)
+	trades := 0
+	b.ResetTimer()
+	start := time.Now()
+	err := l.Trades(context.Background(), 0, Position(uint64(b.N)+1, 0)-1, func(uint64, tvbridge.Tick) { trades++ })
+	el := time.Since(start).Seconds()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/el, "msgs/s")
+	b.ReportMetric(float64(b.N*benchBatch)/el, "ticks/s")
+	b.ReportMetric(float64(trades)/el, "trades/s")
+}
+
+// fillBacklog stores n copies of payload with pipelined publishes (not the
+// fenced path: this is setup), in rounds the client lets be outstanding.
+func fillBacklog(b *testing.B, l *Log, payload []byte, n int) {
+	b.Helper()
+	js := l.JetStream()
+	payload = append([]byte(nil), payload...)
+	for i := 0; i < n; i++ {
+		if _, err := js.PublishAsync(l.DataSubject(), payload); err != nil {
+			b.Fatal(err)
+		}
+		if (i+1)%2048 == 0 || i == n-1 {
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(60 * time.Second):
+				b.Fatal("backlog not stored within 60s")
+			}
+		}
+	}
 }
