@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -125,5 +126,36 @@ func TestStatsCountCommitsAndSize(t *testing.T) {
 	}
 	if after.SizeBytes <= 0 {
 		t.Errorf("size %d", after.SizeBytes)
+	}
+}
+
+// TestSetting: the first value stored wins, for every caller, also when
+// several ask at once.
+func TestSetting(t *testing.T) {
+	db, _ := openTestDB(t)
+	var wg sync.WaitGroup
+	got := make([]string, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := db.Setting(ctx, "ns", func() (string, error) { return fmt.Sprint("v", i), nil })
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = v
+		}()
+	}
+	wg.Wait()
+	for _, v := range got {
+		if v != got[0] || v == "" {
+			t.Fatalf("values %q", got)
+		}
+	}
+	if v, err := db.Setting(ctx, "ns", func() (string, error) { return "", errors.New("not called") }); err != nil || v != got[0] {
+		t.Fatalf("Setting again = %q, %v", v, err)
+	}
+	if _, err := db.Setting(ctx, "other", func() (string, error) { return "", errors.New("no entropy") }); err == nil {
+		t.Fatal("an init error was not returned")
 	}
 }

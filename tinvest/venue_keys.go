@@ -28,11 +28,10 @@ func LoadKeyNamespace(path string) (string, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return "", fmt.Errorf("tinvest: key namespace: %w", err)
 	}
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("tinvest: key namespace: %w", err)
+	ns, err := NewKeyNamespace()
+	if err != nil {
+		return "", err
 	}
-	ns := hex.EncodeToString(b[:])
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
 		return "", fmt.Errorf("tinvest: key namespace: %w", err)
@@ -58,4 +57,14 @@ func LoadKeyNamespace(path string) (string, error) {
 		return "", fmt.Errorf("tinvest: key namespace: %w", err)
 	}
 	return ns, nil
+}
+
+// NewKeyNamespace makes a fresh random key namespace, for a store other
+// than LoadKeyNamespace's file (a cluster keeps one in PostgreSQL).
+func NewKeyNamespace() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("tinvest: key namespace: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }

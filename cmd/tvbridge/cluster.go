@@ -150,9 +150,8 @@ func (o serveOptions) serveCluster(ctx context.Context, st clusterStart) error {
 	defer cancel(nil)
 	// An upstream client built first so that a bad upstream setting fails
 	// the start, not each election (the ingester builds and runs its own).
-	// The front takes it for the upstream trading venues, which cluster
-	// mode refuses (it trades paper accounts, see tradecluster.go): it is
-	// never run.
+	// The front takes it for the tinvest trading venue, which uses its REST
+	// client (see tradecluster.go); its market-data streams never run.
 	up, stopUp, err := o.upstream(log, (&sessionIndex{}).inSession)
 	if err != nil {
 		return err

@@ -64,7 +64,8 @@ func frontFlags(fs *flagSet) frontOptions {
 		tinkoffAccounts: fs.String("tinkoff-accounts", "", "with --trading-backend tinkoff: which upstream brokerAccountIds each user may trade,\n"+
 			"      e.g. \"alice=2000012345,2000067890;bob=2000011111\""),
 		tinvestAccounts: fs.String("tinvest-accounts", "", "with --trading-backend tinvest: which T-Invest account ids (GetAccounts) each user may trade,\n"+
-			"      e.g. \"alice=2000012345;bob=2000011111\"; empty with the embedded simulator: every account, for \"demo\""),
+			"      e.g. \"alice=2000012345;bob=2000011111\"; empty with the embedded simulator or a sandbox: every account\n"+
+			"      of the token, for \"demo\" (a sandbox without one gets one, funded)"),
 		paperCash: fs.String("paper-cash", formatCash(paper.DefaultCash()), "starting cash of each new paper account, per currency, e.g. \"RUB=1000000,USD=10000\"\n"+
 			"      (a bare amount is in --paper-currency alone). The account trades instruments quoted in these currencies,\n"+
 			"      each order paid for in its instrument's currency"),
@@ -226,7 +227,7 @@ func (o frontOptions) build(dataDir string, catalog *api.Catalog, data http.Hand
 	f.console = console
 	if *o.tradingBackend != "off" && o.cluster != nil {
 		rates := live.NewRates(market, catalog.CurrencyPairs())
-		ct, err := o.clusterTrading(*o.cluster, catalog, market, rates, tp, log, protectTrading)
+		ct, err := o.clusterTrading(*o.cluster, catalog, market, rates, tp, up, log, protectTrading)
 		if err != nil {
 			f.Close()
 			return nil, err
@@ -367,7 +368,7 @@ func (o frontOptions) tinvestVenue(dataDir string, up marketUpstream, lookup fun
 		return nil, fmt.Errorf("--trading-backend tinvest needs --upstream v2, not %s", up.Protocol())
 	}
 	var users map[string][]string
-	if *o.tinvestAccounts == "" && v2.embedded {
+	if *o.tinvestAccounts == "" && (v2.embedded || v2.sandbox) {
 		ids, err := v2.accounts(context.Background())
 		if err != nil {
 			return nil, err
@@ -379,12 +380,24 @@ func (o frontOptions) tinvestVenue(dataDir string, up marketUpstream, lookup fun
 			return nil, fmt.Errorf("--tinvest-accounts: %w", err)
 		}
 	}
-	ns, err := tinvest.LoadKeyNamespace(filepath.Join(dataDir, "tinvest-keys"))
+	ns, err := o.tinvestKeyNamespace(dataDir)
 	if err != nil {
 		return nil, err
 	}
 	return tinvest.NewVenue(tinvest.VenueConfig{Client: v2.Client(), Users: users, Instrument: lookup,
 		KeyNamespace: ns, Logger: log})
+}
+
+// tinvestKeyNamespace is the namespace of the venue's idempotency keys:
+// kept beside the trading database, or in a cluster in PostgreSQL, since
+// any node may own trading and a key must mean the same order on each.
+func (o frontOptions) tinvestKeyNamespace(dataDir string) (string, error) {
+	if o.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return o.cluster.DB.Setting(ctx, "tinvest-key-namespace", tinvest.NewKeyNamespace)
+	}
+	return tinvest.LoadKeyNamespace(filepath.Join(dataDir, "tinvest-keys"))
 }
 
 // parseAccounts reads "user=acc1,acc2;user2=acc3".

@@ -465,7 +465,7 @@ func (o serveOptions) upstreamV2(log *slog.Logger, active func(string, time.Time
 	cfg.REST = tinvest.Config{BaseURL: e.REST, HistoryURL: e.History, Token: token, AppName: *o.appName,
 		Sandbox: cfg.REST.Sandbox, Limits: limits, Logger: log}
 	cfg.Stream = v2stream.Config{URL: e.Stream, MaxStreams: *o.maxConns, MaxSubscriptionsPerStream: *o.perConn, Active: active}
-	return &v2Upstream{perMinute: rate, Upstream: tinvest.NewUpstream(cfg), embedded: restURL == ""}, stop, nil
+	return &v2Upstream{perMinute: rate, Upstream: tinvest.NewUpstream(cfg), embedded: restURL == "", sandbox: cfg.REST.Sandbox}, stop, nil
 }
 
 // parseKinds reads --upstream-kinds.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -63,19 +62,21 @@ type clusterTrade struct {
 // applies it to forwarded requests, which keep the client's Authorization
 // header, so tokens must be valid on every node (auth in PostgreSQL).
 //
-// Only --trading-backend paper is supported in cluster mode: the tinkoff
-// and tinvest venues need the upstream client (held by the ingester only)
-// and, for tinvest, a key namespace in the data dir (per node).
+// The venues: paper, and tinvest (T-Invest API v2's orders) on up, the
+// upstream client every node builds at start and never runs for market
+// data (that is the ingester's own): the owner uses its REST client and
+// order-state stream, and the idempotency-key namespace is the cluster's,
+// in PostgreSQL. tinkoff (v1, switched off by Tinkoff in 2023) is refused.
 func (o frontOptions) clusterTrading(c tradeCluster, catalog *api.Catalog, market *live.Market, rates tvbridge.Rates,
-	tp tvbridge.Tape, log *slog.Logger, protect func(http.Handler) http.Handler) (*clusterTrade, error) {
-	if *o.tradingBackend != "paper" {
-		return nil, fmt.Errorf("--trading-backend %s: cluster mode trades paper accounts only", *o.tradingBackend)
+	tp tvbridge.Tape, up marketUpstream, log *slog.Logger, protect func(http.Handler) http.Handler) (*clusterTrade, error) {
+	if *o.tradingBackend == "tinkoff" {
+		return nil, errors.New("--trading-backend tinkoff: cluster mode trades paper or tinvest (T-Invest API v2) accounts")
 	}
 	if c.DB == nil {
 		return nil, errors.New("cluster trading: no database")
 	}
 	start := func(_ context.Context, store trading.Store) (*tradeowner.Reign, error) {
-		m, err := o.tradingManager("", catalog, market, rates, tp, c.Shared, nil, log, store)
+		m, err := o.tradingManager("", catalog, market, rates, tp, c.Shared, up, log, store)
 		if err != nil {
 			return nil, err
 		}

@@ -108,6 +108,7 @@ type v2Upstream struct {
 	*tinvest.Upstream
 	perMinute int  // the MarketData bucket
 	embedded  bool // the embedded simulator
+	sandbox   bool // a sandbox (the embedded simulator's, or Tinkoff's)
 }
 
 // accounts lists the token's open accounts for the embedded simulator's
