@@ -53,6 +53,9 @@ type Manager struct {
 	readerMu sync.Mutex
 	reader   tvbridge.TapeReader
 	shared   sharedState // cluster mode (shared.go)
+	// loadedHeld are the orders held when the state was loaded, which Run
+	// checks at the last prices (unless it replays the trades it missed).
+	loadedHeld map[string]bool
 
 	closed atomic.Bool
 	bgMu   sync.Mutex // guards bgWG.Add against Close's Wait
@@ -93,6 +96,7 @@ func New(cfg Config) (*Manager, error) {
 	if err := m.recoverInterrupted(); err != nil {
 		return nil, err
 	}
+	m.loadedHeld = m.heldIDs()
 	// Subscribe now, so trades that arrive before Run are not missed.
 	m.reader = cfg.Tape.Subscribe()
 	if err := m.setupShared(context.Background()); err != nil {

@@ -22,7 +22,9 @@ import (
 // restored is closed once the venue has its working orders back.
 func (m *Manager) tapeLoop(ctx context.Context, restored <-chan struct{}) {
 	if m.replayGap(ctx, restored) {
-		m.recheckHeld()
+		// The orders held when the state was loaded; those placed since
+		// were placed at the current prices.
+		m.recheckHeld(m.loadedHeld)
 	}
 	buf := make([]tvbridge.TapeEntry, 0, 256)
 	for {
@@ -41,7 +43,7 @@ func (m *Manager) tapeLoop(ctx context.Context, restored <-chan struct{}) {
 				continue
 			}
 			m.log.Error("trading fell behind the tape; resubscribing and checking held orders at the last prices")
-			m.recheckHeld()
+			m.recheckHeld(nil)
 			continue
 		case ctx.Err() != nil:
 			return
@@ -90,9 +92,10 @@ func (m *Manager) feedVenue(tick tvbridge.Tick, pos uint64) {
 	}
 }
 
-// recheckHeld checks every held order against its instrument's last price:
-// after a start or a gap in the tape, when trades may have been missed.
-func (m *Manager) recheckHeld() {
+// recheckHeld checks held orders (those in only, unless it is nil)
+// against their instrument's last price: after a start or a gap in the
+// tape, when trades may have been missed.
+func (m *Manager) recheckHeld(only map[string]bool) {
 	m.heldMu.RLock()
 	figis := make([]string, 0, len(m.held))
 	for figi := range m.held {
@@ -101,14 +104,30 @@ func (m *Manager) recheckHeld() {
 	m.heldMu.RUnlock()
 	for _, figi := range figis {
 		if last, _, ok := m.cfg.Market.LastPrice(figi); ok && last > 0 {
-			m.onTrade(figi, last, 0)
+			m.checkFIGI(figi, last, 0, only)
 		}
 	}
 }
 
+// heldIDs is the set of the orders held now.
+func (m *Manager) heldIDs() map[string]bool {
+	m.heldMu.RLock()
+	defer m.heldMu.RUnlock()
+	ids := map[string]bool{}
+	for _, byID := range m.held {
+		for id := range byID {
+			ids[id] = true
+		}
+	}
+	return ids
+}
+
 // onTrade checks the held orders of figi against a trade at price; pos is
 // the trade's log position in cluster mode (0: unknown, or a last price).
-func (m *Manager) onTrade(figi string, price float64, pos uint64) {
+func (m *Manager) onTrade(figi string, price float64, pos uint64) { m.checkFIGI(figi, price, pos, nil) }
+
+// checkFIGI is onTrade for the orders in only, unless it is nil.
+func (m *Manager) checkFIGI(figi string, price float64, pos uint64, only map[string]bool) {
 	m.heldMu.RLock()
 	byID := m.held[figi]
 	if len(byID) == 0 {
@@ -117,7 +136,9 @@ func (m *Manager) onTrade(figi string, price float64, pos uint64) {
 	}
 	groups := make(map[*account][]string, len(byID))
 	for id, a := range byID {
-		groups[a] = append(groups[a], id)
+		if only == nil || only[id] {
+			groups[a] = append(groups[a], id)
+		}
 	}
 	m.heldMu.RUnlock()
 	for a, ids := range groups {
