@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/bits"
 	"strconv"
 	"time"
 )
@@ -19,6 +21,11 @@ import (
 type scanner struct {
 	buf []byte
 	pos int
+
+	// generic turns off the fast paths for the layout the service writes
+	// (compact keys, 8-byte string scanning, see also fast.go), leaving the
+	// byte-by-byte grammar they must agree with. Only tests set it.
+	generic bool
 }
 
 func (s *scanner) reset(b []byte) { s.buf, s.pos = b, 0 }
@@ -91,6 +98,9 @@ func (s *scanner) objectStart() bool { return s.consume('{') }
 // nextField reads the separator before a member and the member's key and
 // colon. more is false when the object ended instead.
 func (s *scanner) nextField(first bool) (key []byte, more, ok bool) {
+	if key, ok := s.compactKey(first); ok {
+		return key, true, true
+	}
 	if s.consume('}') {
 		return nil, false, true
 	}
@@ -102,6 +112,33 @@ func (s *scanner) nextField(first bool) (key []byte, more, ok bool) {
 		return nil, false, false
 	}
 	return key, true, true
+}
+
+// compactKey is nextField's fast path for the separator, key and colon as
+// the service writes them: `,"key":` (`"key":` for the first member), no
+// whitespace, a plain key. Anything else returns false with s untouched, and
+// nextField's byte-by-byte path starts over at the same position.
+func (s *scanner) compactKey(first bool) ([]byte, bool) {
+	if s.generic {
+		return nil, false
+	}
+	b, i := s.buf, s.pos
+	if !first {
+		if i >= len(b) || b[i] != ',' {
+			return nil, false
+		}
+		i++
+	}
+	if i >= len(b) || b[i] != '"' {
+		return nil, false
+	}
+	start := i + 1
+	end := skipPlain(b, start)
+	if end+1 >= len(b) || b[end] != '"' || b[end+1] != ':' {
+		return nil, false
+	}
+	s.pos = end + 2
+	return b[start:end], true
 }
 
 // arrayStart and nextElem walk an array the same way as an object.
@@ -126,7 +163,11 @@ func (s *scanner) str() ([]byte, bool) {
 		return nil, false
 	}
 	start := s.pos + 1
-	for i := start; i < len(s.buf); i++ {
+	i := start
+	if !s.generic {
+		i = skipPlain8(s.buf, i)
+	}
+	for ; i < len(s.buf); i++ {
 		c := s.buf[i]
 		if plainStringByte[c] {
 			continue
@@ -152,6 +193,49 @@ var plainStringByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// skipPlain returns the index of the first byte at or after b[i] that is
+// not plain (see plainStringByte), or len(b).
+func skipPlain(b []byte, i int) int {
+	i = skipPlain8(b, i)
+	for i < len(b) && plainStringByte[b[i]] {
+		i++
+	}
+	return i
+}
+
+// skipPlain8 skips plain bytes eight at a time: it returns the index of the
+// first byte that is not plain, or of the last (len(b)-i)%8 bytes it could
+// not load as a word, which the caller checks one by one. Identifiers,
+// enum names and timestamps are 12 to 40 bytes: a byte-by-byte loop with a
+// table lookup was the decoder's largest cost.
+func skipPlain8(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := notPlain(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	return i
+}
+
+const (
+	lowBits  = 0x0101010101010101 // 0x01 in every byte
+	highBits = 0x8080808080808080 // 0x80 in every byte
+)
+
+// notPlain sets the high bit of every byte of the little-endian word w that
+// is a quote, a backslash, a control character (< 0x20) or non-ASCII. The
+// lowest set bit is exact; bits above it may be spurious (a subtraction's
+// borrow runs upwards from a flagged byte only), so callers use only the
+// lowest.
+func notPlain(w uint64) uint64 {
+	quote := w ^ (lowBits * '"')
+	backslash := w ^ (lowBits * '\\')
+	zeroQuote := (quote - lowBits) &^ quote
+	zeroBackslash := (backslash - lowBits) &^ backslash
+	control := (w - lowBits*0x20) &^ w
+	return (zeroQuote | zeroBackslash | control | w) & highBits
+}
 
 // slowStr finds the end of the string literal at s.pos and lets
 // encoding/json unescape it.

@@ -1,0 +1,89 @@
+package stream
+
+import (
+	"reflect"
+	"testing"
+)
+
+// The fast paths (fast.go, compactKey, skipPlain8) must not change what the
+// decoder accepts or what it makes of a frame: a decoder with
+// scanner.generic set, which reads every frame byte by byte, is the
+// reference.
+
+// sameAsGeneric decodes data with the fast paths and without them and fails
+// on any difference: accepted or not, the error text, the frame.
+func sameAsGeneric(t *testing.T, fast, generic *decoder, data []byte) {
+	t.Helper()
+	var ff, gf frame
+	ferr, gerr := fast.decode(data, &ff), generic.decode(data, &gf)
+	if (ferr == nil) != (gerr == nil) || (ferr != nil && ferr.Error() != gerr.Error()) {
+		t.Fatalf("fast path: %v, generic path: %v\n%s", ferr, gerr, data)
+	}
+	if ferr == nil && !reflect.DeepEqual(ff, gf) {
+		t.Fatalf("fast path decoded\n%+v\ngeneric path\n%+v\n%s", ff, gf, data)
+	}
+}
+
+func newGenericDecoder() *decoder {
+	d := newDecoder()
+	d.s.generic = true
+	return d
+}
+
+// diffSeeds are the fuzz seeds plus one frame of each benchmark kind: the
+// latter are exactly the layout the fast paths match.
+func diffSeeds() [][]byte {
+	var out [][]byte
+	for _, s := range frameSeeds {
+		out = append(out, []byte(s))
+	}
+	for _, frames := range [][][]byte{tradeFrames(), candleFrames(), bookFrames(1), bookFrames(10)} {
+		out = append(out, frames[77])
+	}
+	return out
+}
+
+// FuzzDecodeFastVsGeneric compares the two paths on arbitrary frames.
+func FuzzDecodeFastVsGeneric(f *testing.F) {
+	for _, s := range diffSeeds() {
+		f.Add(s)
+	}
+	fast, generic := newDecoder(), newGenericDecoder()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sameAsGeneric(t, fast, generic, data)
+	})
+}
+
+// mutationBytes are the bytes that test the fast paths' edges: whitespace,
+// string and number syntax, structure, a control byte and non-ASCII.
+var mutationBytes = []byte(" \"\\-09.e}],:\x1f\x80")
+
+// TestFastVsGenericMutations runs the comparison in the normal test run on
+// every one-byte mutation of the seeds: each byte deleted, replaced by each
+// of mutationBytes, or preceded by a space. Every fast path thereby fails
+// at every position it checks, and must hand over cleanly. Under the race
+// detector each position gets one of the replacements, in turn.
+func TestFastVsGenericMutations(t *testing.T) {
+	fast, generic := newDecoder(), newGenericDecoder()
+	n := 0
+	for _, seed := range diffSeeds() {
+		sameAsGeneric(t, fast, generic, seed)
+		buf := make([]byte, 0, len(seed)+1)
+		for i := range seed {
+			buf = append(append(buf[:0], seed[:i]...), seed[i+1:]...)
+			sameAsGeneric(t, fast, generic, buf)
+			buf = append(append(append(buf[:0], seed[:i]...), ' '), seed[i:]...)
+			sameAsGeneric(t, fast, generic, buf)
+			for k, c := range mutationBytes {
+				if raceEnabled && (i+k)%len(mutationBytes) != 0 {
+					continue // one replacement per position, in turn
+				}
+				buf = append(buf[:0], seed...)
+				buf[i] = c
+				sameAsGeneric(t, fast, generic, buf)
+				n++
+			}
+		}
+	}
+	t.Logf("%d mutated frames", n)
+}
