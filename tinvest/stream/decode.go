@@ -182,6 +182,9 @@ func syntaxErr(what string, s *scanner) error {
 // quotation reads a Quotation object strictly (see wire.Quotation) and
 // returns the float64 nearest to it.
 func (d *decoder) quotation(s *scanner) (float64, bool) {
+	if q, ok := s.quotationFast(); ok {
+		return q.Float64(), true
+	}
 	if s.null() {
 		return 0, true
 	}
@@ -467,6 +470,9 @@ func (d *decoder) levelList(s *scanner) (levelSpan, bool) {
 }
 
 func (d *decoder) level(s *scanner) (tvbridge.PriceLevel, bool) {
+	if l, ok := s.levelFast(); ok {
+		return l, true
+	}
 	var l tvbridge.PriceLevel
 	if !s.objectStart() {
 		return l, false
