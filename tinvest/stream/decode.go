@@ -183,7 +183,7 @@ func syntaxErr(what string, s *scanner) error {
 // returns the float64 nearest to it.
 func (d *decoder) quotation(s *scanner) (float64, bool) {
 	if q, ok := s.quotationFast(); ok {
-		return q.Float64(), true
+		return float64Of(q), true
 	}
 	if s.null() {
 		return 0, true

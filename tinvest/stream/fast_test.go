@@ -87,3 +87,33 @@ func TestFastVsGenericMutations(t *testing.T) {
 	}
 	t.Logf("%d mutated frames", n)
 }
+
+// FuzzUintAt checks the fast paths' digit parser against parseInt64, the
+// generic path's: what uintAt accepts, parseInt64 accepts as the same
+// number, and uintAt refuses only what it leaves to the generic path
+// (signs, 19 digits) or what parseInt64 refuses too.
+func FuzzUintAt(f *testing.F) {
+	for _, s := range []string{"0", "7", "00", "01", "178", "970000000", "12345678", "123456789\"", "999999999999999999",
+		"1000000000000000000", "9223372036854775807", "-5", "12a4", "", "\"1\"", "0,", "98765432}", "1.5", "1e3"} {
+		f.Add([]byte(s), uint8(0))
+		f.Add([]byte(s+`","nano":`), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, at uint8) {
+		i := int(at) % (len(b) + 1)
+		v, end, ok := uintAt(b, i)
+		digitsEnd := i
+		for digitsEnd < len(b) && b[digitsEnd] >= '0' && b[digitsEnd] <= '9' {
+			digitsEnd++
+		}
+		if end != digitsEnd {
+			t.Fatalf("uintAt(%q, %d) ends at %d, the digits at %d", b, i, end, digitsEnd)
+		}
+		want, wantOK := parseInt64(b[i:end])
+		if ok && (!wantOK || want != v) {
+			t.Fatalf("uintAt(%q, %d) = %d, parseInt64 says %d, %v", b, i, v, want, wantOK)
+		}
+		if !ok && wantOK && end-i <= 18 {
+			t.Fatalf("uintAt(%q, %d) refuses what parseInt64 reads as %d", b, i, want)
+		}
+	})
+}
