@@ -1,8 +1,12 @@
 package stream
 
 import (
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
+
+	"tvbridge/tinvest/wire"
 )
 
 // The fast paths (fast.go, compactKey, skipPlain8) must not change what the
@@ -40,7 +44,11 @@ func diffSeeds() [][]byte {
 	for _, frames := range [][][]byte{tradeFrames(), candleFrames(), bookFrames(1), bookFrames(10)} {
 		out = append(out, frames[77])
 	}
-	return out
+	// The edges of the fast paths' numbers: 2^53 nanos, 18 and 19 digits,
+	// signs, zeros.
+	return append(out,
+		[]byte(`{"trade":{"figi":"F","price":{"units":"9007199","nano":254740993},"quantity":"1","time":"2026-03-02T10:00:00Z"}}`),
+		[]byte(`{"orderbook":{"figi":"F","bids":[{"price":{"units":"999999999999999999","nano":0},"quantity":"0"},{"price":{"units":"1000000000000000000","nano":1},"quantity":"9223372036854775807"}],"asks":[{"price":{"units":"-5","nano":-1},"quantity":"-0"},{"price":{"units":"0","nano":999999999},"quantity":"12345678"}]}}`))
 }
 
 // FuzzDecodeFastVsGeneric compares the two paths on arbitrary frames.
@@ -116,4 +124,24 @@ func FuzzUintAt(f *testing.F) {
 			t.Fatalf("uintAt(%q, %d) refuses what parseInt64 reads as %d", b, i, want)
 		}
 	})
+}
+
+// TestFloat64Of checks the inlined division against wire.Quotation.Float64
+// bit for bit, around the 2^53-nano edge and at random.
+func TestFloat64Of(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 2026))
+	var qs []wire.Quotation
+	for _, u := range []int64{0, 1, 178, 9_007_198, 9_007_199, 9_007_200, 1e12, 999_999_999_999_999_999} {
+		for _, n := range []int32{0, 1, 5, 254_740_991, 254_740_992, 500_000_000, 999_999_999} {
+			qs = append(qs, wire.Quotation{Units: u, Nano: n})
+		}
+	}
+	for range 100_000 {
+		qs = append(qs, wire.Quotation{Units: rng.Int64N(20_000_000), Nano: rng.Int32N(wire.NanoPerUnit)})
+	}
+	for _, q := range qs {
+		if got, want := float64Of(q), q.Float64(); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("float64Of(%v) = %v, Float64 %v", q, got, want)
+		}
+	}
 }
