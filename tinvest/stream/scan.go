@@ -418,13 +418,15 @@ func parseTime(b []byte) (time.Time, bool) {
 		b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
-	year, ok1 := digitsAt(b, 0, 4)
-	month, ok2 := digitsAt(b, 5, 2)
-	day, ok3 := digitsAt(b, 8, 2)
-	hour, ok4 := digitsAt(b, 11, 2)
-	minute, ok5 := digitsAt(b, 14, 2)
-	sec, ok6 := digitsAt(b, 17, 2)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 ||
+	century, ok1 := twoDigits(b, 0)
+	yy, ok2 := twoDigits(b, 2)
+	month, ok3 := twoDigits(b, 5)
+	day, ok4 := twoDigits(b, 8)
+	hour, ok5 := twoDigits(b, 11)
+	minute, ok6 := twoDigits(b, 14)
+	sec, ok7 := twoDigits(b, 17)
+	year := century*100 + yy
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || month < 1 || month > 12 || day < 1 ||
 		day > daysIn(time.Month(month), year) || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
 	}
@@ -450,8 +452,29 @@ func parseTime(b []byte) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	return t.Add(-time.Duration(offset) * time.Second), true
+	// The fields are valid: the seconds since 1970 follow directly, without
+	// time.Date's normalisation. time.Unix(...).UTC() is the same Time value
+	// (same wall, ext and location) as time.Date(..., time.UTC).
+	unix := int64(daysFromCivil(year, month, day))*86400 + int64(hour*3600+minute*60+sec-offset)
+	return time.Unix(unix, int64(nsec)).UTC(), true
+}
+
+// daysFromCivil returns the number of days from 1970-01-01 to the given
+// valid date of the proleptic Gregorian calendar, as time.Date counts
+// them (Howard Hinnant's days_from_civil: years start in March, so the
+// leap day is a year's last; 400-year eras of 146097 days).
+func daysFromCivil(year, month, day int) int {
+	y := year + 400 // one era up: y stays positive down to year 0
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400                     // year of era, 0-399
+	mp := (month + 9) % 12                 // March is 0
+	doy := (153*mp+2)/5 + day - 1          // day of the March-based year
+	doe := yoe*365 + yoe/4 - yoe/100 + doy // day of era
+	const daysTo1970 = 719468              // 0000-03-01 to 1970-01-01
+	return (era-1)*146097 + doe - daysTo1970
 }
 
 // parseOffset reads the zone suffix: Z or ±hh:mm, in seconds east of UTC.
@@ -462,8 +485,8 @@ func parseOffset(b []byte) (int, bool) {
 	if len(b) != 6 || (b[0] != '+' && b[0] != '-') || b[3] != ':' {
 		return 0, false
 	}
-	hh, ok1 := digitsAt(b, 1, 2)
-	mm, ok2 := digitsAt(b, 4, 2)
+	hh, ok1 := twoDigits(b, 1)
+	mm, ok2 := twoDigits(b, 4)
 	if !ok1 || !ok2 || hh > 23 || mm > 59 {
 		return 0, false
 	}
@@ -474,16 +497,10 @@ func parseOffset(b []byte) (int, bool) {
 	return off, true
 }
 
-// digitsAt parses n decimal digits at b[i:].
-func digitsAt(b []byte, i, n int) (int, bool) {
-	v := 0
-	for _, c := range b[i : i+n] {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int(c-'0')
-	}
-	return v, true
+// twoDigits parses the two decimal digits at b[i:].
+func twoDigits(b []byte, i int) (int, bool) {
+	hi, lo := b[i]-'0', b[i+1]-'0' // a non-digit wraps to above 9
+	return int(hi)*10 + int(lo), hi <= 9 && lo <= 9
 }
 
 // daysIn returns the number of days in the month of the given year.
