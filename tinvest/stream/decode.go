@@ -293,8 +293,9 @@ func (d *decoder) candle(s *scanner, f *frame) error {
 	c := &f.candle
 	var haveTime, haveInterval bool
 	var volume int64
+	walk := fieldWalk{order: candleOrder}
 	for first := true; ; first = false {
-		key, more, ok := s.nextField(first)
+		key, more, ok := walk.nextField(s, first)
 		if !ok {
 			return syntaxErr("member", s)
 		}
@@ -357,8 +358,9 @@ func (d *decoder) trade(s *scanner, f *frame) error {
 	}
 	t := &f.trade
 	var qty int64
+	walk := fieldWalk{order: tradeOrder}
 	for first := true; ; first = false {
-		key, more, ok := s.nextField(first)
+		key, more, ok := walk.nextField(s, first)
 		if !ok {
 			return syntaxErr("member", s)
 		}
@@ -407,8 +409,9 @@ func (d *decoder) orderBook(s *scanner, f *frame) error {
 	b := &f.book
 	d.levels = d.levels[:0]
 	var bids, asks levelSpan
+	walk := fieldWalk{order: bookOrder}
 	for first := true; ; first = false {
-		key, more, ok := s.nextField(first)
+		key, more, ok := walk.nextField(s, first)
 		if !ok {
 			return syntaxErr("member", s)
 		}
