@@ -486,7 +486,10 @@ func (d *decoder) levelList(s *scanner) (levelSpan, bool) {
 		if len(d.levels)-span.start >= maxLevels {
 			return span, false
 		}
-		l, ok := d.level(s)
+		l, ok := s.levelFast()
+		if !ok {
+			l, ok = d.level(s)
+		}
 		if !ok {
 			return span, false
 		}
@@ -496,10 +499,8 @@ func (d *decoder) levelList(s *scanner) (levelSpan, bool) {
 	return span, true
 }
 
+// level reads a level in any layout (levelList tries levelFast first).
 func (d *decoder) level(s *scanner) (tvbridge.PriceLevel, bool) {
-	if l, ok := s.levelFast(); ok {
-		return l, true
-	}
 	var l tvbridge.PriceLevel
 	if !s.objectStart() {
 		return l, false

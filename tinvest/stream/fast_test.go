@@ -1,9 +1,11 @@
 package stream
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"tvbridge/tinvest/wire"
@@ -44,9 +46,13 @@ func diffSeeds() [][]byte {
 	for _, frames := range [][][]byte{tradeFrames(), candleFrames(), bookFrames(1), bookFrames(10)} {
 		out = append(out, frames[77])
 	}
-	// The edges of the fast paths' numbers: 2^53 nanos, 18 and 19 digits,
-	// signs, zeros.
+	// fieldWalk's guesses missed: members in another order, one left out,
+	// one unknown; and the edges of the fast paths' numbers: 2^53 nanos,
+	// 18 and 19 digits, signs, zeros.
 	return append(out,
+		[]byte(`{"trade":{"tradeSource":"TRADE_SOURCE_EXCHANGE","instrumentUid":"u","time":"2026-03-02T10:00:00Z","quantity":"3","price":{"units":"1","nano":5},"direction":"TRADE_DIRECTION_SELL","figi":"F"}}`),
+		[]byte(`{"candle":{"figi":"F","interval":"SUBSCRIPTION_INTERVAL_ONE_MINUTE","open":{"units":"179","nano":50000000},"low":{"units":"178"},"close":{"units":"178","nano":950000000},"extra":[1,{"a":null}],"time":"2023-05-16T08:44:00Z","instrumentUid":"u"}}`),
+		[]byte(`{"orderbook":{"figi":"F","isConsistent":false,"bids":[],"asks":[{"price":{"units":"1","nano":0},"quantity":"1"}],"depth":20,"instrumentUid":"u"}}`),
 		[]byte(`{"trade":{"figi":"F","price":{"units":"9007199","nano":254740993},"quantity":"1","time":"2026-03-02T10:00:00Z"}}`),
 		[]byte(`{"orderbook":{"figi":"F","bids":[{"price":{"units":"999999999999999999","nano":0},"quantity":"0"},{"price":{"units":"1000000000000000000","nano":1},"quantity":"9223372036854775807"}],"asks":[{"price":{"units":"-5","nano":-1},"quantity":"-0"},{"price":{"units":"0","nano":999999999},"quantity":"12345678"}]}}`))
 }
@@ -142,6 +148,47 @@ func TestFloat64Of(t *testing.T) {
 	for _, q := range qs {
 		if got, want := float64Of(q), q.Float64(); math.Float64bits(got) != math.Float64bits(want) {
 			t.Fatalf("float64Of(%v) = %v, Float64 %v", q, got, want)
+		}
+	}
+}
+
+// TestFastPathsTakeServiceLayout guards against fast paths that silently
+// never match (the differential tests would still pass): they must take
+// the layout the service writes, as the benchmark frames have it.
+func TestFastPathsTakeServiceLayout(t *testing.T) {
+	var s scanner
+	s.reset([]byte(`{"units":"178","nano":970000000}`))
+	if q, ok := s.quotationFast(); !ok || q != (wire.Quotation{Units: 178, Nano: 970000000}) || s.pos != len(s.buf) {
+		t.Fatalf("quotationFast = %v, %v at %d", q, ok, s.pos)
+	}
+	s.reset([]byte(`{"price":{"units":"178","nano":5},"quantity":"20"}`))
+	if l, ok := s.levelFast(); !ok || l.Price != 178.000000005 || l.Quantity != 20 || s.pos != len(s.buf) {
+		t.Fatalf("levelFast = %v, %v at %d", l, ok, s.pos)
+	}
+	// fieldWalk's guesses: the members of each kind in the service's order.
+	for _, c := range []struct {
+		frame []byte
+		order keyOrder
+	}{{tradeFrames()[0], tradeOrder}, {candleFrames()[0], candleOrder}, {bookFrames(10)[0], bookOrder}} {
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(c.frame, &top); err != nil || len(top) != 1 {
+			t.Fatal(err)
+		}
+		for _, inner := range top {
+			var keys []string
+			s.reset(inner)
+			s.pos = 1 // after the brace
+			for first := true; ; first = false {
+				key, more, ok := s.nextField(first)
+				if !ok || !more {
+					break
+				}
+				keys = append(keys, `,"`+string(key)+`":`)
+				s.skipValue()
+			}
+			if !slices.Equal(keys, c.order) {
+				t.Fatalf("members %q, guesses %q", keys, c.order)
+			}
 		}
 	}
 }
