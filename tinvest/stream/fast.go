@@ -64,16 +64,16 @@ func quotationAt(b []byte, i int) (q wire.Quotation, end int, ok bool) {
 }
 
 // quotationBody parses the rest of a Quotation from its units' digits on,
-// U","nano":N}. U and N are read by uintAt, so negative amounts take the
-// generic path, and two non-negative numbers with nano below 1e9 always
-// pass wire.Quotation's range and sign rules.
+// U","nano":N}. U and N are read by uintAt and nanoAt, so negative amounts
+// take the generic path, and two non-negative numbers with nano below 1e9
+// always pass wire.Quotation's range and sign rules.
 func quotationBody(b []byte, i int) (q wire.Quotation, end int, ok bool) {
 	const mid = `","nano":`
 	units, i, ok := uintAt(b, i)
 	if !ok || len(b)-i < len(mid) || string(b[i:i+len(mid)]) != mid {
 		return q, 0, false
 	}
-	nano, i, ok := uintAt(b, i+len(mid))
+	nano, i, ok := nanoAt(b, i+len(mid))
 	// The range check comes before the int32 conversion; the generic path
 	// refuses a nano beyond int32 and beyond 1e9 alike.
 	if !ok || nano >= wire.NanoPerUnit || i >= len(b) || b[i] != '}' {
@@ -98,35 +98,41 @@ func float64Of(q wire.Quotation) float64 {
 // uintAt parses the digits at b[i:] and returns the value and the index
 // after them. It accepts a subset of what parseInt64, the generic path's
 // parser, accepts: 1 to 18 digits (so no overflow check is needed), no
-// leading zero, no sign. The caller checks the byte that must follow.
+// leading zero, no sign. The caller checks the byte that must follow. It is
+// small enough to inline: a book level has two such numbers (units and
+// quantity, a few digits each).
 func uintAt(b []byte, i int) (v int64, end int, ok bool) {
 	start := i
 	var n uint64
-	// A nano of 8 or 9 digits, the common case, takes three multiplications
-	// for its first eight instead of a chain of eight multiply-adds.
-	if len(b)-i >= 8 {
-		if w := binary.LittleEndian.Uint64(b[i:]); allDigits(w) {
-			n = eightDigits(w - lowBits*'0')
-			i += 8
-		}
-	}
 	for ; i < len(b); i++ {
-		c := b[i] - '0'
+		c := b[i] - '0' // a non-digit wraps to above 9
 		if c > 9 {
 			break
 		}
 		n = n*10 + uint64(c)
 	}
-	return checkDigits(b, start, i, n)
+	digits := i - start
+	return int64(n), i, digits > 0 && digits <= 18 && (b[start] != '0' || digits == 1)
 }
 
-// checkDigits applies uintAt's rules to the digits b[start:end] of value n.
-func checkDigits(b []byte, start, end int, n uint64) (int64, int, bool) {
-	digits := end - start
-	if digits == 0 || digits > 18 || (b[start] == '0' && digits > 1) {
-		return 0, end, false
+// nanoAt is uintAt for a nano, usually eight or nine digits: it reads the
+// first eight as one word (three multiplications instead of a chain of
+// eight multiply-adds) and then at most a ninth. A tenth digit is left
+// where it is, and the caller, expecting '}', hands over to the generic
+// path.
+func nanoAt(b []byte, i int) (v int64, end int, ok bool) {
+	if len(b)-i >= 9 && b[i] != '0' {
+		if w := binary.LittleEndian.Uint64(b[i:]); allDigits(w) {
+			n := eightDigits(w - lowBits*'0')
+			i += 8
+			if c := b[i] - '0'; c <= 9 {
+				n = n*10 + uint64(c)
+				i++
+			}
+			return int64(n), i, true
+		}
 	}
-	return int64(n), end, true
+	return uintAt(b, i)
 }
 
 // allDigits reports whether the eight bytes of w are all ASCII digits: a

@@ -102,13 +102,14 @@ func TestFastVsGenericMutations(t *testing.T) {
 	t.Logf("%d mutated frames", n)
 }
 
-// FuzzUintAt checks the fast paths' digit parser against parseInt64, the
+// FuzzUintAt checks the fast paths' digit parsers against parseInt64, the
 // generic path's: what uintAt accepts, parseInt64 accepts as the same
 // number, and uintAt refuses only what it leaves to the generic path
 // (signs, 19 digits) or what parseInt64 refuses too.
 func FuzzUintAt(f *testing.F) {
 	for _, s := range []string{"0", "7", "00", "01", "178", "970000000", "12345678", "123456789\"", "999999999999999999",
-		"1000000000000000000", "9223372036854775807", "-5", "12a4", "", "\"1\"", "0,", "98765432}", "1.5", "1e3"} {
+		"1000000000000000000", "9223372036854775807", "-5", "12a4", "", "\"1\"", "0,", "98765432}", "1.5", "1e3",
+		"0123456789", "1234567890}", "05000000}"} {
 		f.Add([]byte(s), uint8(0))
 		f.Add([]byte(s+`","nano":`), uint8(0))
 	}
@@ -128,6 +129,17 @@ func FuzzUintAt(f *testing.F) {
 		}
 		if !ok && wantOK && end-i <= 18 {
 			t.Fatalf("uintAt(%q, %d) refuses what parseInt64 reads as %d", b, i, want)
+		}
+		// nanoAt: the same, except that it may stop after nine digits.
+		nv, nend, nok := nanoAt(b, i)
+		if !nok {
+			if ok {
+				t.Fatalf("nanoAt(%q, %d) refuses what uintAt reads as %d", b, i, v)
+			}
+			return
+		}
+		if want, wantOK := parseInt64(b[i:nend]); nend > digitsEnd || (nend != digitsEnd && nend-i != 9) || !wantOK || want != nv {
+			t.Fatalf("nanoAt(%q, %d) = %d, %d; parseInt64 of those digits: %d, %v", b, i, nv, nend, want, wantOK)
 		}
 	})
 }
