@@ -13,10 +13,11 @@ import (
 // as fixed text with the numbers in between and return false, with the
 // scanner where it was, on any other byte: the generic path then reads the
 // same value from the same position. So they must accept only what the
-// generic path accepts and produce the same value (FuzzDecodeFastVsGeneric
-// checks both with scanner.generic); anything unusual (whitespace, another
-// key order, unknown members, a malformed number) simply takes the generic
-// path.
+// generic path accepts and produce the same value; anything unusual
+// (whitespace, another key order, unknown members, a malformed or negative
+// number) simply takes the generic path. scanner.generic turns them off,
+// together with scan.go's compactKey and skipPlain8, and
+// TestFastVsGenericMutations and FuzzDecodeFastVsGeneric compare the two.
 
 // quotationFast reads {"units":"U","nano":N}.
 func (s *scanner) quotationFast() (wire.Quotation, bool) {
