@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/bits"
 	"strconv"
 	"time"
 )
@@ -19,6 +21,11 @@ import (
 type scanner struct {
 	buf []byte
 	pos int
+
+	// generic turns off the fast paths for the layout the service writes
+	// (compact keys, 8-byte string scanning, see also fast.go), leaving the
+	// byte-by-byte grammar they must agree with. Only tests set it.
+	generic bool
 }
 
 func (s *scanner) reset(b []byte) { s.buf, s.pos = b, 0 }
@@ -91,6 +98,9 @@ func (s *scanner) objectStart() bool { return s.consume('{') }
 // nextField reads the separator before a member and the member's key and
 // colon. more is false when the object ended instead.
 func (s *scanner) nextField(first bool) (key []byte, more, ok bool) {
+	if key, ok := s.compactKey(first); ok {
+		return key, true, true
+	}
 	if s.consume('}') {
 		return nil, false, true
 	}
@@ -102,6 +112,33 @@ func (s *scanner) nextField(first bool) (key []byte, more, ok bool) {
 		return nil, false, false
 	}
 	return key, true, true
+}
+
+// compactKey is nextField's fast path for the separator, key and colon as
+// the service writes them: `,"key":` (`"key":` for the first member), no
+// whitespace, a plain key. Anything else returns false with s untouched, and
+// nextField's byte-by-byte path starts over at the same position.
+func (s *scanner) compactKey(first bool) ([]byte, bool) {
+	if s.generic {
+		return nil, false
+	}
+	b, i := s.buf, s.pos
+	if !first {
+		if i >= len(b) || b[i] != ',' {
+			return nil, false
+		}
+		i++
+	}
+	if i >= len(b) || b[i] != '"' {
+		return nil, false
+	}
+	start := i + 1
+	end := skipPlain(b, start)
+	if end+1 >= len(b) || b[end] != '"' || b[end+1] != ':' {
+		return nil, false
+	}
+	s.pos = end + 2
+	return b[start:end], true
 }
 
 // arrayStart and nextElem walk an array the same way as an object.
@@ -126,7 +163,11 @@ func (s *scanner) str() ([]byte, bool) {
 		return nil, false
 	}
 	start := s.pos + 1
-	for i := start; i < len(s.buf); i++ {
+	i := start
+	if !s.generic {
+		i = skipPlain8(s.buf, i)
+	}
+	for ; i < len(s.buf); i++ {
 		c := s.buf[i]
 		if plainStringByte[c] {
 			continue
@@ -152,6 +193,49 @@ var plainStringByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// skipPlain returns the index of the first byte at or after b[i] that is
+// not plain (see plainStringByte), or len(b).
+func skipPlain(b []byte, i int) int {
+	i = skipPlain8(b, i)
+	for i < len(b) && plainStringByte[b[i]] {
+		i++
+	}
+	return i
+}
+
+// skipPlain8 skips plain bytes eight at a time: it returns the index of the
+// first byte that is not plain, or of the last (len(b)-i)%8 bytes it could
+// not load as a word, which the caller checks one by one. Identifiers,
+// enum names and timestamps are 12 to 40 bytes: a byte-by-byte loop with a
+// table lookup was the decoder's largest cost.
+func skipPlain8(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := notPlain(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	return i
+}
+
+const (
+	lowBits  = 0x0101010101010101 // 0x01 in every byte
+	highBits = 0x8080808080808080 // 0x80 in every byte
+)
+
+// notPlain sets the high bit of every byte of the little-endian word w that
+// is a quote, a backslash, a control character (< 0x20) or non-ASCII. The
+// lowest set bit is exact; bits above it may be spurious (a subtraction's
+// borrow runs upwards from a flagged byte only), so callers use only the
+// lowest.
+func notPlain(w uint64) uint64 {
+	quote := w ^ (lowBits * '"')
+	backslash := w ^ (lowBits * '\\')
+	zeroQuote := (quote - lowBits) &^ quote
+	zeroBackslash := (backslash - lowBits) &^ backslash
+	control := (w - lowBits*0x20) &^ w
+	return (zeroQuote | zeroBackslash | control | w) & highBits
+}
 
 // slowStr finds the end of the string literal at s.pos and lets
 // encoding/json unescape it.
@@ -334,13 +418,15 @@ func parseTime(b []byte) (time.Time, bool) {
 		b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
-	year, ok1 := digitsAt(b, 0, 4)
-	month, ok2 := digitsAt(b, 5, 2)
-	day, ok3 := digitsAt(b, 8, 2)
-	hour, ok4 := digitsAt(b, 11, 2)
-	minute, ok5 := digitsAt(b, 14, 2)
-	sec, ok6 := digitsAt(b, 17, 2)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 ||
+	century, ok1 := twoDigits(b, 0)
+	yy, ok2 := twoDigits(b, 2)
+	month, ok3 := twoDigits(b, 5)
+	day, ok4 := twoDigits(b, 8)
+	hour, ok5 := twoDigits(b, 11)
+	minute, ok6 := twoDigits(b, 14)
+	sec, ok7 := twoDigits(b, 17)
+	year := century*100 + yy
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || month < 1 || month > 12 || day < 1 ||
 		day > daysIn(time.Month(month), year) || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
 	}
@@ -366,8 +452,29 @@ func parseTime(b []byte) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	return t.Add(-time.Duration(offset) * time.Second), true
+	// The fields are valid: the seconds since 1970 follow directly, without
+	// time.Date's normalisation. time.Unix(...).UTC() is the same Time value
+	// (same wall, ext and location) as time.Date(..., time.UTC).
+	unix := int64(daysFromCivil(year, month, day))*86400 + int64(hour*3600+minute*60+sec-offset)
+	return time.Unix(unix, int64(nsec)).UTC(), true
+}
+
+// daysFromCivil returns the number of days from 1970-01-01 to the given
+// valid date of the proleptic Gregorian calendar, as time.Date counts
+// them (Howard Hinnant's days_from_civil: years start in March, so the
+// leap day is a year's last; 400-year eras of 146097 days).
+func daysFromCivil(year, month, day int) int {
+	y := year + 400 // one era up: y stays positive down to year 0
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400                     // year of era, 0-399
+	mp := (month + 9) % 12                 // March is 0
+	doy := (153*mp+2)/5 + day - 1          // day of the March-based year
+	doe := yoe*365 + yoe/4 - yoe/100 + doy // day of era
+	const daysTo1970 = 719468              // 0000-03-01 to 1970-01-01
+	return (era-1)*146097 + doe - daysTo1970
 }
 
 // parseOffset reads the zone suffix: Z or ±hh:mm, in seconds east of UTC.
@@ -378,8 +485,8 @@ func parseOffset(b []byte) (int, bool) {
 	if len(b) != 6 || (b[0] != '+' && b[0] != '-') || b[3] != ':' {
 		return 0, false
 	}
-	hh, ok1 := digitsAt(b, 1, 2)
-	mm, ok2 := digitsAt(b, 4, 2)
+	hh, ok1 := twoDigits(b, 1)
+	mm, ok2 := twoDigits(b, 4)
 	if !ok1 || !ok2 || hh > 23 || mm > 59 {
 		return 0, false
 	}
@@ -390,16 +497,10 @@ func parseOffset(b []byte) (int, bool) {
 	return off, true
 }
 
-// digitsAt parses n decimal digits at b[i:].
-func digitsAt(b []byte, i, n int) (int, bool) {
-	v := 0
-	for _, c := range b[i : i+n] {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int(c-'0')
-	}
-	return v, true
+// twoDigits parses the two decimal digits at b[i:].
+func twoDigits(b []byte, i int) (int, bool) {
+	hi, lo := b[i]-'0', b[i+1]-'0' // a non-digit wraps to above 9
+	return int(hi)*10 + int(lo), hi <= 9 && lo <= 9
 }
 
 // daysIn returns the number of days in the month of the given year.
