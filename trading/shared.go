@@ -182,7 +182,11 @@ func (m *Manager) replayLog(ctx context.Context, after, through uint64, what str
 			through = max(through, pos)
 		}
 	}
-	if through <= after {
+	switch {
+	case through == 0:
+		m.log.Warn("the start of the tape reader has no position in the market-data log; nothing to replay to", "what", what)
+		return true
+	case through <= after:
 		return false
 	}
 	start := m.clk.Now()
